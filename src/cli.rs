@@ -1,0 +1,277 @@
+//! Argument parsing and output for the `backfill` binary; all work is the engine's.
+
+use std::path::{Path, PathBuf};
+
+use backfill::engine::Engine;
+use backfill::error::{Error, Result};
+use backfill::project::{LESSON, Project, ProjectFiles, builtin};
+use backfill::query;
+use backfill::run::BuildRequest;
+use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::state::{DirStore, State};
+use backfill::template::Vars;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "backfill", version, about = "Partitioned incremental dbt-style models on DataFusion")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a sample TLC yellow-taxi month as Parquet.
+    Gen {
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "2023")]
+        schema: String,
+        #[arg(long, default_value = "snappy")]
+        compression: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Ingest TLC trip files (Parquet or CSV) into raw_taxis.trips, one month each.
+    Load {
+        #[arg(long)]
+        state: PathBuf,
+        /// The month of the file(s), when their names do not carry it.
+        #[arg(long)]
+        month: Option<String>,
+        /// A taxi_zones.csv that replaces the zone table.
+        #[arg(long)]
+        zones: Option<PathBuf>,
+        files: Vec<PathBuf>,
+    },
+    /// dbt build: the selected models in DAG order, then their tests.
+    Build {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        /// Models: `a,b`, `a b`, `+a` (with upstream), `a+` (with downstream).
+        #[arg(long, num_args = 1.., value_delimiter = None)]
+        select: Vec<String>,
+        #[arg(long)]
+        full_refresh: bool,
+        /// JSON object of vars, e.g. '{"min_date": "2023-03-04"}'.
+        #[arg(long)]
+        vars: Option<String>,
+    },
+    /// Materialize daily partitions of the incremental models.
+    Materialize {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        /// START or START..END (days, inclusive).
+        #[arg(long)]
+        partition: String,
+        /// One run over the whole range instead of one run per partition.
+        #[arg(long)]
+        single_run: bool,
+    },
+    /// List daily partitions and their status.
+    Partitions {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+    },
+    /// Run a SQL query (DuckDB dialect) against the state's tables.
+    Query {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        #[arg(long, default_value = "table")]
+        format: String,
+        sql: String,
+    },
+    /// Show the run history.
+    Runs {
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+pub fn main() -> i32 {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(args.command)) {
+        Ok(()) => 0,
+        Err(Error::Usage(message)) => {
+            eprintln!("error: {message}");
+            2
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn open_project(name: &str) -> Result<Project> {
+    if name.starts_with("builtin:") {
+        builtin(name)
+    } else {
+        ProjectFiles::read_dir(Path::new(name))?.parse()
+    }
+}
+
+fn open(state: &Path, project: &str) -> Result<(Engine, DirStore)> {
+    let store = DirStore(state.to_path_buf());
+    let loaded = State::load(&store)?;
+    let mut engine = Engine::new(open_project(project)?, loaded);
+    engine.env = std::env::vars().collect();
+    Ok((engine, store))
+}
+
+fn parse_vars(vars: Option<&str>) -> Result<Vars> {
+    let Some(text) = vars else { return Ok(Vars::new()) };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::Usage("--vars must be a JSON object".into())),
+        // dbt also takes YAML here; a JSON error is the clearer message for the common case.
+        Err(e) => Err(Error::Usage(format!("--vars is not valid JSON: {e}"))),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::ingest(path.display().to_string(), e))
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Gen { month, rows, seed, schema, compression, out } => {
+            let spec = SampleSpec { month, rows, seed, schema: FileSchema::parse(&schema)? };
+            let batches = sample::generate(&spec)?;
+            let bytes = sample::write_parquet(&batches, FileCompression::parse(&compression)?)?;
+            std::fs::write(&out, bytes).map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
+            println!("wrote {} rows of {} to {}", spec.rows, spec.month, out.display());
+        }
+        Command::Load { state, month, zones, files } => {
+            if files.is_empty() && zones.is_none() {
+                return Err(Error::Usage("load needs at least one file (or --zones FILE)".into()));
+            }
+            let (mut engine, mut store) = open(&state, LESSON)?;
+            if let Some(zones) = zones {
+                let rows = engine.load_zones(&zones.display().to_string(), &read(&zones)?)?;
+                println!("zones: {rows} rows from {}", zones.display());
+            }
+            for file in &files {
+                let name = file.display().to_string();
+                let loaded = engine.load_trips(&name, &read(file)?, month.as_deref())?;
+                let s = &loaded.stats;
+                println!(
+                    "{}: month {}, {} rows, pickups {} to {}, {} outside the month, {} negative amounts",
+                    name,
+                    loaded.month,
+                    s.rows,
+                    s.pickup_min.as_deref().unwrap_or("-"),
+                    s.pickup_max.as_deref().unwrap_or("-"),
+                    s.outside_month,
+                    s.negative_amounts
+                );
+            }
+            // Only a load where every file succeeded is saved: a bad file changes nothing.
+            engine.state.save(&mut store)?;
+        }
+        Command::Build { state, project, select, full_refresh, vars } => {
+            let (mut engine, mut store) = open(&state, &project)?;
+            let request = BuildRequest { select: select.join(" "), full_refresh, vars: parse_vars(vars.as_deref())? };
+            let result = engine.build(&request).await;
+            engine.state.save(&mut store)?;
+            let record = result?;
+            print_run(&record);
+        }
+        Command::Materialize { state, project, partition, single_run } => {
+            let (mut engine, mut store) = open(&state, &project)?;
+            let result = engine.materialize(&partition, single_run).await;
+            engine.state.save(&mut store)?;
+            for record in result? {
+                print_run(&record);
+            }
+        }
+        Command::Partitions { state, project } => {
+            let (engine, _) = open(&state, &project)?;
+            for info in engine.partitions() {
+                let detail = match &info.status {
+                    backfill::partitions::PartitionStatus::Missing => String::new(),
+                    backfill::partitions::PartitionStatus::Materialized { run_id, at }
+                    | backfill::partitions::PartitionStatus::Stale { run_id, at } => format!(" run {run_id} at {at}"),
+                    backfill::partitions::PartitionStatus::Failed { run_id, at, error } => {
+                        format!(" run {run_id} at {at}: {error}")
+                    }
+                };
+                println!("{} {}{}", info.day.format("%Y-%m-%d"), info.status.name(), detail);
+            }
+        }
+        Command::Query { state, project, format, sql } => {
+            let (engine, _) = open(&state, &project)?;
+            let table = engine.query(&sql).await?;
+            match format.as_str() {
+                "csv" => print!("{}", query::to_csv(&table)),
+                "table" => print!("{}", query::to_text_table(&table)),
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string(&query::to_json_rows(&table)).unwrap_or_else(|_| "[]".into())
+                ),
+                other => return Err(Error::Usage(format!("--format {other}: expected csv, table or json"))),
+            }
+        }
+        Command::Runs { state } => {
+            let store = DirStore(state);
+            let loaded = State::load(&store)?;
+            for record in &loaded.runs {
+                print_run(record);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_run(record: &backfill::history::RunRecord) {
+    let status = match record.status {
+        backfill::history::RunStatus::Success => "ok",
+        backfill::history::RunStatus::Failed => "FAILED",
+    };
+    println!("run {} [{}] {} ({} ms) {}", record.id, status, record.started_at, record.duration_ms, record.command);
+    for model in &record.models {
+        println!(
+            "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms){}",
+            model.name,
+            model.materialization,
+            model.strategy.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
+            model.rows_inserted,
+            model.rows_updated,
+            model.rows_deleted,
+            model.rows_after,
+            model.duration_ms,
+            model.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    for test in &record.tests {
+        println!("  test {}: {} failing", test.name, test.failures);
+    }
+    if let Some(error) = &record.error {
+        println!("  error: {error}");
+    }
+}

@@ -1,0 +1,91 @@
+//! An analyzer rule that gives typed expressions DuckDB's meaning where DataFusion's differs.
+//! It runs after type coercion, so every operand's type is known:
+//! - `int / int` is a double in DuckDB (`sum(x) / count(*)` is an average, not a truncation);
+//! - `cast(timestamp | double as varchar)` uses DuckDB's text form (see `text`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, cast,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use super::text::DuckdbText;
+
+#[derive(Debug)]
+pub struct DuckdbSemantics {
+    text: Arc<ScalarUDF>,
+}
+
+impl DuckdbSemantics {
+    pub fn new(text: Arc<ScalarUDF>) -> Self {
+        DuckdbSemantics { text }
+    }
+
+    fn rewrite(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        let type_of = |e: &Expr| e.get_type(schema).ok();
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Divide, right })
+                if type_of(&left).is_some_and(|t| divides_to_double(&t))
+                    && type_of(&right).is_some_and(|t| divides_to_double(&t)) =>
+            {
+                Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(cast(*left, DataType::Float64)),
+                    Operator::Divide,
+                    Box::new(cast(*right, DataType::Float64)),
+                ))))
+            }
+            Expr::Cast(Cast { expr: inner, field }) | Expr::TryCast(TryCast { expr: inner, field })
+                if is_text(field.data_type()) && type_of(&inner).is_some_and(|t| DuckdbText::needed_for(&t)) =>
+            {
+                let data_type = field.data_type().clone();
+                let rendered = Expr::ScalarFunction(ScalarFunction::new_udf(
+                    Arc::clone(&self.text),
+                    vec![*inner],
+                ));
+                // Keep the requested string flavour (Utf8View, LargeUtf8) for the parent's sake.
+                Ok(Transformed::yes(if data_type == DataType::Utf8 {
+                    rendered
+                } else {
+                    cast(rendered, data_type)
+                }))
+            }
+            other => Ok(Transformed::no(other)),
+        }
+    }
+}
+
+fn divides_to_double(data_type: &DataType) -> bool {
+    data_type.is_integer() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..))
+}
+
+fn is_text(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+impl AnalyzerRule for DuckdbSemantics {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let mut schema = DFSchema::empty();
+            for input in node.inputs() {
+                schema.merge(input.schema());
+            }
+            let rewritten = node.map_expressions(|expr| {
+                expr.transform_up(|e| self.rewrite(e, &schema))
+            })?;
+            // A rewritten expression can change a column's type (int → double), which every
+            // node above must see: recompute schemas on the way up.
+            rewritten.map_data(|node| node.recompute_schema())
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "duckdb_semantics"
+    }
+}

@@ -1,0 +1,101 @@
+//! One error type for the engine. Every variant says what went wrong and where, so the CLI can
+//! print it on one line and the page can show it next to the thing that failed.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where in a project file something went wrong (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model or macro could not be rendered by the template engine.
+    #[error("{location}: {message} (model {model})")]
+    Template {
+        model: String,
+        location: Location,
+        message: String,
+    },
+    /// A model's compiled SQL failed to plan or execute.
+    #[error("{file}: model {model}: {message}")]
+    Sql {
+        model: String,
+        file: String,
+        message: String,
+    },
+    /// The project itself is inconsistent: unknown refs, cycles, bad YAML, bad config.
+    #[error("{file}: {message}")]
+    Project { file: String, message: String },
+    /// A data file could not be ingested.
+    #[error("{file}: {message}")]
+    Ingest { file: String, message: String },
+    /// A dbt data test found failing rows.
+    #[error("test {test} failed: {failures} failing row(s)")]
+    TestFailed { test: String, failures: usize },
+    /// A partition key or range was malformed or outside the definition.
+    #[error("partition {partition}: {message}")]
+    Partition { partition: String, message: String },
+    /// The persisted state could not be read or written.
+    #[error("state {path}: {message}")]
+    State { path: String, message: String },
+    /// A query typed by the user (CLI `query`, page API) failed.
+    #[error("query: {0}")]
+    Query(String),
+    /// Bad arguments to an engine call (vars JSON, selection syntax, generator options).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn project(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Project {
+            file: file.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn ingest(file: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Ingest {
+            file: file.into(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn state(path: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::State {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// DataFusion and Arrow errors only ever reach the user through a variant that says which
+/// model, file or query they came from; this trims their noisy prefixes once, here.
+pub fn describe_datafusion(err: &datafusion::error::DataFusionError) -> String {
+    let text = err.to_string();
+    let mut text = text.as_str();
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Arrow error: ",
+        "Optimizer rule 'duckdb_semantics' failed\ncaused by\n",
+        "This feature is not implemented: ",
+    ] {
+        text = text.strip_prefix(prefix).unwrap_or(text);
+    }
+    text.replace('\n', " ")
+}

@@ -1,0 +1,22 @@
+//! Backfill's engine: dbt-style projects with partitioned incremental models, run on
+//! DataFusion with DuckDB's SQL semantics. Target-independent: the same code runs natively
+//! (CLI, tests) and in the browser (the Leptos UI).
+//!
+//! Data flows top to bottom: [`ingest`] fills the [`warehouse`]; a [`project`]'s models are
+//! compiled by [`template`] and run by [`run`] in the [`dialect`]; [`partitions`] and
+//! [`history`] record what happened; [`state`] persists it all; [`engine`] is the face the
+//! CLI and the page call.
+
+pub mod dialect;
+pub mod engine;
+pub mod error;
+pub mod history;
+pub mod ingest;
+pub mod partitions;
+pub mod project;
+pub mod query;
+pub mod run;
+pub mod sample;
+pub mod state;
+pub mod template;
+pub mod warehouse;

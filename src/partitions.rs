@@ -1,0 +1,232 @@
+//! Daily partitions, as the lesson's orchestrator defines them: each day is a partition; running
+//! it passes `min_date` = the day and `max_date` = the next day to the incremental models.
+//! The ledger remembers what happened to each day and, through fingerprints of the raw trips
+//! of the days a run read, notices when source rows changed afterwards (stale).
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+use chrono::{Days, NaiveDate};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::template::Vars;
+use crate::warehouse::Table;
+
+const DAY_FORMAT: &str = "%Y-%m-%d";
+
+/// Days from `start` up to, not including, `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyPartitions {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl DailyPartitions {
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.start.iter_days().take_while(|d| d < &self.end)
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.start <= day && day < self.end
+    }
+
+    /// Parses `START` or `START..END` (both inclusive) into the days it names, each checked
+    /// against the definition.
+    pub fn select(&self, range: &str) -> Result<Vec<NaiveDate>> {
+        let (from, to) = match range.split_once("..") {
+            Some((a, b)) => (parse_day(a, range)?, parse_day(b, range)?),
+            None => {
+                let day = parse_day(range, range)?;
+                (day, day)
+            }
+        };
+        if to < from {
+            return Err(Error::Partition {
+                partition: range.into(),
+                message: "the range ends before it starts".into(),
+            });
+        }
+        for day in [from, to] {
+            if !self.contains(day) {
+                return Err(Error::Partition {
+                    partition: range.into(),
+                    message: format!(
+                        "{} is outside the partitions ({} to {})",
+                        day.format(DAY_FORMAT),
+                        self.start.format(DAY_FORMAT),
+                        self.end.pred_opt().unwrap_or(self.end).format(DAY_FORMAT)
+                    ),
+                });
+            }
+        }
+        Ok(from.iter_days().take_while(|d| d <= &to).collect())
+    }
+}
+
+fn day_key(day: NaiveDate) -> String {
+    day.format(DAY_FORMAT).to_string()
+}
+
+fn parse_day(text: &str, range: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text.trim(), DAY_FORMAT).map_err(|_| Error::Partition {
+        partition: range.into(),
+        message: format!("`{text}` is not a day (YYYY-MM-DD)"),
+    })
+}
+
+/// The vars a run over the days `first..=last` passes: the orchestrator's partition window,
+/// start inclusive, end exclusive.
+pub fn window_vars(first: NaiveDate, last: NaiveDate) -> Vars {
+    let end = last.checked_add_days(Days::new(1)).unwrap_or(last);
+    let mut vars = Vars::new();
+    vars.insert("min_date".into(), first.format(DAY_FORMAT).to_string().into());
+    vars.insert("max_date".into(), end.format(DAY_FORMAT).to_string().into());
+    vars
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum PartitionStatus {
+    Missing,
+    Materialized { run_id: u64, at: String },
+    /// Materialized, but the source rows it read have changed since.
+    Stale { run_id: u64, at: String },
+    Failed { run_id: u64, at: String, error: String },
+}
+
+impl PartitionStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PartitionStatus::Missing => "missing",
+            PartitionStatus::Materialized { .. } => "materialized",
+            PartitionStatus::Stale { .. } => "stale",
+            PartitionStatus::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    run_id: u64,
+    at: String,
+    error: Option<String>,
+    /// Fingerprint of the source days the run read, at the time it ran.
+    sources: u64,
+}
+
+/// What happened to each partition, keyed by day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionLedger {
+    /// Keyed by `YYYY-MM-DD`, which sorts like the days.
+    entries: BTreeMap<String, Entry>,
+}
+
+impl PartitionLedger {
+    pub fn record_success(&mut self, day: NaiveDate, run_id: u64, at: &str, fingerprints: &DayFingerprints) {
+        self.entries.insert(day_key(day), Entry { run_id, at: at.into(), error: None, sources: fingerprints.window(day) });
+    }
+
+    pub fn record_failure(&mut self, day: NaiveDate, run_id: u64, at: &str, error: &str) {
+        self.entries.insert(day_key(day), Entry { run_id, at: at.into(), error: Some(error.into()), sources: 0 });
+    }
+
+    /// Forgets every partition (a full refresh rebuilds the table from scratch).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn status(&self, day: NaiveDate, fingerprints: &DayFingerprints) -> PartitionStatus {
+        match self.entries.get(&day_key(day)) {
+            None => PartitionStatus::Missing,
+            Some(Entry { run_id, at, error: Some(error), .. }) => PartitionStatus::Failed {
+                run_id: *run_id,
+                at: at.clone(),
+                error: error.clone(),
+            },
+            Some(Entry { run_id, at, sources, .. }) if *sources != fingerprints.window(day) => {
+                PartitionStatus::Stale { run_id: *run_id, at: at.clone() }
+            }
+            Some(Entry { run_id, at, .. }) => PartitionStatus::Materialized { run_id: *run_id, at: at.clone() },
+        }
+    }
+}
+
+/// An order-independent hash of the raw trips picked up on each day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayFingerprints(BTreeMap<String, u64>);
+
+impl DayFingerprints {
+    /// A daily partition reads its own day and the next (`between` includes `max_date`).
+    pub fn window(&self, day: NaiveDate) -> u64 {
+        let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
+        let get = |d: NaiveDate| self.0.get(&day_key(d)).copied().unwrap_or(0);
+        get(day).rotate_left(1) ^ get(next)
+    }
+
+    pub fn of_trips(trips: Option<&Table>) -> DayFingerprints {
+        let mut days: BTreeMap<String, u64> = BTreeMap::new();
+        let Some(trips) = trips else { return DayFingerprints(days) };
+        let Ok(pickup) = trips.schema.index_of("pickup_datetime") else {
+            return DayFingerprints(days);
+        };
+        for batch in trips.batches.iter() {
+            let pickups = batch.column(pickup).as_primitive::<TimestampMicrosecondType>();
+            for row in 0..batch.num_rows() {
+                if pickups.is_null(row) {
+                    continue;
+                }
+                let Some(day) = chrono::DateTime::from_timestamp_micros(pickups.value(row)) else { continue };
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                for column in batch.columns() {
+                    hash_value(column.as_ref(), row, &mut hasher);
+                }
+                let entry = days.entry(day_key(day.date_naive())).or_default();
+                *entry = entry.wrapping_add(hasher.finish());
+            }
+        }
+        DayFingerprints(days)
+    }
+}
+
+fn hash_value(column: &dyn Array, row: usize, hasher: &mut impl Hasher) {
+    if column.is_null(row) {
+        0u8.hash(hasher);
+        return;
+    }
+    match column.data_type() {
+        DataType::Int32 => column.as_primitive::<Int32Type>().value(row).hash(hasher),
+        DataType::Float64 => column.as_primitive::<Float64Type>().value(row).to_bits().hash(hasher),
+        DataType::Timestamp(..) => column.as_primitive::<TimestampMicrosecondType>().value(row).hash(hasher),
+        DataType::Utf8 => column.as_string::<i32>().value(row).hash(hasher),
+        _ => 1u8.hash(hasher),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, DAY_FORMAT).unwrap_or_default()
+    }
+
+    #[test]
+    fn ranges_are_inclusive_and_checked() {
+        let def = DailyPartitions { start: day("2023-03-01"), end: day("2023-04-01") };
+        assert_eq!(def.select("2023-03-04").ok(), Some(vec![day("2023-03-04")]));
+        assert_eq!(def.select("2023-03-30..2023-03-31").map(|d| d.len()).ok(), Some(2));
+        let err = def.select("2023-04-01").err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("partition 2023-04-01: 2023-04-01 is outside the partitions (2023-03-01 to 2023-03-31)"));
+        assert!(def.select("2023-3-4x").is_err());
+        assert!(def.select("2023-03-05..2023-03-04").is_err());
+    }
+
+    #[test]
+    fn window_vars_are_the_orchestrators() {
+        let vars = window_vars(day("2023-03-04"), day("2023-03-04"));
+        assert_eq!(serde_json::Value::Object(vars).to_string(), r#"{"min_date":"2023-03-04","max_date":"2023-03-05"}"#);
+    }
+}

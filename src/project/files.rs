@@ -1,0 +1,367 @@
+//! Reading a dbt project from its files: `dbt_project.yml`, `models/**/*.sql`,
+//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::config::{ConfigValues, KNOWN_KEYS};
+use super::{DataTest, MacroFile, Model, Project, Seed, Source, SourceTable, TestKind};
+use crate::dialect::{DEFAULT_SCHEMA, SqlDialect};
+use crate::error::{Error, Result};
+
+/// A project's files by path relative to its root (`/`-separated), with their text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectFiles(pub BTreeMap<String, String>);
+
+impl ProjectFiles {
+    pub fn insert(&mut self, path: &str, text: &str) {
+        self.0.insert(path.trim_start_matches("./").to_string(), text.to_string());
+    }
+
+    /// Reads every project file below `root` (natively only; the browser hands over files).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_dir(root: &std::path::Path) -> Result<ProjectFiles> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut ProjectFiles) -> Result<()> {
+            let entries = std::fs::read_dir(dir).map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?;
+            for entry in entries {
+                let path = entry.map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if name.starts_with('.') || name == "target" || name == "dbt_packages" || name == "logs" {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(&path, root, out)?;
+                } else if ["sql", "yml", "yaml", "csv"]
+                    .iter()
+                    .any(|ext| path.extension().is_some_and(|e| e == *ext))
+                {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| Error::project(path.display().to_string(), e.to_string()))?;
+                    let relative = path.strip_prefix(root).unwrap_or(&path);
+                    let relative: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
+                    out.insert(&relative.join("/"), &text);
+                }
+            }
+            Ok(())
+        }
+        let mut files = ProjectFiles::default();
+        walk(root, root, &mut files)?;
+        if !files.0.contains_key("dbt_project.yml") {
+            return Err(Error::project(
+                root.display().to_string(),
+                "not a dbt project: there is no dbt_project.yml",
+            ));
+        }
+        Ok(files)
+    }
+
+    pub fn parse(&self) -> Result<Project> {
+        let project_file = "dbt_project.yml";
+        let text = self
+            .0
+            .get(project_file)
+            .ok_or_else(|| Error::project(project_file, "missing: a project needs a dbt_project.yml"))?;
+        let root = yaml(project_file, text)?;
+        let name = root
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::project(project_file, "missing `name:`"))?
+            .to_string();
+        let paths = |key: &str, default: &str| -> Vec<String> {
+            match root.get(key).and_then(Value::as_array) {
+                Some(list) => list.iter().filter_map(Value::as_str).map(|p| p.trim_end_matches('/').to_string()).collect(),
+                None => vec![default.to_string()],
+            }
+        };
+        let model_paths = paths("model-paths", "models");
+        let macro_paths = paths("macro-paths", "macros");
+        let seed_paths = paths("seed-paths", "seeds");
+        let vars = root
+            .get("vars")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let dialect = match root.get("sql_dialect").and_then(Value::as_str) {
+            None | Some("duckdb") => SqlDialect::Duckdb,
+            Some("datafusion") => SqlDialect::Datafusion,
+            Some(other) => {
+                return Err(Error::project(
+                    project_file,
+                    format!("sql_dialect `{other}` is not one of duckdb, datafusion"),
+                ));
+            }
+        };
+        let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
+
+        let under = |path: &str, roots: &[String]| -> Option<String> {
+            roots.iter().find_map(|r| {
+                path.strip_prefix(r.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .map(str::to_string)
+            })
+        };
+
+        let mut models = BTreeMap::new();
+        let mut sources = Vec::new();
+        let mut tests = Vec::new();
+        let mut macros = Vec::new();
+        let mut seeds = Vec::new();
+        let mut model_docs: Vec<(String, Value)> = Vec::new();
+        for (path, text) in &self.0 {
+            if let Some(relative) = under(path, &model_paths) {
+                if let Some(stem) = relative.strip_suffix(".sql") {
+                    let model_name = stem.rsplit('/').next().unwrap_or(stem).to_string();
+                    let folders: Vec<&str> = stem.split('/').collect();
+                    let mut config = ConfigValues::new();
+                    if let Some(tree) = &folder_configs {
+                        apply_folder_configs(tree, &folders[..folders.len() - 1], &mut config);
+                    }
+                    if let Some(previous) = models.get(&model_name).map(|m: &Model| m.path.clone()) {
+                        return Err(Error::project(
+                            path.as_str(),
+                            format!("model `{model_name}` is defined twice (also in {previous})"),
+                        ));
+                    }
+                    models.insert(
+                        model_name.clone(),
+                        Model {
+                            name: model_name,
+                            path: path.clone(),
+                            sql: text.clone(),
+                            description: None,
+                            config,
+                        },
+                    );
+                } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
+                    let doc = yaml(path, text)?;
+                    sources.extend(parse_sources(path, &doc)?);
+                    if let Some(list) = doc.get("models").and_then(Value::as_array) {
+                        model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
+                    }
+                }
+            } else if under(path, &macro_paths).is_some() && path.ends_with(".sql") {
+                macros.push(MacroFile {
+                    path: path.clone(),
+                    names: macro_names(text),
+                    source: text.clone(),
+                });
+            } else if under(path, &seed_paths).is_some() && path.ends_with(".csv") {
+                let stem = path.trim_end_matches(".csv");
+                seeds.push(Seed {
+                    name: stem.rsplit('/').next().unwrap_or(stem).to_string(),
+                    path: path.clone(),
+                    csv: text.clone(),
+                });
+            }
+        }
+        for (path, doc) in model_docs {
+            let model_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+            let Some(model) = models.get_mut(model_name) else {
+                return Err(Error::project(
+                    path.as_str(),
+                    format!("describes model `{model_name}`, which has no .sql file"),
+                ));
+            };
+            model.description = doc.get("description").and_then(Value::as_str).map(str::to_string);
+            if let Some(config) = doc.get("config").and_then(Value::as_object) {
+                model.config.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            for column in doc.get("columns").and_then(Value::as_array).into_iter().flatten() {
+                let column_name = column.get("name").and_then(Value::as_str).unwrap_or_default();
+                let declared = column.get("data_tests").or_else(|| column.get("tests"));
+                for test in declared.and_then(Value::as_array).into_iter().flatten() {
+                    tests.push(DataTest {
+                        model: model_name.to_string(),
+                        column: column_name.to_string(),
+                        kind: parse_test(&path, model_name, column_name, test)?,
+                    });
+                }
+            }
+        }
+        Ok(Project {
+            name,
+            dialect,
+            models,
+            sources,
+            macros,
+            seeds,
+            tests,
+            vars,
+            files: self.clone(),
+        })
+    }
+}
+
+fn yaml(path: &str, text: &str) -> Result<Value> {
+    serde_norway::from_str::<Value>(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        Error::project(format!("{path}{at}"), format!("invalid YAML: {e}"))
+    })
+}
+
+/// dbt_project.yml's `models:` tree: `+key` (or a known config key with a plain value) is a
+/// config, any other key a sub-folder; deeper folders override shallower ones.
+fn apply_folder_configs(tree: &Value, folders: &[&str], config: &mut ConfigValues) {
+    let Some(map) = tree.as_object() else { return };
+    for (key, value) in map {
+        if let Some(config_key) = key.strip_prefix('+') {
+            config.insert(config_key.to_string(), value.clone());
+        } else if KNOWN_KEYS.contains(&key.as_str()) && !value.is_object() {
+            config.insert(key.clone(), value.clone());
+        }
+    }
+    if let Some((first, rest)) = folders.split_first() {
+        if let Some(sub) = map.get(*first) {
+            apply_folder_configs(sub, rest, config);
+        }
+    }
+}
+
+fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for source in doc.get("sources").and_then(Value::as_array).into_iter().flatten() {
+        let name = source
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::project(path, "a source needs a `name:`"))?;
+        let schema = source.get("schema").and_then(Value::as_str).unwrap_or(name);
+        let mut tables = Vec::new();
+        for table in source.get("tables").and_then(Value::as_array).into_iter().flatten() {
+            let table_name = table
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::project(path, format!("a table of source `{name}` needs a `name:`")))?;
+            let identifier = table.get("identifier").and_then(Value::as_str).unwrap_or(table_name);
+            tables.push(SourceTable {
+                name: table_name.to_string(),
+                identifier: identifier.to_string(),
+            });
+        }
+        sources.push(Source {
+            name: name.to_string(),
+            schema: if schema.is_empty() { DEFAULT_SCHEMA } else { schema }.to_string(),
+            tables,
+        });
+    }
+    Ok(sources)
+}
+
+fn parse_test(path: &str, model: &str, column: &str, test: &Value) -> Result<TestKind> {
+    let unknown = |name: &str| {
+        Error::project(
+            path,
+            format!("model {model}, column {column}: unknown test `{name}` (known: not_null, unique, accepted_values)"),
+        )
+    };
+    match test {
+        Value::String(name) => match name.as_str() {
+            "not_null" => Ok(TestKind::NotNull),
+            "unique" => Ok(TestKind::Unique),
+            other => Err(unknown(other)),
+        },
+        Value::Object(map) => {
+            let (name, args) = map.iter().next().ok_or_else(|| unknown("{}"))?;
+            match name.as_str() {
+                "not_null" => Ok(TestKind::NotNull),
+                "unique" => Ok(TestKind::Unique),
+                "accepted_values" => {
+                    let values = args
+                        .get("values")
+                        .or_else(|| args.get("arguments").and_then(|a| a.get("values")))
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| {
+                            Error::project(path, format!("model {model}, column {column}: accepted_values needs `values:`"))
+                        })?;
+                    Ok(TestKind::AcceptedValues(
+                        values
+                            .iter()
+                            .map(|v| match v {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect(),
+                    ))
+                }
+                other => Err(unknown(other)),
+            }
+        }
+        other => Err(unknown(&other.to_string())),
+    }
+}
+
+/// The names of the `{% macro name(...) %}` blocks in a macro file.
+fn macro_names(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        rest = &rest[start + 2..];
+        let tag = rest.trim_start_matches(['-', '+']).trim_start();
+        if let Some(after) = tag.strip_prefix("macro") {
+            let name: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> Result<Project> {
+        let mut all = ProjectFiles::default();
+        for (path, text) in files {
+            all.insert(path, text);
+        }
+        all.parse()
+    }
+
+    #[test]
+    fn folder_configs_nest_and_schema_files_override() {
+        let p = project(&[
+            (
+                "dbt_project.yml",
+                "name: shop\nmodels:\n  shop:\n    +materialized: table\n    staging:\n      +materialized: view\n",
+            ),
+            ("models/staging/stg_orders.sql", "select 1 as id"),
+            ("models/marts/orders.sql", "select * from {{ ref('stg_orders') }}"),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: orders\n    description: All orders\n    config:\n      materialized: incremental\n    columns:\n      - name: id\n        data_tests: [unique, not_null, {accepted_values: {values: [1, 2]}}]\n",
+            ),
+            ("macros/cents.sql", "{% macro cents(x) %}{{ x }} * 100{% endmacro %}"),
+            ("seeds/countries.csv", "code,name\nNL,Netherlands\n"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.models["stg_orders"].config["materialized"], "view");
+        assert_eq!(p.models["orders"].config["materialized"], "incremental");
+        assert_eq!(p.models["orders"].description.as_deref(), Some("All orders"));
+        assert_eq!(p.tests.len(), 3);
+        assert_eq!(p.tests[2].kind, TestKind::AcceptedValues(vec!["1".into(), "2".into()]));
+        assert_eq!(p.macros[0].names, vec!["cents"]);
+        assert_eq!(p.seeds[0].name, "countries");
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let err = project(&[("dbt_project.yml", "name: [unclosed")]).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.starts_with("dbt_project.yml:")), "{err:?}");
+        let err = project(&[
+            ("dbt_project.yml", "name: x"),
+            ("models/a.yml", "models:\n  - name: ghost\n"),
+        ])
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("models/a.yml: describes model `ghost`, which has no .sql file"));
+    }
+}

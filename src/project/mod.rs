@@ -1,0 +1,126 @@
+//! A dbt-style project: models (SQL + Jinja), sources, data tests, macros and seeds, read from
+//! a set of files (a folder natively, a zip or a drop in the browser) or built in (the lesson).
+
+mod config;
+mod files;
+mod lesson;
+
+use std::collections::BTreeMap;
+
+pub use config::{
+    BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Strategy,
+};
+pub use files::ProjectFiles;
+pub use lesson::{LESSON, LESSON_FIRST_VERSION, builtin};
+
+use crate::dialect::SqlDialect;
+use crate::warehouse::{Aliases, RelationName};
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub dialect: SqlDialect,
+    pub models: BTreeMap<String, Model>,
+    pub sources: Vec<Source>,
+    pub macros: Vec<MacroFile>,
+    pub seeds: Vec<Seed>,
+    pub tests: Vec<DataTest>,
+    /// `vars:` from dbt_project.yml; `--vars` override them.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The files the project was read from, kept so it can be exported as it was written.
+    pub files: ProjectFiles,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    /// Path inside the project, e.g. `models/marts/daily_metrics.sql`.
+    pub path: String,
+    pub sql: String,
+    pub description: Option<String>,
+    /// Config from dbt_project.yml and schema files; the model's own `config()` goes on top.
+    pub config: ConfigValues,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub schema: String,
+    pub tables: Vec<SourceTable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub name: String,
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MacroFile {
+    pub path: String,
+    pub source: String,
+    /// Names of the `{% macro %}`s it defines, callable from every model.
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub name: String,
+    pub path: String,
+    pub csv: String,
+}
+
+/// A generic dbt data test on one column of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataTest {
+    pub model: String,
+    pub column: String,
+    pub kind: TestKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestKind {
+    NotNull,
+    Unique,
+    AcceptedValues(Vec<String>),
+}
+
+impl DataTest {
+    /// dbt's test name, e.g. `not_null_stg_trips_trip_id`.
+    pub fn name(&self) -> String {
+        let kind = match self.kind {
+            TestKind::NotNull => "not_null",
+            TestKind::Unique => "unique",
+            TestKind::AcceptedValues(_) => "accepted_values",
+        };
+        format!("{kind}_{}_{}", self.model, self.column)
+    }
+}
+
+impl Project {
+    /// The relation a source table resolves to.
+    pub fn source_relation(&self, source: &str, table: &str) -> Option<RelationName> {
+        let source = self.sources.iter().find(|s| s.name == source)?;
+        let table = source.tables.iter().find(|t| t.name == table)?;
+        Some(RelationName::new(&source.schema, &table.identifier))
+    }
+
+    /// Every source table also answers to `source_name.table_name`, as queries write it.
+    pub fn aliases(&self) -> Aliases {
+        let mut aliases = Aliases::new();
+        for source in &self.sources {
+            for table in &source.tables {
+                let alias = RelationName::new(&source.name, &table.name);
+                let target = RelationName::new(&source.schema, &table.identifier);
+                if alias != target {
+                    aliases.insert(alias, target);
+                }
+            }
+        }
+        aliases
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+}

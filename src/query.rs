@@ -1,0 +1,124 @@
+//! Showing query results: CSV (header, `YYYY-MM-DD HH:MM:SS` timestamps, floats in full
+//! precision), an aligned text table, or JSON rows.
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::dialect::timestamp_text;
+use crate::warehouse::Table;
+
+/// One cell as text; `None` for NULL.
+pub fn cell(batch: &RecordBatch, column: usize, row: usize) -> Option<String> {
+    let array = batch.column(column);
+    if array.is_null(row) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            timestamp_text(array.as_primitive::<TimestampMicrosecondType>().value(row)).unwrap_or_default()
+        }
+        DataType::Timestamp(..) => {
+            let micros = datafusion::arrow::compute::cast(
+                &array.slice(row, 1),
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+            )
+            .ok();
+            micros
+                .and_then(|m| timestamp_text(m.as_primitive::<TimestampMicrosecondType>().value(0)))
+                .unwrap_or_default()
+        }
+        // Rust's shortest round-trip form: every digit needed, none more.
+        DataType::Float64 => format!("{}", array.as_primitive::<Float64Type>().value(row)),
+        DataType::Float32 => format!("{}", array.as_primitive::<Float32Type>().value(row)),
+        _ => ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+            .map(|f| f.value(row).to_string())
+            .unwrap_or_default(),
+    })
+}
+
+/// The first `columns` cells of a row, comma-separated (for messages).
+pub fn render_row(batch: &RecordBatch, row: usize, columns: usize) -> String {
+    (0..columns.min(batch.num_columns()))
+        .map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn to_csv(table: &Table) -> String {
+    let names: Vec<String> = table.schema.fields().iter().map(|f| csv_field(f.name())).collect();
+    let mut out = names.join(",");
+    out.push('\n');
+    for batch in table.batches.iter() {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = (0..batch.num_columns())
+                .map(|c| cell(batch, c, row).map(|t| csv_field(&t)).unwrap_or_default())
+                .collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub fn to_text_table(table: &Table) -> String {
+    let header: Vec<String> = table.schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in table.batches.iter() {
+        for row in 0..batch.num_rows() {
+            rows.push((0..batch.num_columns()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect());
+        }
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&header);
+    out.push('\n');
+    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out.push_str(&format!("({} row{})\n", rows.len(), if rows.len() == 1 { "" } else { "s" }));
+    out
+}
+
+/// Rows as JSON objects; numbers stay numbers, timestamps become text.
+pub fn to_json_rows(table: &Table) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut out = Vec::with_capacity(table.num_rows());
+    for batch in table.batches.iter() {
+        for row in 0..batch.num_rows() {
+            let mut object = serde_json::Map::new();
+            for (c, field) in batch.schema().fields().iter().enumerate() {
+                let value = match (cell(batch, c, row), field.data_type()) {
+                    (None, _) => serde_json::Value::Null,
+                    (Some(text), t) if t.is_numeric() => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+                    (Some(text), DataType::Boolean) => serde_json::Value::Bool(text == "true"),
+                    (Some(text), _) => serde_json::Value::String(text),
+                };
+                object.insert(field.name().clone(), value);
+            }
+            out.push(object);
+        }
+    }
+    out
+}

@@ -1,0 +1,231 @@
+//! Materializations: turning one compiled model into a relation of the working warehouse.
+//! DataFusion cannot MERGE or DELETE from memory tables, so incremental strategies are
+//! computed as whole new tables (kept rows + new rows); the run swaps them in only once every
+//! model has succeeded.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::dialect::SqlDialect;
+use crate::error::describe_datafusion;
+use crate::project::{Materialization, OnSchemaChange, Strategy};
+use crate::template::CompiledModel;
+use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect};
+
+/// What a model's run did to its relation.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub inserted: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub rows_after: usize,
+}
+
+/// Runs `compiled` into `warehouse`. `incremental` says whether the existing table is updated
+/// in place (dbt's `is_incremental()`); otherwise the relation is (re)created.
+pub async fn materialize(
+    warehouse: &mut Warehouse,
+    dialect: SqlDialect,
+    aliases: &Aliases,
+    compiled: &CompiledModel,
+    incremental: bool,
+) -> Result<Changes, String> {
+    let relation = RelationName::main(&compiled.name);
+    let ctx = warehouse.context(dialect, aliases).await.map_err(|e| e.to_string())?;
+    let df = crate::dialect::sql(&ctx, &compiled.sql).await.map_err(|e| describe_datafusion(&e))?;
+    if compiled.config.materialized == Materialization::View {
+        // Planning succeeded, so the view is valid; it is stored as SQL and read lazily.
+        warehouse.put_view(relation, compiled.sql.clone());
+        return Ok(Changes::default());
+    }
+    let new_rows = collect(df).await.map_err(|e| describe_datafusion(&e))?;
+    let existing = warehouse.table(&relation).cloned();
+    let (table, changes) = match existing {
+        Some(target) if incremental => {
+            merge_into(&target, new_rows, compiled, dialect).await?
+        }
+        _ => {
+            let rows = new_rows.num_rows();
+            (new_rows, Changes { inserted: rows, ..Default::default() })
+        }
+    };
+    let rows_after = table.num_rows();
+    warehouse.put_table(relation, table);
+    Ok(Changes { rows_after, ..changes })
+}
+
+/// Applies the incremental strategy: the target's kept rows plus the new rows, aligned to
+/// the schema `on_schema_change` decides.
+async fn merge_into(
+    target: &Table,
+    new_rows: Table,
+    compiled: &CompiledModel,
+    dialect: SqlDialect,
+) -> Result<(Table, Changes), String> {
+    let config = &compiled.config;
+    let schema = nullable(&evolve_schema(&target.schema, &new_rows.schema, config.on_schema_change)?);
+    let target = align(target, &schema)?;
+    let new_rows = align(&new_rows, &schema)?;
+    let strategy = config.strategy();
+    let keys = &config.unique_key;
+    let (kept, replaced) = match strategy {
+        Strategy::Append => (target.clone(), 0),
+        Strategy::Merge | Strategy::DeleteInsert | Strategy::Microbatch => {
+            if strategy == Strategy::Merge {
+                check_unique_keys(&new_rows, keys, dialect).await?;
+            }
+            let kept = rows_not_replaced(&target, &new_rows, keys, &config.incremental_predicates, dialect).await?;
+            let replaced = target.num_rows() - kept.num_rows();
+            (align(&kept, &schema)?, replaced)
+        }
+    };
+    let mut batches: Vec<RecordBatch> = kept.batches.iter().cloned().collect();
+    batches.extend(new_rows.batches.iter().cloned());
+    let changes = match strategy {
+        // A merge updates matched rows in place and inserts the rest.
+        Strategy::Merge => Changes {
+            inserted: new_rows.num_rows().saturating_sub(replaced),
+            updated: replaced,
+            ..Default::default()
+        },
+        _ => Changes { inserted: new_rows.num_rows(), deleted: replaced, ..Default::default() },
+    };
+    Ok((Table::new(schema, batches), changes))
+}
+
+/// Target rows that survive: those whose unique key is not among the new rows' keys (or that
+/// fail an incremental predicate). Without a key, every row survives.
+async fn rows_not_replaced(
+    target: &Table,
+    new_rows: &Table,
+    keys: &[String],
+    predicates: &[String],
+    dialect: SqlDialect,
+) -> Result<Table, String> {
+    if keys.is_empty() {
+        return Ok(target.clone());
+    }
+    let mut scratch = Warehouse::default();
+    scratch.put_table(RelationName::main("dbt_internal_dest"), target.clone());
+    scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
+    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    let join = quoted
+        .iter()
+        .map(|k| format!("DBT_INTERNAL_DEST.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let replace_when = if predicates.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " OR NOT coalesce(({}), false)",
+            predicates.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" AND ")
+        )
+    };
+    let sql = format!(
+        "SELECT DBT_INTERNAL_DEST.* FROM dbt_internal_dest AS DBT_INTERNAL_DEST \
+         LEFT JOIN (SELECT DISTINCT {keys}, true AS backfill_matched FROM dbt_internal_source) AS s ON {join} \
+         WHERE s.backfill_matched IS NULL{replace_when}",
+        keys = quoted.join(", "),
+    );
+    let df = ctx.sql(&sql).await.map_err(|e| format!("unique_key {}: {}", keys.join(", "), describe_datafusion(&e)))?;
+    collect(df).await.map_err(|e| describe_datafusion(&e))
+}
+
+/// dbt's merge fails when two new rows share a key; so does this, naming the key.
+async fn check_unique_keys(new_rows: &Table, keys: &[String], dialect: SqlDialect) -> Result<(), String> {
+    let mut scratch = Warehouse::default();
+    scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
+    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    let sql = format!(
+        "SELECT {k}, count(*) AS n FROM dbt_internal_source GROUP BY {k} HAVING count(*) > 1 LIMIT 1",
+        k = quoted.join(", ")
+    );
+    let df = ctx.sql(&sql).await.map_err(|e| describe_datafusion(&e))?;
+    let duplicates = collect(df).await.map_err(|e| describe_datafusion(&e))?;
+    if let Some(batch) = duplicates.batches.first() {
+        let shown = crate::query::render_row(batch, 0, keys.len());
+        return Err(format!(
+            "merge needs unique new rows: unique_key ({}) = ({shown}) appears more than once",
+            keys.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The schema the target has after this run, as dbt's `on_schema_change` defines it.
+fn evolve_schema(target: &SchemaRef, new: &SchemaRef, mode: OnSchemaChange) -> Result<SchemaRef, String> {
+    let has = |schema: &SchemaRef, name: &str| schema.fields().iter().any(|f| f.name() == name);
+    let added: Vec<&Arc<Field>> = new.fields().iter().filter(|f| !has(target, f.name())).collect();
+    let removed: Vec<&Arc<Field>> = target.fields().iter().filter(|f| !has(new, f.name())).collect();
+    let names = |fields: &[&Arc<Field>]| fields.iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+    match mode {
+        OnSchemaChange::Ignore => {
+            if !removed.is_empty() {
+                return Err(format!(
+                    "the new rows lack column(s) {} of the existing table (on_schema_change=ignore); run with --full-refresh or set on_schema_change",
+                    names(&removed)
+                ));
+            }
+            Ok(Arc::clone(target))
+        }
+        OnSchemaChange::Fail => {
+            let retyped = new.fields().iter().any(|f| {
+                target.field_with_name(f.name()).is_ok_and(|t| t.data_type() != f.data_type())
+            });
+            if added.is_empty() && removed.is_empty() && !retyped {
+                Ok(Arc::clone(target))
+            } else {
+                Err(format!(
+                    "the source and target schemas on this incremental model are out of sync (on_schema_change=fail): added [{}], removed [{}]",
+                    names(&added),
+                    names(&removed)
+                ))
+            }
+        }
+        OnSchemaChange::AppendNewColumns => {
+            let mut fields: Vec<Field> = target.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(added.iter().map(|f| f.as_ref().clone().with_nullable(true)));
+            Ok(Arc::new(Schema::new(fields)))
+        }
+        OnSchemaChange::SyncAllColumns => Ok(Arc::new(Schema::new(
+            new.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        ))),
+    }
+}
+
+/// Every column nullable: incremental runs may add rows with nulls to any column.
+fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+    ))
+}
+
+/// The same rows in `schema`'s columns: by name, cast to its types, nulls where absent.
+fn align(table: &Table, schema: &SchemaRef) -> Result<Table, String> {
+    let mut batches = Vec::with_capacity(table.batches.len());
+    for batch in table.batches.iter() {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let column = match batch.column_by_name(field.name()) {
+                Some(column) if column.data_type() == field.data_type() => Arc::clone(column),
+                Some(column) => cast(column, field.data_type()).map_err(|e| {
+                    format!("column {}: cannot store {} as {}: {e}", field.name(), column.data_type(), field.data_type())
+                })?,
+                None => new_null_array(field.data_type(), batch.num_rows()),
+            };
+            columns.push(column);
+        }
+        batches.push(RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())?);
+    }
+    Ok(Table::new(Arc::clone(schema), batches))
+}

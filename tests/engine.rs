@@ -1,0 +1,169 @@
+//! The engine end to end on the built-in lesson and a generated month: builds, partitions,
+//! their properties, and failures that must leave every table as it was.
+
+use backfill::engine::Engine;
+use backfill::project::{LESSON, LESSON_FIRST_VERSION, ProjectFiles, builtin};
+use backfill::query::to_csv;
+use backfill::run::BuildRequest;
+use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::state::{MemoryStore, State};
+
+fn month_file(rows: usize, seed: u64) -> Vec<u8> {
+    let spec = SampleSpec { month: "2023-03".into(), rows, seed, schema: FileSchema::Y2023 };
+    let batches = sample::generate(&spec).unwrap_or_else(|e| panic!("{e}"));
+    sample::write_parquet(&batches, FileCompression::Snappy).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn lesson_engine(project: &str) -> Engine {
+    let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default());
+    engine
+        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 1), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    engine
+}
+
+async fn csv(engine: &Engine, sql: &str) -> String {
+    to_csv(&engine.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")))
+}
+
+const DAILY: &str = "select * from daily_metrics order by date_of_business";
+
+#[tokio::test]
+async fn lesson_builds_with_duckdb_numbers() {
+    let engine = lesson_engine(LESSON).await;
+    // One row per pickup day, including the few pickups outside March.
+    let days = csv(&engine, "select count(*) as n from daily_metrics where date_of_business >= '2023-03-01' and date_of_business < '2023-04-01'").await;
+    assert_eq!(days, "n\n31\n");
+    // Integer division is a fraction, as in DuckDB.
+    let pct = csv(&engine, "select count(*) as n from daily_metrics where pct_over_30_min > 0 and pct_over_30_min < 1").await;
+    assert_ne!(pct, "n\n0\n");
+    // Surrogate keys hash DuckDB's text of the timestamps.
+    let key = csv(&engine, "select md5('2023-03' || '-' || '1' || '-' || '2' || '-' || '2023-03-01 00:05:12' || '-' || '2023-03-01 00:15:00') = md5(cast(coalesce(cast('2023-03' as varchar), '') || '-' || cast(1 as varchar) || '-' || cast(2 as varchar) || '-' || cast(timestamp '2023-03-01 00:05:12' as varchar) || '-' || cast(timestamp '2023-03-01 00:15:00' as varchar) as varchar)) as same").await;
+    assert_eq!(key, "same\ntrue\n");
+}
+
+#[tokio::test]
+async fn a_partition_run_rewrites_its_day_and_the_next() {
+    let mut engine = lesson_engine(LESSON).await;
+    let records = engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let model = &records[0].models[0];
+    assert_eq!(model.name, "daily_metrics");
+    assert!(model.is_incremental);
+    assert!(model.compiled_sql.contains("between '2023-03-04' and '2023-03-05'"), "{}", model.compiled_sql);
+    assert_eq!((model.rows_inserted, model.rows_deleted), (2, 2));
+    assert_eq!(
+        records[0].command,
+        r#"dbt build --select daily_metrics --vars '{"min_date": "2023-03-04", "max_date": "2023-03-05"}'"#
+    );
+    let statuses: Vec<(String, &str)> = engine
+        .partitions()
+        .iter()
+        .map(|p| (p.day.to_string(), p.status.name()))
+        .filter(|(_, s)| *s != "missing")
+        .collect();
+    assert_eq!(statuses, vec![("2023-03-04".to_string(), "materialized")]);
+}
+
+#[tokio::test]
+async fn any_order_and_repetition_of_partitions_equals_a_full_refresh() {
+    let mut engine = lesson_engine(LESSON).await;
+    let truth = csv(&engine, DAILY).await;
+    for range in ["2023-03-10", "2023-03-01..2023-03-03", "2023-03-10", "2023-03-31", "2023-03-15"] {
+        engine.materialize(range, false).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(csv(&engine, DAILY).await, truth, "after {range}");
+    }
+    engine.materialize("2023-03-05..2023-03-09", true).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(csv(&engine, DAILY).await, truth);
+}
+
+#[tokio::test]
+async fn corrected_rows_make_partitions_stale_until_rerun() {
+    let mut engine = lesson_engine(LESSON).await;
+    engine.materialize("2023-03-01..2023-03-31", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 7), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(engine.partitions().iter().all(|p| p.status.name() == "stale"));
+    engine
+        .build(&BuildRequest { select: "stg_trips".into(), ..Default::default() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let fresh: Vec<String> = engine
+        .partitions()
+        .iter()
+        .filter(|p| p.status.name() == "materialized")
+        .map(|p| p.day.to_string())
+        .collect();
+    assert_eq!(fresh, vec!["2023-03-04"]);
+}
+
+#[tokio::test]
+async fn the_max_filter_never_sees_late_trips() {
+    let mut engine = lesson_engine(LESSON_FIRST_VERSION).await;
+    let before = csv(&engine, DAILY).await;
+    // A corrected March arrives; the first version's filter only looks past the max day.
+    engine
+        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(25_000, 1), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(csv(&engine, DAILY).await, before);
+    engine
+        .build(&BuildRequest { full_refresh: true, ..Default::default() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(csv(&engine, DAILY).await, before);
+}
+
+#[tokio::test]
+async fn a_failed_run_changes_no_table_and_is_recorded() {
+    let mut engine = lesson_engine(LESSON).await;
+    let before = csv(&engine, "select * from stg_zones order by zone_id").await;
+    let daily = csv(&engine, DAILY).await;
+    let mut files = engine.project.files.clone();
+    files.insert("models/staging/stg_zones.sql", "select zone_id, 1 as changed from {{ source('raw_taxis', 'zones') }}");
+    files.insert("models/marts/daily_metrics.sql", "select no_such_column from {{ ref('stg_trips') }}");
+    engine.project = files.parse().unwrap_or_else(|e| panic!("{e}"));
+    let err = engine.build(&BuildRequest::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.starts_with("models/marts/daily_metrics.sql: model daily_metrics:"), "{err}");
+    assert_eq!(csv(&engine, "select * from stg_zones order by zone_id").await, before);
+    assert_eq!(csv(&engine, DAILY).await, daily);
+    assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::history::RunStatus::Failed));
+}
+
+#[tokio::test]
+async fn merge_rejects_duplicate_keys_like_dbt() {
+    let mut engine = lesson_engine(LESSON).await;
+    let mut files: ProjectFiles = engine.project.files.clone();
+    files.insert(
+        "models/marts/by_vendor.sql",
+        "{{ config(materialized='incremental', unique_key='vendor_name', incremental_strategy='merge') }}\nselect vendor_name, count(*) as n from {{ ref('stg_trips') }} group by all\n{% if is_incremental() %}union all select vendor_name, 0 from {{ this }}{% endif %}",
+    );
+    engine.project = files.parse().unwrap_or_else(|e| panic!("{e}"));
+    engine.build(&BuildRequest { select: "by_vendor".into(), ..Default::default() }).await.unwrap_or_else(|e| panic!("{e}"));
+    let before = csv(&engine, "select * from by_vendor order by all").await;
+    let err = engine
+        .build(&BuildRequest { select: "by_vendor".into(), ..Default::default() })
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("merge needs unique new rows: unique_key (vendor_name) = ("), "{err}");
+    assert_eq!(csv(&engine, "select * from by_vendor order by all").await, before);
+}
+
+#[tokio::test]
+async fn state_round_trips_through_a_store() {
+    let mut engine = lesson_engine(LESSON).await;
+    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut store = MemoryStore::default();
+    engine.state.save(&mut store).unwrap_or_else(|e| panic!("{e}"));
+    let reloaded = Engine::new(
+        builtin(LESSON).unwrap_or_else(|e| panic!("{e}")),
+        State::load(&store).unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(csv(&reloaded, DAILY).await, csv(&engine, DAILY).await);
+    assert_eq!(reloaded.partitions(), engine.partitions());
+    assert_eq!(reloaded.state.runs, engine.state.runs);
+}

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Parity with the real thing: the same dbt project and the same generated TLC files run
+through dbt-core + dbt-duckdb and through `backfill`, then every model table compared
+(integers, strings and timestamps exactly; floats to 1e-9 relative).
+
+Installs dbt into a cached venv on first use. Prints one line per scenario and a closing
+'N passed, N failed' line; exits 1 if any scenario failed.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+LESSON = ROOT / "src" / "project" / "lesson"
+ZONES = ROOT / "data" / "taxi_zones.csv"
+VENV = Path(os.environ.get("BACKFILL_VENV", Path.home() / ".cache" / "backfill-venv"))
+PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb", "pyarrow"]
+MODELS = ["stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
+
+
+def ensure_venv():
+    """Re-runs this script inside a venv that has dbt, creating it the first time."""
+    python = VENV / "bin" / "python"
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not (VENV / "bin" / "dbt").exists():
+        print(f"installing {', '.join(PINS)} into {VENV}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PINS], check=True)
+    os.execv(str(python), [str(python), *sys.argv])
+
+
+class Twin:
+    """One dbt-duckdb warehouse and one backfill state, fed the same files and commands."""
+
+    def __init__(self, backfill, work, daily_metrics="daily_metrics.sql", extra_models=None):
+        self.backfill = backfill
+        self.work = work
+        self.project = work / "project"
+        self.state = work / "state"
+        self.db = work / "warehouse.duckdb"
+        models = self.project / "models"
+        (models / "staging").mkdir(parents=True)
+        (models / "marts").mkdir(parents=True)
+        shutil.copy(LESSON / "dbt_project.yml", self.project / "dbt_project.yml")
+        shutil.copy(LESSON / "sources.yml", models / "sources.yml")
+        for name in ["stg_trips", "stg_zones"]:
+            shutil.copy(LESSON / f"{name}.sql", models / "staging" / f"{name}.sql")
+        shutil.copy(LESSON / "location_metrics.sql", models / "marts" / "location_metrics.sql")
+        shutil.copy(LESSON / daily_metrics, models / "marts" / "daily_metrics.sql")
+        for name, sql in (extra_models or {}).items():
+            (models / "marts" / f"{name}.sql").write_text(sql)
+        shutil.copytree(HERE / "dbt_utils", work / "dbt_utils")
+        (self.project / "packages.yml").write_text("packages:\n  - local: ../dbt_utils\n")
+        (self.project / "profiles.yml").write_text(
+            "analytics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+            f"      path: '{self.db}'\n      threads: 1\n      settings:\n        threads: 1\n"
+        )
+        self.dbt("deps")
+
+    # --- the two engines -------------------------------------------------------------
+    def dbt(self, *args):
+        cmd = [str(VENV / "bin" / "dbt"), *args, "--project-dir", str(self.project),
+               "--profiles-dir", str(self.project)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=self.project)
+        if done.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+        return done.stdout
+
+    def bf(self, *args, ok=True):
+        done = subprocess.run([self.backfill, *args], capture_output=True, text=True)
+        if ok and done.returncode != 0:
+            raise AssertionError(f"backfill {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    # --- what a user does, to both ---------------------------------------------------
+    def load(self, path, month):
+        import duckdb
+        con = duckdb.connect(str(self.db))
+        con.execute(
+            "create table if not exists main.trips (vendor_id integer, pickup_zone_id integer,"
+            " dropoff_zone_id integer, rate_code_id double, payment_type integer,"
+            " dropoff_datetime timestamp, pickup_datetime timestamp, trip_distance double,"
+            " passenger_count double, total_amount double, partition_date varchar)"
+        )
+        con.execute("delete from main.trips where partition_date = ?", [month])
+        con.execute(
+            "insert into main.trips select VendorID, PULocationID, DOLocationID, RatecodeID,"
+            " payment_type, tpep_dropoff_datetime, tpep_pickup_datetime, trip_distance,"
+            f" passenger_count, total_amount, '{month}' from read_parquet('{path}')"
+        )
+        con.execute(
+            "create table if not exists main.zones as select LocationID as zone_id, zone, borough"
+            f" from read_csv_auto('{ZONES}')"
+        )
+        con.close()
+        self.bf("load", "--state", str(self.state), "--month", month, str(path))
+
+    def build(self, select=None, full_refresh=False, vars=None, project=None):
+        args, bargs = ["build"], ["build", "--state", str(self.state), "--project", project or str(self.project)]
+        if select:
+            args += ["--select", select]
+            bargs += ["--select", select]
+        if full_refresh:
+            args.append("--full-refresh")
+            bargs.append("--full-refresh")
+        if vars:
+            args += ["--vars", json.dumps(vars)]
+            bargs += ["--vars", json.dumps(vars)]
+        self.dbt(*args)
+        self.bf(*bargs)
+
+    def materialize(self, day):
+        start = dt.date.fromisoformat(day)
+        vars = {"min_date": day, "max_date": (start + dt.timedelta(days=1)).isoformat()}
+        self.dbt("build", "--select", "daily_metrics", "--vars", json.dumps(vars))
+        self.bf("materialize", "--state", str(self.state), "--project", str(self.project), "--partition", day)
+
+    # --- comparing -------------------------------------------------------------------
+    def compare(self, tables=MODELS):
+        import duckdb
+        con = duckdb.connect(str(self.db), read_only=True)
+        for table in tables:
+            cur = con.execute(f"select * from main.{table}")
+            names = [d[0] for d in cur.description]
+            expected = [[duck_text(v) for v in row] for row in cur.fetchall()]
+            out = self.bf("query", "--state", str(self.state), "--project", str(self.project),
+                          "--format", "csv", f"select * from {table}").stdout
+            reader = csv.reader(io.StringIO(out))
+            got_names = next(reader)
+            got = list(reader)
+            if got_names != names:
+                raise AssertionError(f"{table}: columns {got_names} != dbt's {names}")
+            compare_rows(table, names, expected, got)
+        con.close()
+
+
+def duck_text(value):
+    """A DuckDB value in backfill's CSV form."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        if value.microsecond:
+            text += f".{value.microsecond:06d}".rstrip("0")
+        return text
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def numeric(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def sort_key(row):
+    return [f"{float(c):.6g}" if numeric(c) is not None and "." in c else c for c in row]
+
+
+def compare_rows(table, names, expected, got):
+    if len(expected) != len(got):
+        raise AssertionError(f"{table}: {len(got)} rows, dbt has {len(expected)}")
+    expected.sort(key=sort_key)
+    got.sort(key=sort_key)
+    problems = []
+    for i, (e_row, g_row) in enumerate(zip(expected, got)):
+        for name, e, g in zip(names, e_row, g_row):
+            if e == g:
+                continue
+            ef, gf = numeric(e), numeric(g)
+            if ef is not None and gf is not None and ("." in e or "e" in e or "." in g):
+                if math.isclose(ef, gf, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(ef) and math.isnan(gf)):
+                    continue
+            problems.append(f"row {i} {name}: backfill {g!r}, dbt {e!r}")
+    if problems:
+        raise AssertionError(f"{table}: {len(problems)} differing value(s): " + "; ".join(problems[:5]))
+
+
+# --- scenarios ---------------------------------------------------------------------------
+def gen(twin, month, rows=30000, seed=1, schema="2023", name=None):
+    path = twin.work / (name or f"yellow_tripdata_{month}.parquet")
+    twin.bf("gen", "--month", month, "--rows", str(rows), "--seed", str(seed), "--schema", schema,
+            "--out", str(path))
+    return path
+
+
+def full_build(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    twin.compare()
+    # The built-in project is the same lesson: building it reproduces the same tables.
+    twin.bf("build", "--state", str(twin.state), "--project", "builtin:lesson")
+    twin.compare()
+
+
+def partitions_in_order(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    for day in ["2023-03-04", "2023-03-05", "2023-03-06"]:
+        twin.materialize(day)
+    twin.compare(["daily_metrics"])
+
+
+def partitions_out_of_order_and_repeated(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    for day in ["2023-03-10", "2023-03-02", "2023-03-10", "2023-03-31", "2023-03-02"]:
+        twin.materialize(day)
+    twin.compare(["daily_metrics"])
+
+
+def corrected_source_then_one_partition(twin):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    path = gen(twin, "2023-03")
+    twin.load(path, "2023-03")
+    twin.build()
+    twin.materialize("2023-03-04")
+    # Corrections arrive for the 4th: every fare on that day doubles.
+    data = pq.read_table(path)
+    day = pc.equal(pc.strftime(data["tpep_pickup_datetime"], format="%Y-%m-%d"), "2023-03-04")
+    data = data.set_column(data.schema.get_field_index("total_amount"), "total_amount",
+                           pc.if_else(day, pc.multiply(data["total_amount"], 2.0), data["total_amount"]))
+    corrected = twin.work / "corrected" / "yellow_tripdata_2023-03.parquet"
+    corrected.parent.mkdir()
+    pq.write_table(data, corrected)
+    twin.load(corrected, "2023-03")
+    statuses = dict(line.split()[:2] for line in twin.bf(
+        "partitions", "--state", str(twin.state), "--project", str(twin.project)).stdout.splitlines())
+    if statuses.get("2023-03-04") != "stale":
+        raise AssertionError(f"2023-03-04 should be stale after corrected rows, is {statuses.get('2023-03-04')}")
+    twin.build(select="stg_trips")
+    twin.materialize("2023-03-04")
+    twin.compare(["stg_trips", "daily_metrics"])
+
+
+def max_filter_with_late_trips(twin):
+    march = gen(twin, "2023-03")
+    twin.load(march, "2023-03")
+    twin.build()
+    twin.load(gen(twin, "2023-04", seed=2), "2023-04")
+    twin.build()
+    # Late trips for March: the max-based filter never picks them up, in dbt as here.
+    twin.load(gen(twin, "2023-03", rows=31000, name="late/yellow_tripdata_2023-03.parquet"), "2023-03")
+    twin.build()
+    twin.compare()
+
+
+STRATEGY_MODEL = """{{{{ config(materialized='incremental', unique_key='date_of_business', incremental_strategy='{strategy}') }}}}
+select date_trunc('day', pickup_datetime) as date_of_business, count(*) as trip_count, sum(total_amount) as total_amount
+from {{{{ ref('stg_trips') }}}}
+{{% if is_incremental() %}}
+where date_of_business between '{{{{ var('min_date') }}}}' and '{{{{ var('max_date') }}}}'
+{{% endif %}}
+group by all
+"""
+
+
+def each_incremental_strategy(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    for day, nxt in [("2023-03-04", "2023-03-05"), ("2023-03-04", "2023-03-05"), ("2023-03-20", "2023-03-21")]:
+        twin.build(select="by_append by_merge by_delete_insert", vars={"min_date": day, "max_date": nxt})
+    twin.compare(["by_append", "by_merge", "by_delete_insert"])
+
+
+def file_schemas_2024_2025(twin):
+    twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
+    twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
+    twin.build()
+    twin.compare()
+
+
+SCENARIOS = [
+    ("full build", full_build, {}),
+    ("partitions in order", partitions_in_order, {}),
+    ("partitions out of order and repeated", partitions_out_of_order_and_repeated, {}),
+    ("corrected source data, one partition re-run", corrected_source_then_one_partition, {}),
+    ("max-filter variant with late-arriving trips", max_filter_with_late_trips,
+     {"daily_metrics": "daily_metrics_first_version.sql"}),
+    ("each incremental strategy", each_incremental_strategy, {"extra_models": {
+        "by_append": STRATEGY_MODEL.format(strategy="append"),
+        "by_merge": STRATEGY_MODEL.format(strategy="merge"),
+        "by_delete_insert": STRATEGY_MODEL.format(strategy="delete+insert"),
+    }}),
+    ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backfill", required=True)
+    parser.add_argument("-k", default="", help="run only scenarios whose name contains this")
+    args = parser.parse_args()
+    ensure_venv()
+    passed = failed = 0
+    for name, scenario, options in SCENARIOS:
+        if args.k not in name:
+            continue
+        with tempfile.TemporaryDirectory(prefix="parity-") as work:
+            try:
+                scenario(Twin(args.backfill, Path(work), **options))
+                passed += 1
+                print(f"ok      {name}", flush=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
+                failed += 1
+                print(f"FAILED  {name}: {e}", flush=True)
+                if not isinstance(e, AssertionError):
+                    traceback.print_exc()
+    print(f"parity: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

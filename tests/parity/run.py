@@ -196,6 +196,7 @@ def compare_rows(table, names, expected, got):
 # --- scenarios ---------------------------------------------------------------------------
 def gen(twin, month, rows=30000, seed=1, schema="2023", name=None):
     path = twin.work / (name or f"yellow_tripdata_{month}.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
     twin.bf("gen", "--month", month, "--rows", str(rows), "--seed", str(seed), "--schema", schema,
             "--out", str(path))
     return path
@@ -205,8 +206,8 @@ def full_build(twin):
     twin.load(gen(twin, "2023-03"), "2023-03")
     twin.build()
     twin.compare()
-    # The built-in project is the same lesson: building it reproduces the same tables.
-    twin.bf("build", "--state", str(twin.state), "--project", "builtin:lesson")
+    # The built-in project is the same lesson: rebuilding with it reproduces the same tables.
+    twin.bf("build", "--state", str(twin.state), "--project", "builtin:lesson", "--full-refresh")
     twin.compare()
 
 
@@ -264,12 +265,15 @@ def max_filter_with_late_trips(twin):
 
 
 STRATEGY_MODEL = """{{{{ config(materialized='incremental', unique_key='date_of_business', incremental_strategy='{strategy}') }}}}
-select date_trunc('day', pickup_datetime) as date_of_business, count(*) as trip_count, sum(total_amount) as total_amount
-from {{{{ ref('stg_trips') }}}}
+with daily as (
+    select date_trunc('day', pickup_datetime) as date_of_business, count(*) as trip_count, sum(total_amount) as total_amount
+    from {{{{ ref('stg_trips') }}}}
+    group by all
+)
+select * from daily
 {{% if is_incremental() %}}
 where date_of_business between '{{{{ var('min_date') }}}}' and '{{{{ var('max_date') }}}}'
 {{% endif %}}
-group by all
 """
 
 

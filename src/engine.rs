@@ -14,7 +14,7 @@ use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, windo
 use crate::project::{Materialization, Project};
 use crate::run::{self, BuildRequest, Dag};
 use crate::state::{LoadedFile, State};
-use crate::template::{self, CompileContext};
+use crate::template::CompileContext;
 use crate::warehouse::{RelationName, Table, collect};
 
 /// The physical names of the raw tables the TLC ingest writes.
@@ -131,21 +131,26 @@ impl Engine {
             .collect()
     }
 
-    /// The incremental models a partition run builds, space-separated as `--select` takes them.
-    pub fn partitioned_models(&self) -> Result<Vec<String>> {
+    /// The project's model graph, compiled with its own vars.
+    fn dag(&self) -> Result<Dag> {
         let ctx = CompileContext { vars: self.project.vars.clone(), is_incremental: false, env: self.env.clone() };
-        let dag = Dag::of(&self.project, &ctx)?;
-        let mut models = Vec::new();
-        for name in dag.order() {
-            if template::compile(&self.project, name, &ctx)?.config.materialized == Materialization::Incremental {
-                models.push(name.clone());
-            }
-        }
-        Ok(models)
+        Dag::of(&self.project, &ctx)
+    }
+
+    /// The incremental models a partition run builds, in build order.
+    fn partitioned_models(dag: &Dag) -> Vec<String> {
+        dag.order()
+            .iter()
+            .filter(|name| {
+                dag.parsed(name).is_some_and(|m| m.config.materialized == Materialization::Incremental)
+            })
+            .cloned()
+            .collect()
     }
 
     fn touches_partitioned_models(&self, select: &str) -> bool {
-        let Ok(models) = self.partitioned_models() else { return false };
+        let Ok(dag) = self.dag() else { return false };
+        let models = Self::partitioned_models(&dag);
         select.trim().is_empty() || models.iter().any(|m| select.split([',', ' ']).any(|s| s.trim_matches('+') == m))
     }
 
@@ -157,11 +162,12 @@ impl Engine {
             message: "there are no partitions yet: load a trip file first".into(),
         })?;
         let days = definition.select(range)?;
-        let models = self.partitioned_models()?;
+        let dag = self.dag()?;
+        let models = Self::partitioned_models(&dag);
         if models.is_empty() {
             return Err(Error::Usage("the project has no incremental model to partition".into()));
         }
-        self.check_upstream_built(&models)?;
+        self.check_upstream_built(&dag, &models)?;
         let select = models.join(" ");
         let groups: Vec<Vec<NaiveDate>> = if single_run {
             vec![days]
@@ -196,9 +202,7 @@ impl Engine {
     }
 
     /// A partition run builds only the incremental models; what they read must exist.
-    fn check_upstream_built(&self, models: &[String]) -> Result<()> {
-        let ctx = CompileContext { vars: self.project.vars.clone(), is_incremental: false, env: self.env.clone() };
-        let dag = Dag::of(&self.project, &ctx)?;
+    fn check_upstream_built(&self, dag: &Dag, models: &[String]) -> Result<()> {
         for model in models {
             for parent in dag.parents(model) {
                 if !models.contains(parent) && !self.state.warehouse.contains(&RelationName::main(parent)) {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 use crate::project::Project;
-use crate::template::{self, CompileContext};
+use crate::template::{self, CompileContext, CompiledModel};
 
 #[derive(Debug, Clone)]
 pub struct Dag {
@@ -13,6 +13,8 @@ pub struct Dag {
     parents: BTreeMap<String, BTreeSet<String>>,
     /// Every model, parents before children.
     order: Vec<String>,
+    /// Each model as compiled to learn its refs (not incrementally): its config is final.
+    parsed: BTreeMap<String, CompiledModel>,
 }
 
 impl Dag {
@@ -21,12 +23,19 @@ impl Dag {
     pub fn of(project: &Project, ctx: &CompileContext) -> Result<Dag> {
         let parse_ctx = CompileContext { is_incremental: false, ..ctx.clone() };
         let mut parents = BTreeMap::new();
+        let mut parsed = BTreeMap::new();
         for name in project.models.keys() {
             let compiled = template::compile(project, name, &parse_ctx)?;
-            parents.insert(name.clone(), compiled.refs.into_iter().collect::<BTreeSet<_>>());
+            parents.insert(name.clone(), compiled.refs.iter().cloned().collect::<BTreeSet<_>>());
+            parsed.insert(name.clone(), compiled);
         }
         let order = topological_order(project, &parents)?;
-        Ok(Dag { parents, order })
+        Ok(Dag { parents, order, parsed })
+    }
+
+    /// A model compiled with `is_incremental()` false, as it was to build the graph.
+    pub fn parsed(&self, model: &str) -> Option<&CompiledModel> {
+        self.parsed.get(model)
     }
 
     pub fn order(&self) -> &[String] {

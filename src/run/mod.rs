@@ -67,7 +67,10 @@ async fn build_inner(
         let model = project.model(name).ok_or_else(|| Error::Usage(format!("no model {name}")))?;
         let relation = RelationName::main(name);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
-        let parse = template::compile(project, name, &base_ctx)?;
+        let parse = dag
+            .parsed(name)
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("no model {name}")))?;
         let full_refresh = parse.config.full_refresh.unwrap_or(request.full_refresh);
         let incremental = parse.config.materialized == Materialization::Incremental
             && working.table(&relation).is_some()

@@ -6,7 +6,7 @@ use backfill::engine::Engine;
 use backfill::error::{Error, Result};
 use backfill::project::{LESSON, Project, ProjectFiles, builtin};
 use backfill::query;
-use backfill::run::BuildRequest;
+use backfill::run::{BuildRequest, EventTimeRange, parse_time};
 use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::state::{DirStore, State};
 use backfill::template::Vars;
@@ -62,6 +62,12 @@ enum Command {
         /// JSON object of vars, e.g. '{"min_date": "2023-03-04"}'.
         #[arg(long)]
         vars: Option<String>,
+        /// Microbatch models: first batch's time (YYYY-MM-DD[ HH:MM:SS]); default per dbt.
+        #[arg(long)]
+        event_time_start: Option<String>,
+        /// Microbatch models: the end (exclusive); default now.
+        #[arg(long)]
+        event_time_end: Option<String>,
     },
     /// Materialize daily partitions of the incremental models.
     Materialize {
@@ -154,6 +160,10 @@ fn parse_vars(vars: Option<&str>) -> Result<Vars> {
     }
 }
 
+fn parse_event_time(flag: &str, text: &str) -> Result<chrono::NaiveDateTime> {
+    parse_time(text).ok_or_else(|| Error::Usage(format!("{flag} '{text}' is not YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::ingest(path.display().to_string(), e))
 }
@@ -194,9 +204,18 @@ async fn run(command: Command) -> Result<()> {
             // Only a load where every file succeeded is saved: a bad file changes nothing.
             engine.state.save(&mut store)?;
         }
-        Command::Build { state, project, select, full_refresh, vars } => {
+        Command::Build { state, project, select, full_refresh, vars, event_time_start, event_time_end } => {
+            let event_time = EventTimeRange {
+                start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
+                end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
+            };
             let (mut engine, mut store) = open(&state, &project)?;
-            let request = BuildRequest { select: select.join(" "), full_refresh, vars: parse_vars(vars.as_deref())? };
+            let request = BuildRequest {
+                select: select.join(" "),
+                full_refresh,
+                vars: parse_vars(vars.as_deref())?,
+                event_time,
+            };
             let result = engine.build(&request).await;
             engine.state.save(&mut store)?;
             let record = result?;
@@ -248,6 +267,15 @@ async fn run(command: Command) -> Result<()> {
     Ok(())
 }
 
+/// `, 3 batches 2023-03-04..2023-03-06`, or nothing for a model that is not a microbatch.
+fn batches_text(batches: &[String]) -> String {
+    match batches {
+        [] => String::new(),
+        [one] => format!(", 1 batch {one}"),
+        [first, .., last] => format!(", {} batches {first}..{last}", batches.len()),
+    }
+}
+
 fn print_run(record: &backfill::history::RunRecord) {
     let status = match record.status {
         backfill::history::RunStatus::Success => "ok",
@@ -256,7 +284,7 @@ fn print_run(record: &backfill::history::RunRecord) {
     println!("run {} [{}] {} ({} ms) {}", record.id, status, record.started_at, record.duration_ms, record.command);
     for model in &record.models {
         println!(
-            "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms){}",
+            "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms){}{}",
             model.name,
             model.materialization,
             model.strategy.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
@@ -265,6 +293,7 @@ fn print_run(record: &backfill::history::RunRecord) {
             model.rows_deleted,
             model.rows_after,
             model.duration_ms,
+            batches_text(&model.batches),
             model.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
         );
     }

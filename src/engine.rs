@@ -77,7 +77,7 @@ impl Engine {
 
     /// `dbt build`: the run is recorded whether it succeeds or fails.
     pub async fn build(&mut self, request: &BuildRequest) -> Result<RunRecord> {
-        let command = history::dbt_command(&request.select, request.full_refresh, &request.vars);
+        let command = history::dbt_command(request);
         let record = self.run(request, command, Vec::new()).await?;
         if request.full_refresh && self.touches_partitioned_models(&request.select) {
             // Rebuilt from scratch: no partition run is reflected in the table any more.
@@ -133,7 +133,7 @@ impl Engine {
 
     /// The project's model graph, compiled with its own vars.
     fn dag(&self) -> Result<Dag> {
-        let ctx = CompileContext { vars: self.project.vars.clone(), is_incremental: false, env: self.env.clone() };
+        let ctx = CompileContext { vars: self.project.vars.clone(), env: self.env.clone(), ..CompileContext::default() };
         Dag::of(&self.project, &ctx)
     }
 
@@ -177,8 +177,8 @@ impl Engine {
         let mut records = Vec::new();
         for group in groups {
             let (first, last) = (group[0], group[group.len() - 1]);
-            let request = BuildRequest { select: select.clone(), full_refresh: false, vars: window_vars(first, last) };
-            let command = history::dbt_command(&select, false, &request.vars);
+            let request = BuildRequest { select: select.clone(), vars: window_vars(first, last), ..BuildRequest::default() };
+            let command = history::dbt_command(&request);
             let names = group.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
             match self.run(&request, command, names).await {
                 Ok(record) => {

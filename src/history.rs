@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::run::BuildRequest;
 use crate::template::Vars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +38,11 @@ pub struct ModelRun {
     /// The incremental strategy, when the model ran incrementally.
     pub strategy: Option<String>,
     pub is_incremental: bool,
+    /// The SQL that ran (a microbatch model's first batch).
     pub compiled_sql: String,
+    /// A microbatch model's batches, by dbt's batch id (`2023-03-04`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<String>,
     pub rows_inserted: usize,
     pub rows_updated: usize,
     pub rows_deleted: usize,
@@ -56,16 +61,22 @@ pub struct TestRun {
 }
 
 /// The dbt command line that reproduces a run.
-pub fn dbt_command(select: &str, full_refresh: bool, vars: &Vars) -> String {
+pub fn dbt_command(request: &BuildRequest) -> String {
     let mut command = String::from("dbt build");
-    if !select.is_empty() {
-        command.push_str(&format!(" --select {select}"));
+    if !request.select.is_empty() {
+        command.push_str(&format!(" --select {}", request.select));
     }
-    if full_refresh {
+    if request.full_refresh {
         command.push_str(" --full-refresh");
     }
-    if !vars.is_empty() {
-        command.push_str(&format!(" --vars '{}'", vars_json(vars)));
+    if !request.vars.is_empty() {
+        command.push_str(&format!(" --vars '{}'", vars_json(&request.vars)));
+    }
+    let flags = [("--event-time-start", request.event_time.start), ("--event-time-end", request.event_time.end)];
+    for (flag, time) in flags {
+        if let Some(time) = time {
+            command.push_str(&format!(" {flag} '{}'", time.format("%Y-%m-%d %H:%M:%S")));
+        }
     }
     command
 }
@@ -89,7 +100,7 @@ mod tests {
         vars.insert("min_date".into(), "2023-03-04".into());
         vars.insert("max_date".into(), "2023-03-05".into());
         assert_eq!(
-            dbt_command("daily_metrics", false, &vars),
+            dbt_command(&BuildRequest { select: "daily_metrics".into(), vars, ..BuildRequest::default() }),
             r#"dbt build --select daily_metrics --vars '{"min_date": "2023-03-04", "max_date": "2023-03-05"}'"#
         );
     }

@@ -11,6 +11,7 @@ use minijinja::{Environment, ErrorKind, State};
 
 use crate::error::{Error, Location, Result};
 use crate::project::{ConfigValues, ModelConfig, Project};
+use crate::run::BatchWindow;
 use crate::warehouse::RelationName;
 
 pub type Vars = serde_json::Map<String, serde_json::Value>;
@@ -25,6 +26,16 @@ pub struct CompileContext {
     pub is_incremental: bool,
     /// What `env_var()` can read (the process environment natively, nothing in the browser).
     pub env: BTreeMap<String, String>,
+    /// Set while a microbatch model runs one batch.
+    pub batch: Option<BatchContext>,
+}
+
+/// A microbatch model's current batch: every parent with an `event_time` is read through it.
+#[derive(Debug, Clone)]
+pub struct BatchContext {
+    pub window: BatchWindow,
+    /// Parent model → its `event_time` column (sources carry theirs in the project).
+    pub model_event_times: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +46,8 @@ pub struct CompiledModel {
     pub refs: Vec<String>,
     pub sources: Vec<RelationName>,
     pub logs: Vec<String>,
+    /// The batch this SQL was compiled for (microbatch models only).
+    pub batch: Option<BatchWindow>,
 }
 
 /// What the template functions saw while rendering.
@@ -54,10 +67,22 @@ fn record<T>(recorder: &Shared, f: impl FnOnce(&mut Recorder) -> T) -> T {
     f(&mut guard)
 }
 
-/// `this` and what `ref()`/`source()` return: renders as the quoted relation, with dbt's
-/// attributes.
+/// `this` and what `ref()`/`source()` return: renders as the quoted relation (in a microbatch
+/// run, as dbt's event-time-filtered subquery), with dbt's attributes.
 #[derive(Debug)]
-struct Relation(RelationName);
+struct Relation(RelationName, Option<String>);
+
+impl Relation {
+    fn plain(name: RelationName) -> Relation {
+        Relation(name, None)
+    }
+
+    /// Filtered to `batch` when the relation has an event time column.
+    fn in_batch(name: RelationName, batch: Option<&BatchContext>, event_time: Option<&String>) -> Relation {
+        let filter = batch.zip(event_time).map(|(batch, column)| batch.window.predicate(column));
+        Relation(name, filter)
+    }
+}
 
 impl Object for Relation {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -70,7 +95,10 @@ impl Object for Relation {
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.quoted())
+        match &self.1 {
+            Some(filter) => write!(f, "(select * from {} where {filter})", self.0.quoted()),
+            None => f.write_str(&self.0.quoted()),
+        }
     }
 }
 
@@ -157,6 +185,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
 
     let r = Arc::clone(&recorder);
     let models: Vec<String> = project.models.keys().cloned().collect();
+    let batch = ctx.batch.clone();
     env.add_function("ref", move |args: &[Value]| {
         // ref('model') or ref('package', 'model')
         let name = match args {
@@ -175,20 +204,24 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
             ));
         }
         record(&r, |rec| rec.refs.push(name.clone()));
-        Ok(Value::from_object(Relation(RelationName::main(&name))))
+        let event_time = batch.as_ref().and_then(|b| b.model_event_times.get(&name));
+        Ok(Value::from_object(Relation::in_batch(RelationName::main(&name), batch.as_ref(), event_time)))
     });
 
     let r = Arc::clone(&recorder);
     let sources = project.clone();
+    let batch = ctx.batch.clone();
     env.add_function("source", move |source: String, table: String| {
-        let relation = sources.source_relation(&source, &table).ok_or_else(|| {
+        let declared = sources.source_table(&source, &table);
+        let relation = declared.as_ref().map(|(relation, _)| relation.clone()).ok_or_else(|| {
             minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!("source('{source}', '{table}'): no such source table is declared in a .yml file"),
             )
         })?;
         record(&r, |rec| rec.sources.push(relation.clone()));
-        Ok(Value::from_object(Relation(relation)))
+        let event_time = declared.and_then(|(_, event_time)| event_time);
+        Ok(Value::from_object(Relation::in_batch(relation, batch.as_ref(), event_time.as_ref())))
     });
 
     let is_incremental = ctx.is_incremental;
@@ -229,7 +262,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     env.add_global("dbt_utils", Value::from_object(DbtUtils));
     env.add_global(
         "this",
-        Value::from_object(Relation(RelationName::main(model_name))),
+        Value::from_object(Relation::plain(RelationName::main(model_name))),
     );
     env.add_global(
         "target",
@@ -259,6 +292,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
         refs: recorded.refs,
         sources: recorded.sources,
         logs: recorded.logs,
+        batch: ctx.batch.as_ref().map(|b| b.window),
     })
 }
 

@@ -190,6 +190,9 @@ impl ModelConfig {
             if config.batch_size.is_none() {
                 return Err("incremental_strategy microbatch needs batch_size".into());
             }
+            if !config.unique_key.is_empty() {
+                return Err("incremental_strategy microbatch runs delete+insert per batch on event_time and takes no unique_key; remove unique_key or use merge".into());
+            }
         }
         Ok(config)
     }

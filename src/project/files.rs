@@ -236,9 +236,14 @@ fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::project(path, format!("a table of source `{name}` needs a `name:`")))?;
             let identifier = table.get("identifier").and_then(Value::as_str).unwrap_or(table_name);
+            let event_time = [table, source]
+                .iter()
+                .find_map(|node| node.get("config")?.get("event_time")?.as_str())
+                .map(str::to_string);
             tables.push(SourceTable {
                 name: table_name.to_string(),
                 identifier: identifier.to_string(),
+                event_time,
             });
         }
         sources.push(Source {

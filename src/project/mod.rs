@@ -53,6 +53,8 @@ pub struct Source {
 pub struct SourceTable {
     pub name: String,
     pub identifier: String,
+    /// `config: event_time:`: the column microbatch models filter this table on.
+    pub event_time: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,11 +100,11 @@ impl DataTest {
 }
 
 impl Project {
-    /// The relation a source table resolves to.
-    pub fn source_relation(&self, source: &str, table: &str) -> Option<RelationName> {
+    /// The relation a source table resolves to, and its event time column.
+    pub fn source_table(&self, source: &str, table: &str) -> Option<(RelationName, Option<String>)> {
         let source = self.sources.iter().find(|s| s.name == source)?;
         let table = source.tables.iter().find(|t| t.name == table)?;
-        Some(RelationName::new(&source.schema, &table.identifier))
+        Some((RelationName::new(&source.schema, &table.identifier), table.event_time.clone()))
     }
 
     /// Every source table also answers to `source_name.table_name`, as queries write it.

@@ -71,15 +71,26 @@ async fn merge_into(
     let new_rows = align(&new_rows, &schema)?;
     let strategy = config.strategy();
     let keys = &config.unique_key;
-    let (kept, replaced) = match strategy {
-        Strategy::Append => (target.clone(), 0),
-        Strategy::Merge | Strategy::DeleteInsert | Strategy::Microbatch => {
+    let (kept, replaced, new_rows) = match (strategy, compiled.batch) {
+        (Strategy::Append, _) => (target.clone(), 0, new_rows),
+        (Strategy::Microbatch, Some(batch)) => {
+            // dbt-duckdb: delete the batch's slice (within the predicates), insert the new rows in it.
+            let column = config.event_time.as_deref().unwrap_or_default();
+            let in_batch = batch.predicate(column);
+            let mut delete_when = vec![in_batch.clone()];
+            delete_when.extend(config.incremental_predicates.iter().map(|p| format!("({p})")));
+            let kept = select_rows(&target, &format!("NOT coalesce(({}), false)", delete_when.join(" AND ")), dialect).await?;
+            let new_rows = select_rows(&new_rows, &in_batch, dialect).await?;
+            let replaced = target.num_rows() - kept.num_rows();
+            (align(&kept, &schema)?, replaced, align(&new_rows, &schema)?)
+        }
+        (Strategy::Merge | Strategy::DeleteInsert | Strategy::Microbatch, _) => {
             if strategy == Strategy::Merge {
                 check_unique_keys(&new_rows, keys, dialect).await?;
             }
             let kept = rows_not_replaced(&target, &new_rows, keys, &config.incremental_predicates, dialect).await?;
             let replaced = target.num_rows() - kept.num_rows();
-            (align(&kept, &schema)?, replaced)
+            (align(&kept, &schema)?, replaced, new_rows)
         }
     };
     let mut batches: Vec<RecordBatch> = kept.batches.iter().cloned().collect();
@@ -133,6 +144,16 @@ async fn rows_not_replaced(
         keys = quoted.join(", "),
     );
     let df = ctx.sql(&sql).await.map_err(|e| format!("unique_key {}: {}", keys.join(", "), describe_datafusion(&e)))?;
+    collect(df).await.map_err(|e| describe_datafusion(&e))
+}
+
+/// The rows of `table` for which `condition` (SQL over its columns) holds.
+async fn select_rows(table: &Table, condition: &str, dialect: SqlDialect) -> Result<Table, String> {
+    let mut scratch = Warehouse::default();
+    scratch.put_table(RelationName::main("dbt_internal_dest"), table.clone());
+    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let sql = format!("SELECT * FROM dbt_internal_dest AS DBT_INTERNAL_DEST WHERE {condition}");
+    let df = ctx.sql(&sql).await.map_err(|e| describe_datafusion(&e))?;
     collect(df).await.map_err(|e| describe_datafusion(&e))
 }
 

@@ -5,17 +5,21 @@
 mod dag;
 mod data_tests;
 mod materialize;
+mod microbatch;
+
+use std::collections::BTreeMap;
 
 use web_time::Instant;
 
 pub use dag::Dag;
 pub use materialize::Changes;
+pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 
 use crate::error::Error;
 use crate::history::{ModelRun, RunStatus, TestRun};
 use crate::project::{Materialization, Project, Strategy};
-use crate::template::{self, CompileContext, Vars};
-use crate::warehouse::{RelationName, Warehouse};
+use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
+use crate::warehouse::{Aliases, RelationName, Warehouse};
 
 /// What to build, as `dbt build` takes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +28,8 @@ pub struct BuildRequest {
     pub select: String,
     pub full_refresh: bool,
     pub vars: Vars,
+    /// dbt's `--event-time-start/--event-time-end`: the batches microbatch models run.
+    pub event_time: EventTimeRange,
 }
 
 /// The result of a build: the new warehouse if it succeeded, and what happened either way.
@@ -39,7 +45,7 @@ pub async fn build(
     project: &Project,
     warehouse: &Warehouse,
     request: &BuildRequest,
-    env: &std::collections::BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
 ) -> BuildOutcome {
     let mut models = Vec::new();
     let mut tests = Vec::new();
@@ -51,64 +57,24 @@ async fn build_inner(
     project: &Project,
     warehouse: &Warehouse,
     request: &BuildRequest,
-    env: &std::collections::BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
     model_runs: &mut Vec<ModelRun>,
     test_runs: &mut Vec<TestRun>,
 ) -> Result<Warehouse, Error> {
     let mut vars = project.vars.clone();
     vars.extend(request.vars.clone());
-    let base_ctx = CompileContext { vars, is_incremental: false, env: env.clone() };
+    let base_ctx = CompileContext { vars, env: env.clone(), ..CompileContext::default() };
     let dag = Dag::of(project, &base_ctx)?;
     let selected = dag.select(&request.select)?;
-    let aliases = project.aliases();
+    let step = Step { project, dag: &dag, request, base_ctx: &base_ctx, aliases: project.aliases() };
     let mut working = warehouse.clone();
     for name in &selected {
-        let started = Instant::now();
-        let model = project.model(name).ok_or_else(|| Error::Usage(format!("no model {name}")))?;
-        let relation = RelationName::main(name);
-        // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
-        let parse = dag
-            .parsed(name)
-            .cloned()
-            .ok_or_else(|| Error::Usage(format!("no model {name}")))?;
-        let full_refresh = parse.config.full_refresh.unwrap_or(request.full_refresh);
-        let incremental = parse.config.materialized == Materialization::Incremental
-            && working.table(&relation).is_some()
-            && !full_refresh;
-        let compiled = if incremental {
-            template::compile(project, name, &CompileContext { is_incremental: true, ..base_ctx.clone() })?
-        } else {
-            parse
-        };
-        if incremental && compiled.config.strategy() == Strategy::Microbatch {
-            return Err(Error::Sql {
-                model: name.clone(),
-                file: model.path.clone(),
-                message: "incremental_strategy microbatch is not supported yet".into(),
-            });
-        }
-        let outcome = materialize::materialize(&mut working, project.dialect, &aliases, &compiled, incremental).await;
-        let elapsed = started.elapsed().as_millis() as u64;
-        let (changes, error) = match outcome {
-            Ok(changes) => (changes, None),
-            Err(message) => (Changes::default(), Some(message)),
-        };
-        model_runs.push(ModelRun {
-            name: name.clone(),
-            materialization: format!("{:?}", compiled.config.materialized).to_lowercase(),
-            strategy: incremental.then(|| compiled.config.strategy().as_str().to_string()),
-            is_incremental: incremental,
-            compiled_sql: compiled.sql.clone(),
-            rows_inserted: changes.inserted,
-            rows_updated: changes.updated,
-            rows_deleted: changes.deleted,
-            rows_after: changes.rows_after,
-            duration_ms: elapsed,
-            status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
-            error: error.clone(),
-        });
+        let run = step.model(&mut working, name).await?;
+        let error = run.error.clone();
+        model_runs.push(run);
         if let Some(message) = error {
-            return Err(Error::Sql { model: name.clone(), file: model.path.clone(), message });
+            let file = project.model(name).map(|m| m.path.clone()).unwrap_or_default();
+            return Err(Error::Sql { model: name.clone(), file, message });
         }
     }
     for test in project.tests.iter().filter(|t| selected.contains(&t.model)) {
@@ -123,4 +89,109 @@ async fn build_inner(
         }
     }
     Ok(working)
+}
+
+/// Everything one model's run needs besides the warehouse it changes.
+struct Step<'a> {
+    project: &'a Project,
+    dag: &'a Dag,
+    request: &'a BuildRequest,
+    base_ctx: &'a CompileContext,
+    aliases: Aliases,
+}
+
+impl Step<'_> {
+    /// Runs one model into `working`; a SQL failure is reported in the returned record.
+    async fn model(&self, working: &mut Warehouse, name: &str) -> Result<ModelRun, Error> {
+        let started = Instant::now();
+        let parse = self
+            .dag
+            .parsed(name)
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("no model {name}")))?;
+        let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
+        // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
+        let incremental = parse.config.materialized == Materialization::Incremental
+            && working.table(&RelationName::main(name)).is_some()
+            && !full_refresh;
+        let microbatch = parse.config.materialized == Materialization::Incremental
+            && parse.config.strategy() == Strategy::Microbatch;
+        let (compiled, outcome, batches) = if microbatch {
+            self.batches(working, &parse, incremental).await?
+        } else {
+            let compiled = if incremental { self.compile(name, true, None)? } else { parse };
+            let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, incremental).await;
+            (compiled, outcome, Vec::new())
+        };
+        let (changes, error) = match outcome {
+            Ok(changes) => (changes, None),
+            Err(message) => (Changes::default(), Some(message)),
+        };
+        Ok(ModelRun {
+            name: name.to_string(),
+            materialization: format!("{:?}", compiled.config.materialized).to_lowercase(),
+            strategy: incremental.then(|| compiled.config.strategy().as_str().to_string()),
+            is_incremental: incremental,
+            compiled_sql: compiled.sql.clone(),
+            batches,
+            rows_inserted: changes.inserted,
+            rows_updated: changes.updated,
+            rows_deleted: changes.deleted,
+            rows_after: changes.rows_after,
+            duration_ms: started.elapsed().as_millis() as u64,
+            status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
+            error,
+        })
+    }
+
+    /// A microbatch model: one compile and materialization per batch, the first creating the
+    /// table unless the run is incremental. Returns the first batch's SQL and the summed changes.
+    async fn batches(
+        &self,
+        working: &mut Warehouse,
+        parse: &CompiledModel,
+        incremental: bool,
+    ) -> Result<(CompiledModel, Result<Changes, String>, Vec<String>), Error> {
+        let name = parse.name.as_str();
+        let file = self.project.model(name).map(|m| m.path.clone()).unwrap_or_default();
+        let now = chrono::Utc::now().naive_utc();
+        let windows = microbatch::batches(&parse.config, incremental, self.request.event_time, now)
+            .map_err(|message| Error::Project { file, message: format!("model {name}: {message}") })?;
+        let model_event_times: BTreeMap<String, String> = self
+            .dag
+            .order()
+            .iter()
+            .filter_map(|m| Some((m.clone(), self.dag.parsed(m)?.config.event_time.clone()?)))
+            .collect();
+        let size = parse.config.batch_size.unwrap_or(crate::project::BatchSize::Day);
+        let labels = windows.iter().map(|w| w.label(size)).collect();
+        let mut first: Option<CompiledModel> = None;
+        let mut total = Changes::default();
+        for (index, window) in windows.into_iter().enumerate() {
+            let batch_incremental = index > 0 || incremental;
+            let batch = BatchContext { window, model_event_times: model_event_times.clone() };
+            let compiled = self.compile(name, batch_incremental, Some(batch))?;
+            let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, batch_incremental).await;
+            let changes = match outcome {
+                Ok(changes) => changes,
+                Err(message) => {
+                    let label = window.label(size);
+                    return Ok((compiled, Err(format!("batch {label}: {message}")), labels));
+                }
+            };
+            total = Changes {
+                inserted: total.inserted + changes.inserted,
+                updated: total.updated + changes.updated,
+                deleted: total.deleted + changes.deleted,
+                rows_after: changes.rows_after,
+            };
+            first.get_or_insert(compiled);
+        }
+        let compiled = first.unwrap_or_else(|| parse.clone());
+        Ok((compiled, Ok(total), labels))
+    }
+
+    fn compile(&self, name: &str, is_incremental: bool, batch: Option<BatchContext>) -> Result<CompiledModel, Error> {
+        template::compile(self.project, name, &CompileContext { is_incremental, batch, ..self.base_ctx.clone() })
+    }
 }

@@ -45,7 +45,8 @@ def ensure_venv():
 class Twin:
     """One dbt-duckdb warehouse and one backfill state, fed the same files and commands."""
 
-    def __init__(self, backfill, work, daily_metrics="daily_metrics.sql", extra_models=None):
+    def __init__(self, backfill, work, daily_metrics="daily_metrics.sql", extra_models=None, extra_files=None,
+                 trips_event_time=None):
         self.backfill = backfill
         self.work = work
         self.project = work / "project"
@@ -62,6 +63,12 @@ class Twin:
         shutil.copy(LESSON / daily_metrics, models / "marts" / "daily_metrics.sql")
         for name, sql in (extra_models or {}).items():
             (models / "marts" / f"{name}.sql").write_text(sql)
+        for path, text in (extra_files or {}).items():
+            (self.project / path).write_text(text)
+        if trips_event_time:
+            sources = models / "sources.yml"
+            sources.write_text(sources.read_text().replace(
+                "      - name: trips\n", f"      - name: trips\n        config:\n          event_time: {trips_event_time}\n"))
         shutil.copytree(HERE / "dbt_utils", work / "dbt_utils")
         (self.project / "packages.yml").write_text("packages:\n  - local: ../dbt_utils\n")
         (self.project / "profiles.yml").write_text(
@@ -108,8 +115,12 @@ class Twin:
         con.close()
         self.bf("load", "--state", str(self.state), "--month", month, str(path))
 
-    def build(self, select=None, full_refresh=False, vars=None, project=None):
+    def build(self, select=None, full_refresh=False, vars=None, project=None, event_time=None):
         args, bargs = ["build"], ["build", "--state", str(self.state), "--project", project or str(self.project)]
+        if event_time:
+            for flag, value in zip(["--event-time-start", "--event-time-end"], event_time):
+                args += [flag, value]
+                bargs += [flag, value]
         if select:
             args += ["--select", select]
             bargs += ["--select", select]
@@ -285,6 +296,35 @@ def each_incremental_strategy(twin):
     twin.compare(["by_append", "by_merge", "by_delete_insert"])
 
 
+MICROBATCH_MODEL = """{{{{ config(materialized='incremental', incremental_strategy='microbatch',
+    event_time='{event_time}', batch_size='{size}', begin='2023-03-01', lookback=1) }}}}
+select date_trunc('day', pickup_datetime) as date_of_business, pickup_datetime::date as day,
+    count(*) as trip_count, sum(total_amount) as total_amount, min(pickup_datetime) as pickup_datetime
+from {source}
+group by all
+"""
+
+MICROBATCH_FILES = {"models/marts/microbatch.yml": """version: 2
+models:
+  - name: stg_trips
+    config:
+      event_time: pickup_datetime
+"""}
+
+
+def microbatch(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build(event_time=("2023-03-01", "2023-04-01"))
+    twin.compare(["by_day_batches", "by_month_batches"])
+    # Late and corrected rows for March; re-run two days' batches only.
+    twin.load(gen(twin, "2023-03", rows=31000, seed=3, name="late/yellow_tripdata_2023-03.parquet"), "2023-03")
+    twin.build(select="stg_trips")
+    twin.build(select="by_day_batches by_month_batches", event_time=("2023-03-04", "2023-03-06 00:00:00"))
+    twin.compare(["by_day_batches", "by_month_batches"])
+    twin.build(select="by_day_batches", full_refresh=True, event_time=("2023-03-10", "2023-03-12"))
+    twin.compare(["by_day_batches"])
+
+
 def file_schemas_2024_2025(twin):
     twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
     twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
@@ -304,6 +344,16 @@ SCENARIOS = [
         "by_merge": STRATEGY_MODEL.format(strategy="merge"),
         "by_delete_insert": STRATEGY_MODEL.format(strategy="delete+insert"),
     }}),
+    ("microbatch", microbatch, {
+        "extra_models": {
+            "by_day_batches": MICROBATCH_MODEL.format(
+                event_time="date_of_business", size="day", source="{{ ref('stg_trips') }}"),
+            "by_month_batches": MICROBATCH_MODEL.format(
+                event_time="pickup_datetime", size="month", source="{{ source('raw_taxis', 'trips') }}"),
+        },
+        "extra_files": MICROBATCH_FILES,
+        "trips_event_time": "pickup_datetime",
+    }),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
 ]
 

@@ -1,0 +1,206 @@
+//! dbt's microbatch strategy: a model configured with `event_time`, `batch_size` and `begin`
+//! runs once per time batch. Each batch sees only its slice of every parent that declares an
+//! `event_time`, deletes its slice of the target and inserts the new one (dbt-duckdb's
+//! delete+insert on `event_time`). The batch arithmetic follows dbt-core's `MicrobatchBuilder`.
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+
+use crate::project::{BatchSize, ModelConfig};
+
+/// One batch: `start <= event_time < end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchWindow {
+    pub start: NaiveDateTime,
+    pub end: NaiveDateTime,
+}
+
+impl BatchWindow {
+    /// The predicate dbt renders for a relation filtered to this batch.
+    pub fn predicate(&self, column: &str) -> String {
+        format!(
+            "{column} >= '{}' and {column} < '{}'",
+            utc_text(self.start),
+            utc_text(self.end)
+        )
+    }
+
+    /// dbt's batch id, e.g. `2023-03-04` for a daily batch.
+    pub fn label(&self, size: BatchSize) -> String {
+        let format = match size {
+            BatchSize::Hour => "%Y-%m-%dT%H",
+            BatchSize::Day => "%Y-%m-%d",
+            BatchSize::Month => "%Y-%m",
+            BatchSize::Year => "%Y",
+        };
+        self.start.format(format).to_string()
+    }
+}
+
+/// What the run asked for: dbt's `--event-time-start` / `--event-time-end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventTimeRange {
+    pub start: Option<NaiveDateTime>,
+    pub end: Option<NaiveDateTime>,
+}
+
+/// The batches one run of a microbatch model covers. A first run (or full refresh) starts at
+/// `begin`; a later run goes `lookback` batches back from the end; the end is the requested
+/// one or `now`, rounded up to a batch boundary.
+pub fn batches(
+    config: &ModelConfig,
+    incremental: bool,
+    range: EventTimeRange,
+    now: NaiveDateTime,
+) -> Result<Vec<BatchWindow>, String> {
+    let size = config.batch_size.ok_or("incremental_strategy microbatch needs batch_size")?;
+    let end = ceiling(range.end.unwrap_or(now), size);
+    let start = match range.start {
+        Some(start) => truncate(start, size),
+        None if !incremental => {
+            let begin = config
+                .begin
+                .as_deref()
+                .ok_or("incremental_strategy microbatch needs begin (e.g. begin='2023-03-01')")?;
+            truncate(parse_time(begin).ok_or_else(|| format!("config begin '{begin}' is not a date or timestamp"))?, size)
+        }
+        None => {
+            let lookback = i64::from(config.lookback) + i64::from(end == truncate(end, size));
+            offset(end, size, -lookback)
+        }
+    };
+    if start >= end {
+        return Err(format!("event time start {} is not before the end {}", utc_text(start), utc_text(end)));
+    }
+    let mut windows = Vec::new();
+    let mut batch_start = start;
+    loop {
+        let batch_end = offset(batch_start, size, 1);
+        if batch_end >= end {
+            windows.push(BatchWindow { start: batch_start, end });
+            return Ok(windows);
+        }
+        windows.push(BatchWindow { start: batch_start, end: batch_end });
+        batch_start = batch_end;
+    }
+}
+
+/// A date (`2023-03-01`) or a timestamp (`2023-03-01 06:00:00`, `T` allowed), as dbt accepts.
+pub fn parse_time(text: &str) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(date.and_time(NaiveTime::MIN));
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+}
+
+/// Python's `str()` of a UTC datetime, as dbt puts batch bounds into SQL.
+fn utc_text(time: NaiveDateTime) -> String {
+    format!("{}+00:00", time.format("%Y-%m-%d %H:%M:%S"))
+}
+
+fn truncate(time: NaiveDateTime, size: BatchSize) -> NaiveDateTime {
+    let date = time.date();
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or(date).and_time(NaiveTime::MIN);
+    match size {
+        BatchSize::Hour => date.and_hms_opt(time.hour(), 0, 0).unwrap_or(time),
+        BatchSize::Day => date.and_time(NaiveTime::MIN),
+        BatchSize::Month => day(date.year(), date.month(), 1),
+        BatchSize::Year => day(date.year(), 1, 1),
+    }
+}
+
+fn ceiling(time: NaiveDateTime, size: BatchSize) -> NaiveDateTime {
+    let truncated = truncate(time, size);
+    if truncated == time { time } else { offset(truncated, size, 1) }
+}
+
+/// `time` truncated to its batch, then moved `count` batches.
+fn offset(time: NaiveDateTime, size: BatchSize, count: i64) -> NaiveDateTime {
+    let start = truncate(time, size);
+    match size {
+        BatchSize::Hour => start + Duration::hours(count),
+        BatchSize::Day => start + Duration::days(count),
+        BatchSize::Month => {
+            let months = i64::from(start.year()) * 12 + i64::from(start.month0()) + count;
+            let (year, month0) = (months.div_euclid(12), months.rem_euclid(12));
+            NaiveDate::from_ymd_opt(year as i32, month0 as u32 + 1, 1)
+                .map_or(start, |d| d.and_time(NaiveTime::MIN))
+        }
+        BatchSize::Year => NaiveDate::from_ymd_opt(start.year() + count as i32, 1, 1)
+            .map_or(start, |d| d.and_time(NaiveTime::MIN)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{ConfigValues, Strategy};
+
+    fn config(size: &str, begin: &str, lookback: u64) -> ModelConfig {
+        let mut values = ConfigValues::new();
+        values.insert("materialized".into(), "incremental".into());
+        values.insert("incremental_strategy".into(), "microbatch".into());
+        values.insert("event_time".into(), "pickup_datetime".into());
+        values.insert("batch_size".into(), size.into());
+        values.insert("begin".into(), begin.into());
+        values.insert("lookback".into(), lookback.into());
+        let config = ModelConfig::resolve(&values).expect("valid config");
+        assert_eq!(config.strategy(), Strategy::Microbatch);
+        config
+    }
+
+    fn at(text: &str) -> NaiveDateTime {
+        parse_time(text).expect("test time")
+    }
+
+    fn labels(windows: &[BatchWindow], size: BatchSize) -> Vec<String> {
+        windows.iter().map(|w| w.label(size)).collect()
+    }
+
+    #[test]
+    fn first_run_starts_at_begin_and_ends_at_now_rounded_up() {
+        let config = config("day", "2023-03-01", 1);
+        let windows = batches(&config, false, EventTimeRange::default(), at("2023-03-03 10:30")).expect("batches");
+        assert_eq!(labels(&windows, BatchSize::Day), ["2023-03-01", "2023-03-02", "2023-03-03"]);
+        assert_eq!(windows[2].end, at("2023-03-04"));
+    }
+
+    #[test]
+    fn later_runs_look_back_like_dbt() {
+        // dbt: the end (a batch boundary) counts as a straddled checkpoint, so lookback 1 gives two batches.
+        let config = config("day", "2023-03-01", 1);
+        let windows = batches(&config, true, EventTimeRange::default(), at("2023-03-20 10:00")).expect("batches");
+        assert_eq!(labels(&windows, BatchSize::Day), ["2023-03-19", "2023-03-20"]);
+    }
+
+    #[test]
+    fn explicit_range_and_month_batches() {
+        let config = config("month", "2023-01-01", 1);
+        let range = EventTimeRange { start: Some(at("2023-02-15")), end: Some(at("2023-04-02")) };
+        let windows = batches(&config, true, range, at("2030-01-01")).expect("batches");
+        assert_eq!(labels(&windows, BatchSize::Month), ["2023-02", "2023-03", "2023-04"]);
+        assert_eq!(windows[2].end, at("2023-05-01"));
+        assert_eq!(
+            windows[0].predicate("pickup_datetime"),
+            "pickup_datetime >= '2023-02-01 00:00:00+00:00' and pickup_datetime < '2023-03-01 00:00:00+00:00'"
+        );
+    }
+
+    #[test]
+    fn months_wrap_across_years() {
+        assert_eq!(offset(at("2023-11-20"), BatchSize::Month, 3), at("2024-02-01"));
+        assert_eq!(offset(at("2023-01-20"), BatchSize::Month, -1), at("2022-12-01"));
+        assert_eq!(ceiling(at("2023-03-01"), BatchSize::Month), at("2023-03-01"));
+        assert_eq!(truncate(at("2023-03-01 17:45"), BatchSize::Hour), at("2023-03-01 17:00"));
+    }
+
+    #[test]
+    fn missing_begin_is_an_error() {
+        let mut config = config("day", "2023-03-01", 1);
+        config.begin = None;
+        let error = batches(&config, false, EventTimeRange::default(), at("2023-03-03")).expect_err("needs begin");
+        assert!(error.contains("begin"), "{error}");
+    }
+}

@@ -164,8 +164,15 @@ fn not_parquet(bytes: &[u8]) -> String {
 /// CSV columns are read as text, then converted column by column so a bad value can be
 /// reported with its line.
 fn read_csv(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::ingest(name, format!("not a Parquet file, nor a UTF-8 CSV: {e}")))?;
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(Error::ingest(name, "not a Parquet file, nor a UTF-8 CSV"));
+    }
+    read_csv_as_text(bytes).map_err(|e| Error::ingest(name, e))
+}
+
+/// A CSV with a header row as all-text columns (nullable); the caller decides the types.
+pub fn read_csv_as_text(bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
     let header = text.lines().next().unwrap_or_default();
     let fields: Vec<Field> = header
         .split(',')
@@ -176,10 +183,10 @@ fn read_csv(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
         .with_header(true)
         .with_batch_size(64 * 1024)
         .build(Cursor::new(bytes))
-        .map_err(|e| Error::ingest(name, format!("unreadable CSV: {e}")))?;
+        .map_err(|e| format!("unreadable CSV: {e}"))?;
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::ingest(name, format!("unreadable CSV: {e}")))
+        .map_err(|e| format!("unreadable CSV: {e}"))
 }
 
 /// The index of each TLC column in the file, matched case-insensitively; a file of another

@@ -184,7 +184,8 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     });
 
     let r = Arc::clone(&recorder);
-    let models: Vec<String> = project.models.keys().cloned().collect();
+    let models: Vec<String> =
+        project.models.keys().cloned().chain(project.seeds.iter().map(|s| s.name.clone())).collect();
     let batch = ctx.batch.clone();
     env.add_function("ref", move |args: &[Value]| {
         // ref('model') or ref('package', 'model')
@@ -200,7 +201,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
         if !models.contains(&name) {
             return Err(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
-                format!("ref('{name}'): there is no model named `{name}`"),
+                format!("ref('{name}'): there is no model or seed named `{name}`"),
             ));
         }
         record(&r, |rec| rec.refs.push(name.clone()));
@@ -387,7 +388,7 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("models/m.sql:2:9: ref('nope'): there is no model named `nope` (model m)")
+            Some("models/m.sql:2:9: ref('nope'): there is no model or seed named `nope` (model m)")
         );
         let err = render("select {{ var('min_date') }}", &CompileContext::default())
             .err()

@@ -9,9 +9,9 @@ use crate::template::{self, CompileContext, CompiledModel};
 
 #[derive(Debug, Clone)]
 pub struct Dag {
-    /// Model → the models it refs.
+    /// Model (or seed) → the models and seeds it refs.
     parents: BTreeMap<String, BTreeSet<String>>,
-    /// Every model, parents before children.
+    /// Every model and seed, parents before children.
     order: Vec<String>,
     /// Each model as compiled to learn its refs (not incrementally): its config is final.
     parsed: BTreeMap<String, CompiledModel>,
@@ -29,11 +29,17 @@ impl Dag {
             parents.insert(name.clone(), compiled.refs.iter().cloned().collect::<BTreeSet<_>>());
             parsed.insert(name.clone(), compiled);
         }
+        for seed in &project.seeds {
+            if parents.insert(seed.name.clone(), BTreeSet::new()).is_some() {
+                return Err(Error::project(&seed.path, format!("seed `{}` has the name of a model", seed.name)));
+            }
+        }
         let order = topological_order(project, &parents)?;
         Ok(Dag { parents, order, parsed })
     }
 
-    /// A model compiled with `is_incremental()` false, as it was to build the graph.
+    /// A model compiled with `is_incremental()` false, as it was to build the graph; `None`
+    /// for a seed.
     pub fn parsed(&self, model: &str) -> Option<&CompiledModel> {
         self.parsed.get(model)
     }

@@ -6,6 +6,7 @@ mod dag;
 mod data_tests;
 mod materialize;
 mod microbatch;
+mod seeds;
 
 use std::collections::BTreeMap;
 
@@ -104,11 +105,9 @@ impl Step<'_> {
     /// Runs one model into `working`; a SQL failure is reported in the returned record.
     async fn model(&self, working: &mut Warehouse, name: &str) -> Result<ModelRun, Error> {
         let started = Instant::now();
-        let parse = self
-            .dag
-            .parsed(name)
-            .cloned()
-            .ok_or_else(|| Error::Usage(format!("no model {name}")))?;
+        let Some(parse) = self.dag.parsed(name).cloned() else {
+            return self.seed(working, name, started);
+        };
         let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
         let incremental = parse.config.materialized == Materialization::Incremental
@@ -189,6 +188,34 @@ impl Step<'_> {
         }
         let compiled = first.unwrap_or_else(|| parse.clone());
         Ok((compiled, Ok(total), labels))
+    }
+
+    /// A seed is (re)loaded from its CSV on every build, as `dbt build` does.
+    fn seed(&self, working: &mut Warehouse, name: &str, started: Instant) -> Result<ModelRun, Error> {
+        let seed = self
+            .project
+            .seeds
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::Usage(format!("no model or seed {name}")))?;
+        let table = seeds::table(seed).map_err(|message| Error::Project { file: seed.path.clone(), message })?;
+        let rows = table.num_rows();
+        working.put_table(RelationName::main(name), table);
+        Ok(ModelRun {
+            name: name.to_string(),
+            materialization: "seed".into(),
+            strategy: None,
+            is_incremental: false,
+            compiled_sql: String::new(),
+            batches: Vec::new(),
+            rows_inserted: rows,
+            rows_updated: 0,
+            rows_deleted: 0,
+            rows_after: rows,
+            duration_ms: started.elapsed().as_millis() as u64,
+            status: RunStatus::Success,
+            error: None,
+        })
     }
 
     fn compile(&self, name: &str, is_incremental: bool, batch: Option<BatchContext>) -> Result<CompiledModel, Error> {

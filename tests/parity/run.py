@@ -155,7 +155,36 @@ class Twin:
             if got_names != names:
                 raise AssertionError(f"{table}: columns {got_names} != dbt's {names}")
             compare_rows(table, names, expected, got)
+            self.compare_types(con, table, names)
         con.close()
+
+    def compare_types(self, con, table, names):
+        """Each column's type in backfill (Arrow) is the one DuckDB gave it."""
+        duck = [row[1] for row in con.execute(f"describe main.{table}").fetchall()]
+        probe = ", ".join(f'arrow_typeof("{n}")' for n in names)
+        out = self.bf("query", "--state", str(self.state), "--project", str(self.project),
+                      "--format", "csv", f"select {probe} from {table} limit 1").stdout
+        rows = list(csv.reader(io.StringIO(out)))
+        if len(rows) < 2:
+            return  # an empty table: no row to ask
+        for name, duck_type, ours in zip(names, duck, rows[1]):
+            expected = ARROW_TYPES.get(duck_type, duck_type)
+            if ours not in (expected if isinstance(expected, tuple) else (expected,)):
+                raise AssertionError(f"{table}.{name}: type {ours}, DuckDB has {duck_type}")
+
+
+# DuckDB type → the Arrow type backfill gives the same column. DuckDB sums integers into
+# HUGEINT (128-bit); Arrow's 64-bit integer holds every sum these tables can reach.
+ARROW_TYPES = {
+    "INTEGER": "Int32",
+    "BIGINT": "Int64",
+    "HUGEINT": "Int64",
+    "DOUBLE": "Float64",
+    "VARCHAR": ("Utf8", "Utf8View"),
+    "BOOLEAN": "Boolean",
+    "DATE": "Date32",
+    "TIMESTAMP": ("Timestamp(µs)", "Timestamp(Microsecond, None)"),
+}
 
 
 def duck_text(value):
@@ -325,6 +354,27 @@ def microbatch(twin):
     twin.compare(["by_day_batches"])
 
 
+SEED_FILES = {
+    "seeds/payment_labels.csv": "payment_type,label,is_card,fee_rate,valid_from\n"
+                                "1,Credit card,true,0.025,2020-01-01\n2,Cash,false,0,2020-01-01\n"
+                                "3,No charge,false,,2021-06-30\n4,Dispute,false,0,\n",
+}
+
+SEED_MODEL = """select l.label, l.is_card, l.valid_from, count(*) as trips, sum(t.total_amount * coalesce(l.fee_rate, 0)) as fees
+from {{ ref('stg_trips') }} t join {{ ref('payment_labels') }} l on l.label = t.payment_type
+group by all
+"""
+
+
+def seeds(twin):
+    (twin.project / "seeds").mkdir(exist_ok=True)
+    for path, text in SEED_FILES.items():
+        (twin.project / path).write_text(text)
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    twin.compare(["payment_labels", "fees_by_payment"])
+
+
 def file_schemas_2024_2025(twin):
     twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
     twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
@@ -354,6 +404,7 @@ SCENARIOS = [
         "extra_files": MICROBATCH_FILES,
         "trips_event_time": "pickup_datetime",
     }),
+    ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
 ]
 

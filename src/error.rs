@@ -28,11 +28,13 @@ pub enum Error {
         location: Location,
         message: String,
     },
-    /// A model's compiled SQL failed to plan or execute.
-    #[error("{file}: model {model}: {message}")]
+    /// A model's compiled SQL failed to plan or execute; `at` is the (line, column) in the
+    /// model's file of the name the error is about, when it can be found there.
+    #[error("{file}{}: model {model}: {message}", at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Sql {
         model: String,
         file: String,
+        at: Option<(usize, usize)>,
         message: String,
     },
     /// The project itself is inconsistent: unknown refs, cycles, bad YAML, bad config.
@@ -83,6 +85,29 @@ impl Error {
 
 /// DataFusion and Arrow errors only ever reach the user through a variant that says which
 /// model, file or query they came from; this trims their noisy prefixes once, here.
+/// Where in a model's source the column an error names ("No field named x") first appears,
+/// as a whole word: DataFusion reports positions in the compiled SQL, which the user did not write.
+pub fn locate_unknown_column(source: &str, message: &str) -> Option<(usize, usize)> {
+    let rest = message.split("No field named ").nth(1)?;
+    let name = rest.split(|c: char| c == ' ' || c == ',').next()?.trim_end_matches('.');
+    let name = name.rsplit('.').next()?.trim_matches('"');
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    for (index, line) in source.lines().enumerate() {
+        let mut from = 0;
+        while let Some(found) = line[from..].find(name) {
+            let start = from + found;
+            let end = start + name.len();
+            let before = line[..start].chars().next_back();
+            let after = line[end..].chars().next();
+            if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+                return Some((index + 1, line[..start].chars().count() + 1));
+            }
+            from = end;
+        }
+    }
+    None
+}
+
 pub fn describe_datafusion(err: &datafusion::error::DataFusionError) -> String {
     let text = err.to_string();
     let mut text = text.as_str();
@@ -98,4 +123,18 @@ pub fn describe_datafusion(err: &datafusion::error::DataFusionError) -> String {
         text = text.strip_prefix(prefix).unwrap_or(text);
     }
     text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_columns_are_found_in_the_source() {
+        let source = "select trip_id,\n  no_such_column_x, no_such_column\nfrom t";
+        let message = "No field named no_such_column. Valid fields are t.trip_id.";
+        assert_eq!(locate_unknown_column(source, message), Some((2, 21)));
+        assert_eq!(locate_unknown_column(source, "No field named t.\"zzz\". Valid"), None);
+        assert_eq!(locate_unknown_column(source, "Division by zero"), None);
+    }
 }

@@ -126,7 +126,7 @@ async fn a_failed_run_changes_no_table_and_is_recorded() {
     files.insert("models/marts/daily_metrics.sql", "select no_such_column from {{ ref('stg_trips') }}");
     engine.project = files.parse().unwrap_or_else(|e| panic!("{e}"));
     let err = engine.build(&BuildRequest::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.starts_with("models/marts/daily_metrics.sql: model daily_metrics:"), "{err}");
+    assert!(err.starts_with("models/marts/daily_metrics.sql:1:8: model daily_metrics:"), "{err}");
     assert_eq!(csv(&engine, "select * from stg_zones order by zone_id").await, before);
     assert_eq!(csv(&engine, DAILY).await, daily);
     assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::history::RunStatus::Failed));

@@ -26,6 +26,7 @@ fn test_sql(test: &DataTest) -> String {
 /// How many rows violate the test.
 pub async fn failures(warehouse: &Warehouse, project: &Project, test: &DataTest) -> Result<usize> {
     let fail = |message: String| Error::Sql {
+        at: None,
         model: test.model.clone(),
         file: project.model(&test.model).map(|m| m.path.clone()).unwrap_or_default(),
         message: format!("test {}: {message}", test.name()),

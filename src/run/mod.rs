@@ -74,8 +74,11 @@ async fn build_inner(
         let error = run.error.clone();
         model_runs.push(run);
         if let Some(message) = error {
-            let file = project.model(name).map(|m| m.path.clone()).unwrap_or_default();
-            return Err(Error::Sql { model: name.clone(), file, message });
+            let (file, at) = project
+                .model(name)
+                .map(|m| (m.path.clone(), crate::error::locate_unknown_column(&m.sql, &message)))
+                .unwrap_or_default();
+            return Err(Error::Sql { model: name.clone(), file, at, message });
         }
     }
     for test in project.tests.iter().filter(|t| selected.contains(&t.model)) {

@@ -235,20 +235,56 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
         .map(|d| (d, WEEKDAY_WEIGHT[d.weekday().num_days_from_monday() as usize]))
         .collect();
     let hours: Vec<(u32, f64)> = HOUR_WEIGHT.iter().enumerate().map(|(h, w)| (h as u32, *w)).collect();
-    let mut rng = Rng(spec.seed ^ 0x5EED_0000_0000_0000 ^ (month_start.num_days_from_ce() as u64));
+    let base = spec.seed ^ 0x5EED_0000_0000_0000 ^ (month_start.num_days_from_ce() as u64);
+    // Each batch has its own random stream, so batches can be made in parallel and the rows
+    // are the same however many threads make them.
     const BATCH: usize = 128 * 1024;
-    let mut batches = Vec::new();
-    let mut done = 0;
-    while done < spec.rows {
-        let n = BATCH.min(spec.rows - done);
+    let chunks: Vec<(u64, usize)> = (0..spec.rows)
+        .step_by(BATCH)
+        .enumerate()
+        .map(|(index, start)| (index as u64, BATCH.min(spec.rows - start)))
+        .collect();
+    let make = |(index, n): (u64, usize)| {
+        let mut rng = Rng(Rng(base ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next());
         let trips: Vec<Trip> = (0..n).map(|_| trip(&mut rng, &days, &hours, month_start)).collect();
-        batches.push(layout(&trips, spec.schema)?);
-        done += n;
-    }
+        layout(&trips, spec.schema)
+    };
+    let mut batches = map_in_parallel(chunks, make)?;
     if batches.is_empty() {
         batches.push(layout(&[], spec.schema)?);
     }
     Ok(batches)
+}
+
+/// `f` over `items` in order: on all cores natively, in turn in the browser.
+fn map_in_parallel<T, R, F>(items: Vec<T>, f: F) -> Result<Vec<R>>
+where
+    T: Send,
+    R: Send,
+    F: Fn(T) -> Result<R> + Sync,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+        let mut lanes: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (index, item) in items.into_iter().enumerate() {
+            lanes[index % threads].push((index, item));
+        }
+        let f = &f;
+        let mut results: Vec<(usize, Result<R>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| scope.spawn(move || lane.into_iter().map(|(i, item)| (i, f(item))).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        results.sort_by_key(|(index, _)| *index);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        items.into_iter().map(f).collect()
+    }
 }
 
 fn layout(trips: &[Trip], schema: FileSchema) -> Result<RecordBatch> {

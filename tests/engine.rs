@@ -167,3 +167,22 @@ async fn state_round_trips_through_a_store() {
     assert_eq!(reloaded.partitions(), engine.partitions());
     assert_eq!(reloaded.state.runs, engine.state.runs);
 }
+
+#[tokio::test]
+async fn queries_speak_duckdb() {
+    let engine = lesson_engine(LESSON).await;
+    // ORDER BY ALL over aggregates: every output column, left to right, descending here.
+    let ordered = csv(
+        &engine,
+        "select vendor_name, count(*) filter (where duration > 30) > 0 as has_long, count(*) as n from stg_trips group by all order by all desc",
+    )
+    .await;
+    let rows: Vec<&str> = ordered.lines().skip(1).collect();
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(rows, sorted);
+    assert_eq!(rows.len(), 3, "{ordered}");
+    // A select alias used by a later item, as DuckDB resolves it.
+    let lateral = csv(&engine, "select 2 as two, two * 3 as six order by all").await;
+    assert_eq!(lateral, "two,six\n2,6\n");
+}

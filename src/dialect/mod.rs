@@ -7,6 +7,7 @@
 
 mod date_diff;
 mod lateral_alias;
+mod order_by_all;
 mod semantics;
 mod text;
 
@@ -68,18 +69,27 @@ pub fn session(dialect: SqlDialect) -> SessionContext {
 }
 
 /// Plans `sql` like `SessionContext::sql`, and where DuckDB would resolve a column through an
-/// earlier select alias (see `lateral_alias`), does so too.
+/// earlier select alias (see `lateral_alias`) or order by all output columns (see
+/// `order_by_all`), does so too.
 pub async fn sql(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<DataFrame> {
     let first = ctx.sql(sql).await;
     let Err(error) = &first else { return first };
-    if !error.to_string().contains("No field named") {
+    let message = error.to_string();
+    let unknown_field = message.contains("No field named");
+    if !unknown_field && !message.contains("ORDER BY ALL") {
         return first;
     }
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let Ok(mut statement) = state.sql_to_statement(sql, &dialect) else { return first };
-    let Statement::Statement(inner) = &mut statement else { return first };
-    lateral_alias::resolve(inner);
+    if unknown_field {
+        let Statement::Statement(inner) = &mut statement else { return first };
+        lateral_alias::resolve(inner);
+    }
+    // After the aliases are resolved, since spelling out ORDER BY ALL plans the query once.
+    if let Some(rewritten) = order_by_all::rewrite(ctx, statement.clone()).await {
+        statement = rewritten;
+    }
     match state.statement_to_plan(statement).await {
         Ok(plan) => ctx.execute_logical_plan(plan).await,
         Err(_) => first,

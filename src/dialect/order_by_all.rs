@@ -1,0 +1,34 @@
+//! DuckDB's `ORDER BY ALL`: order by every output column, left to right. DataFusion only
+//! accepts it when every select item is a plain column, so the clause is rewritten to the
+//! output ordinals (`ORDER BY 1, 2, …`) with the same direction and null order.
+
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast::{self, Expr, OrderByExpr, OrderByKind, Value};
+
+/// The statement with `ORDER BY ALL` spelled out, or `None` if it has none.
+pub async fn rewrite(ctx: &SessionContext, mut statement: Statement) -> Option<Statement> {
+    let Statement::Statement(inner) = &mut statement else { return None };
+    let ast::Statement::Query(query) = inner.as_mut() else { return None };
+    let order = query.order_by.as_ref()?;
+    let OrderByKind::All(options) = &order.kind else { return None };
+    let options = options.clone();
+    // The width of the output: plan the query without its ordering.
+    let mut unordered = query.clone();
+    unordered.order_by = None;
+    let width_statement = Statement::Statement(Box::new(ast::Statement::Query(unordered)));
+    let state = ctx.state();
+    let plan = state.statement_to_plan(width_statement).await.ok()?;
+    let width = plan.schema().fields().len();
+    let ordinals = (1..=width)
+        .map(|i| OrderByExpr {
+            expr: Expr::value(Value::Number(i.to_string(), false)),
+            options: options.clone(),
+            with_fill: None,
+        })
+        .collect();
+    if let Some(order) = query.order_by.as_mut() {
+        order.kind = OrderByKind::Expressions(ordinals);
+    }
+    Some(statement)
+}

@@ -1,24 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test: native unit and integration tests, the engine's wasm32 build check, and the
-# parity suite against real dbt-core + dbt-duckdb. Installs what is missing.
+# Runs every test: native unit and integration tests, the parity suite against real dbt-core +
+# dbt-duckdb, and the browser tests on the release build of the app in headless Chromium.
+# Installs what is missing (apt: clang, python3-venv, chromium, chromium-driver; cargo: trunk,
+# wasm-bindgen-cli; a cached Python venv with dbt).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backfill-target}"
-
-need_apt=()
-command -v clang >/dev/null || need_apt+=(clang)          # zstd-sys for wasm32
-command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
-fi
-rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+source "$(dirname "$0")/tools.sh"
+command -v python3 >/dev/null || apt_install python3 python3-venv
+apt_install chromium chromium-driver
 
 echo "== native tests"
 cargo test --locked
 
-echo "== engine builds for wasm32"
-cargo check --locked --lib --target wasm32-unknown-unknown
-
 echo "== parity with dbt-duckdb"
 cargo build --locked --bin backfill
 python3 tests/parity/run.py --backfill "$CARGO_TARGET_DIR/debug/backfill"
+
+echo "== the app: release build, then browser tests in headless Chromium"
+dist="$CARGO_TARGET_DIR/dist"
+trunk build --release --dist "$dist"
+python3 tests/browser/run.py --dist "$dist" --backfill "$CARGO_TARGET_DIR/debug/backfill"

@@ -48,6 +48,10 @@ pub struct ModelRun {
     pub rows_deleted: usize,
     /// Rows in the relation after the run (0 for views).
     pub rows_after: usize,
+    /// DataFusion's physical plan of the model query with per-operator metrics (output rows,
+    /// time); a microbatch model's first batch.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plan: String,
     pub duration_ms: u64,
     pub status: RunStatus,
     pub error: Option<String>,

@@ -7,9 +7,13 @@
 //! [`history`] record what happened; [`state`] persists it all; [`engine`] is the face the
 //! CLI and the page call.
 
+#[cfg(target_arch = "wasm32")]
+pub mod browser_store;
+pub mod chart;
 pub mod dialect;
 pub mod engine;
 pub mod error;
+pub mod highlight;
 pub mod history;
 pub mod ingest;
 pub mod partitions;
@@ -20,3 +24,5 @@ pub mod sample;
 pub mod state;
 pub mod template;
 pub mod warehouse;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

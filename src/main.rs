@@ -1,5 +1,6 @@
-//! The `backfill` command line: the engine natively, for scripts, CI and bigger data.
-//! Exit codes: 0 success, 1 `error: …` (one line, naming file/model and position), 2 bad usage.
+//! The `backfill` binary: natively the command line (the engine for scripts, CI and bigger
+//! data); built for wasm32 by Trunk, the browser app.
+//! CLI exit codes: 0 success, 1 `error: …` (one line, naming file/model and position), 2 bad usage.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
@@ -10,4 +11,6 @@ fn main() {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn main() {}
+fn main() {
+    backfill::ui::start();
+}

@@ -206,9 +206,20 @@ fn register_table(
 
 /// Runs a data frame to completion and returns its rows as a table.
 pub async fn collect(df: DataFrame) -> std::result::Result<Table, datafusion::error::DataFusionError> {
+    Ok(collect_with_plan(df).await?.0)
+}
+
+/// Runs `df`; also returns DataFusion's physical plan with each operator's metrics (rows
+/// produced, time), as a learner reads what a run cost.
+pub async fn collect_with_plan(df: DataFrame) -> std::result::Result<(Table, String), datafusion::error::DataFusionError> {
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task).await?;
+    let metrics = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref())
+        .indent(true)
+        .to_string();
     // Execution may refine the plan's schema (nullability); the batches' own is the truth.
     let schema = batches.first().map_or(planned, |b| b.schema());
-    Ok(Table::new(schema, batches))
+    Ok((Table::new(schema, batches), metrics))
 }

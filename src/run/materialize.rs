@@ -13,7 +13,7 @@ use crate::dialect::SqlDialect;
 use crate::error::describe_datafusion;
 use crate::project::{Materialization, OnSchemaChange, Strategy};
 use crate::template::CompiledModel;
-use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect};
+use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect, collect_with_plan};
 
 /// What a model's run did to its relation.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub struct Changes {
     pub updated: usize,
     pub deleted: usize,
     pub rows_after: usize,
+    /// The model query's physical plan with per-operator metrics.
+    pub plan: String,
 }
 
 /// Runs `compiled` into `warehouse`. `incremental` says whether the existing table is updated
@@ -41,7 +43,7 @@ pub async fn materialize(
         warehouse.put_view(relation, compiled.sql.clone());
         return Ok(Changes::default());
     }
-    let new_rows = collect(df).await.map_err(|e| describe_datafusion(&e))?;
+    let (new_rows, plan) = collect_with_plan(df).await.map_err(|e| describe_datafusion(&e))?;
     let existing = warehouse.table(&relation).cloned();
     let (table, changes) = match existing {
         Some(target) if incremental => {
@@ -54,7 +56,7 @@ pub async fn materialize(
     };
     let rows_after = table.num_rows();
     warehouse.put_table(relation, table);
-    Ok(Changes { rows_after, ..changes })
+    Ok(Changes { rows_after, plan, ..changes })
 }
 
 /// Applies the incremental strategy: the target's kept rows plus the new rows, aligned to

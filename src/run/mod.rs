@@ -140,6 +140,7 @@ impl Step<'_> {
             rows_updated: changes.updated,
             rows_deleted: changes.deleted,
             rows_after: changes.rows_after,
+            plan: changes.plan,
             duration_ms: started.elapsed().as_millis() as u64,
             status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
             error,
@@ -186,6 +187,7 @@ impl Step<'_> {
                 updated: total.updated + changes.updated,
                 deleted: total.deleted + changes.deleted,
                 rows_after: changes.rows_after,
+                plan: if total.plan.is_empty() { changes.plan } else { total.plan },
             };
             first.get_or_insert(compiled);
         }
@@ -215,6 +217,7 @@ impl Step<'_> {
             rows_updated: 0,
             rows_deleted: 0,
             rows_after: rows,
+            plan: String::new(),
             duration_ms: started.elapsed().as_millis() as u64,
             status: RunStatus::Success,
             error: None,

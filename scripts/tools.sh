@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building the app needs and is missing: clang (zstd-sys for wasm32), the wasm32
+# target, Trunk and wasm-bindgen-cli from crates.io (never prebuilt binaries) at the versions
+# Trunk.toml and Cargo.lock pin. Sourced by serve.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backfill-target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+apt_install clang
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+trunk_version=$(sed -n 's/^# trunk \([0-9.]*\)$/\1/p' Trunk.toml)
+if ! trunk --version 2>/dev/null | grep -q "$trunk_version"; then
+  echo "installing trunk $trunk_version (cargo install, ~7 min)"
+  cargo install --locked trunk --version "$trunk_version" --target-dir "$HOME/.cache/backfill-tools"
+fi
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$bindgen_version"; then
+  echo "installing wasm-bindgen-cli $bindgen_version (cargo install, ~5 min)"
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --target-dir "$HOME/.cache/backfill-tools"
+fi

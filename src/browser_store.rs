@@ -1,0 +1,146 @@
+//! State in the browser: the Origin Private File System (OPFS). [`State`](crate::state::State)
+//! saves through the synchronous [`Store`] interface into memory; [`BrowserStore::flush`] then
+//! writes what changed to OPFS. Table files are immutable (a new name per version), so a flush
+//! writes new tables, then the manifest, then removes tables no manifest names — the same order
+//! as the folder store, so an interrupted flush leaves the previous state readable.
+
+use std::collections::BTreeSet;
+
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetFileOptions, FileSystemWritableFileStream};
+
+use crate::error::{Error, Result};
+use crate::state::{MemoryStore, Store};
+
+const FOLDER: &str = "backfill-state";
+const MANIFEST: &str = "manifest.json";
+
+pub struct BrowserStore {
+    memory: MemoryStore,
+    /// Keys as they are in OPFS after the last flush.
+    flushed: BTreeSet<String>,
+}
+
+impl BrowserStore {
+    /// Reads everything the last session flushed (nothing on a first visit).
+    pub async fn open() -> Result<BrowserStore> {
+        let folder = folder().await?;
+        let mut memory = MemoryStore::default();
+        let mut flushed = BTreeSet::new();
+        for name in file_names(&folder).await? {
+            let key = name.replace('~', "/");
+            let bytes = read(&folder, &name).await?;
+            memory.0.insert(key.clone(), bytes);
+            flushed.insert(key);
+        }
+        Ok(BrowserStore { memory, flushed })
+    }
+
+    pub fn has_state(&self) -> bool {
+        self.memory.0.contains_key(MANIFEST)
+    }
+
+    /// Writes new keys and the manifest, then removes keys that are gone.
+    pub async fn flush(&mut self) -> Result<()> {
+        let folder = folder().await?;
+        let current: BTreeSet<String> = self.memory.0.keys().cloned().collect();
+        let mut writes: Vec<String> =
+            current.iter().filter(|k| !self.flushed.contains(*k) && k.as_str() != MANIFEST).cloned().collect();
+        if current.contains(MANIFEST) {
+            writes.push(MANIFEST.to_string());
+        }
+        for key in &writes {
+            let bytes = self.memory.0.get(key).map(Vec::as_slice).unwrap_or_default();
+            write(&folder, &key.replace('/', "~"), bytes).await?;
+        }
+        for gone in self.flushed.difference(&current) {
+            await_promise(folder.remove_entry(&gone.replace('/', "~")), gone).await?;
+        }
+        self.flushed = current;
+        Ok(())
+    }
+
+    /// Forgets everything, in memory and in OPFS.
+    pub async fn clear(&mut self) -> Result<()> {
+        self.memory.0.clear();
+        self.flush().await
+    }
+}
+
+impl Store for BrowserStore {
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.memory.read(key)
+    }
+    fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.memory.write(key, bytes)
+    }
+    fn remove(&mut self, key: &str) -> Result<()> {
+        self.memory.remove(key)
+    }
+    fn list(&self) -> Result<Vec<String>> {
+        self.memory.list()
+    }
+}
+
+fn fail(what: &str, error: JsValue) -> Error {
+    let message = error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"));
+    Error::State { path: format!("browser storage {what}"), message }
+}
+
+async fn await_promise(promise: Promise, what: &str) -> Result<JsValue> {
+    JsFuture::from(promise).await.map_err(|e| fail(what, e))
+}
+
+async fn folder() -> Result<FileSystemDirectoryHandle> {
+    let window = web_sys::window().ok_or_else(|| fail("", JsValue::from_str("no window")))?;
+    let root = await_promise(window.navigator().storage().get_directory(), "root").await?;
+    let root: FileSystemDirectoryHandle = root.unchecked_into();
+    let options = web_sys::FileSystemGetDirectoryOptions::new();
+    options.set_create(true);
+    let folder = await_promise(root.get_directory_handle_with_options(FOLDER, &options), FOLDER).await?;
+    Ok(folder.unchecked_into())
+}
+
+/// The names in the folder, through its async iterator of keys.
+async fn file_names(folder: &FileSystemDirectoryHandle) -> Result<Vec<String>> {
+    let iterator = folder.keys();
+    let mut names = Vec::new();
+    loop {
+        let step = await_promise(iterator.next().map_err(|e| fail("list", e))?, "list").await?;
+        let done = js_sys::Reflect::get(&step, &"done".into()).map_err(|e| fail("list", e))?;
+        if done.as_bool().unwrap_or(true) {
+            return Ok(names);
+        }
+        let value = js_sys::Reflect::get(&step, &"value".into()).map_err(|e| fail("list", e))?;
+        if let Some(name) = value.as_string() {
+            if !name.ends_with(".crswap") {
+                names.push(name);
+            }
+        }
+    }
+}
+
+async fn read(folder: &FileSystemDirectoryHandle, name: &str) -> Result<Vec<u8>> {
+    let handle: FileSystemFileHandle = await_promise(folder.get_file_handle(name), name).await?.unchecked_into();
+    let file: web_sys::File = await_promise(handle.get_file(), name).await?.unchecked_into();
+    let buffer = await_promise(file.array_buffer(), name).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn write(folder: &FileSystemDirectoryHandle, name: &str, bytes: &[u8]) -> Result<()> {
+    let options = FileSystemGetFileOptions::new();
+    options.set_create(true);
+    let handle: FileSystemFileHandle =
+        await_promise(folder.get_file_handle_with_options(name, &options), name).await?.unchecked_into();
+    let stream: FileSystemWritableFileStream = await_promise(handle.create_writable(), name).await?.unchecked_into();
+    let data = Uint8Array::from(bytes);
+    await_promise(stream.write_with_buffer_source(&data).map_err(|e| fail(name, e))?, name).await?;
+    await_promise(stream.close(), name).await?;
+    Ok(())
+}

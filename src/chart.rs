@@ -1,0 +1,153 @@
+//! Chart geometry for the daily metrics: scales, bars, line paths and ticks as plain numbers,
+//! so the page only draws them as SVG and the arithmetic is tested natively.
+
+use chrono::NaiveDate;
+
+/// One day of `daily_metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyPoint {
+    pub date: NaiveDate,
+    pub trip_count: i64,
+    pub average_duration: f64,
+    pub average_amount: f64,
+    pub pct_over_30_min: f64,
+}
+
+/// A line series: its name, its own maximum (each line has its own scale) and SVG path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub name: &'static str,
+    pub max: f64,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub date: NaiveDate,
+    pub value: i64,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    pub width: f64,
+    pub height: f64,
+    /// Where the plot area starts and ends (for axes).
+    pub left: f64,
+    pub bottom: f64,
+    pub bars: Vec<Bar>,
+    pub lines: Vec<Line>,
+    /// (y, label) for the trip-count axis.
+    pub y_ticks: Vec<(f64, String)>,
+    /// (x, label) for some days.
+    pub x_ticks: Vec<(f64, String)>,
+}
+
+const LEFT: f64 = 48.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 28.0;
+
+/// Lays out one bar per day of `days` (a continuous range; days without a row get no bar)
+/// and the three average lines over the same x positions.
+pub fn daily(days: &[NaiveDate], points: &[DailyPoint], width: f64, height: f64) -> Geometry {
+    let plot_width = (width - LEFT - RIGHT).max(1.0);
+    let plot_height = (height - TOP - BOTTOM).max(1.0);
+    let bottom = TOP + plot_height;
+    let slot = plot_width / days.len().max(1) as f64;
+    let x_of = |date: NaiveDate| days.iter().position(|d| *d == date).map(|i| LEFT + slot * i as f64);
+    let count_max = nice_ceiling(points.iter().map(|p| p.trip_count as f64).fold(0.0, f64::max));
+    let bars = points
+        .iter()
+        .filter_map(|p| {
+            let x = x_of(p.date)?;
+            let h = if count_max > 0.0 { plot_height * p.trip_count as f64 / count_max } else { 0.0 };
+            Some(Bar { date: p.date, value: p.trip_count, x: x + slot * 0.1, y: bottom - h, width: slot * 0.8, height: h })
+        })
+        .collect();
+    let line = |name: &'static str, value: fn(&DailyPoint) -> f64| {
+        let max = points.iter().map(value).filter(|v| v.is_finite()).fold(0.0, f64::max);
+        let mut path = String::new();
+        for p in points {
+            let (Some(x), v) = (x_of(p.date), value(p)) else { continue };
+            if !v.is_finite() {
+                continue;
+            }
+            let y = if max > 0.0 { bottom - plot_height * (v.max(0.0) / max) } else { bottom };
+            let command = if path.is_empty() { 'M' } else { 'L' };
+            path.push_str(&format!("{command}{:.1},{:.1} ", x + slot / 2.0, y));
+        }
+        Line { name, max, path: path.trim_end().to_string() }
+    };
+    let lines = vec![
+        line("average_duration", |p| p.average_duration),
+        line("average_amount", |p| p.average_amount),
+        line("pct_over_30_min", |p| p.pct_over_30_min),
+    ];
+    let y_ticks = (0..=4)
+        .map(|i| {
+            let value = count_max * i as f64 / 4.0;
+            (bottom - plot_height * i as f64 / 4.0, format!("{value:.0}"))
+        })
+        .collect();
+    let step = (days.len() / 6).max(1);
+    let x_ticks = days
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0)
+        .map(|(i, d)| (LEFT + slot * (i as f64 + 0.5), d.format("%b %-d").to_string()))
+        .collect();
+    Geometry { width, height, left: LEFT, bottom, bars, lines, y_ticks, x_ticks }
+}
+
+/// The smallest 1, 2 or 5 × 10ⁿ at or above `value`, so axis ticks are round numbers.
+fn nice_ceiling(value: f64) -> f64 {
+    if value <= 0.0 {
+        return 0.0;
+    }
+    let magnitude = 10f64.powf(value.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|candidate| *candidate >= value)
+        .unwrap_or(10.0 * magnitude)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2023, 3, d).unwrap_or_default()
+    }
+
+    fn point(d: u32, trips: i64) -> DailyPoint {
+        DailyPoint { date: day(d), trip_count: trips, average_duration: 10.0 + d as f64, average_amount: 20.0, pct_over_30_min: 0.1 }
+    }
+
+    #[test]
+    fn bars_scale_to_a_round_maximum() {
+        let days: Vec<NaiveDate> = (1..=4).map(day).collect();
+        let g = daily(&days, &[point(1, 4000), point(2, 8000), point(4, 1000)], 460.0, 240.0);
+        assert_eq!(g.bars.len(), 3, "a day without a row has no bar");
+        // Plot height 200 px; the axis tops out at 10000.
+        assert_eq!(g.y_ticks.last().map(|t| t.1.as_str()), Some("10000"));
+        assert!((g.bars[1].height - 160.0).abs() < 1e-9);
+        assert!((g.bars[0].y + g.bars[0].height - g.bottom).abs() < 1e-9);
+        // Slot width is 400 / 4 = 100; day 4 sits in the last slot.
+        assert!((g.bars[2].x - (LEFT + 300.0 + 10.0)).abs() < 1e-9);
+        assert_eq!(g.lines[0].path.matches('L').count(), 2);
+        assert!(g.lines[0].path.starts_with('M'));
+    }
+
+    #[test]
+    fn nice_ceilings() {
+        assert_eq!(nice_ceiling(7300.0), 10000.0);
+        assert_eq!(nice_ceiling(1500.0), 2000.0);
+        assert_eq!(nice_ceiling(0.3), 0.5);
+        assert_eq!(nice_ceiling(0.0), 0.0);
+    }
+}

@@ -1,0 +1,47 @@
+//! The browser app: a thin Leptos face over [`crate::engine`]. [`session`] owns the engine and
+//! publishes snapshots; `views/` render them; [`page_api`] exposes the same operations as
+//! `window.backfill`. Text from models, files and tables is only ever inserted as text.
+
+mod page_api;
+mod session;
+mod views;
+
+use leptos::prelude::*;
+
+use session::Session;
+
+/// Mounts the app on the page body and starts the session.
+pub fn start() {
+    install_panic_message();
+    let session = match Session::new() {
+        Ok(session) => session,
+        Err(e) => {
+            leptos::mount::mount_to_body(move || view! { <p class="fatal" data-testid="error-message">{e.to_string()}</p> });
+            return;
+        }
+    };
+    page_api::install(session.clone());
+    let starting = session.clone();
+    let session = StoredValue::new_local(session);
+    leptos::mount::mount_to_body(move || view! { <views::App session=session /> });
+    // After mounting: mounting sets up the executor the views' tasks use.
+    wasm_bindgen_futures::spawn_local(async move { starting.start().await });
+}
+
+/// A panic stops the wasm module; say so on the page (the state saved so far is kept).
+fn install_panic_message() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        if let Ok(banner) = document.create_element("div") {
+            banner.set_class_name("fatal");
+            banner.set_attribute("data-testid", "error-message").ok();
+            banner.set_text_content(Some(&format!(
+                "Backfill stopped on an internal error ({info}). Reload the page: your saved state is kept."
+            )));
+            if let Some(body) = document.body() {
+                body.prepend_with_node_1(&banner).ok();
+            }
+        }
+    }));
+}

@@ -1,0 +1,152 @@
+//! `window.backfill`: the page API for automation and power users. Every function returns a
+//! Promise; a failure rejects with the same message the page shows.
+//!
+//! ```js
+//! await backfill.load("/data/yellow_tripdata_2023-04.parquet")   // or bytes, {name, month}
+//! await backfill.build({select: "stg_trips", fullRefresh: false, vars: {}})
+//! await backfill.materialize({partition: "2023-03-04..2023-03-06", singleRun: false})
+//! await backfill.query("select * from daily_metrics order by all")  // → [{...}, ...]
+//! await backfill.partitions(); await backfill.runs()
+//! ```
+
+use std::future::Future;
+
+use js_sys::{Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+
+use crate::error::{Error, Result};
+use crate::query::to_json_rows;
+use crate::run::BuildRequest;
+use crate::ui::session::Shared;
+
+/// Installs `window.backfill`.
+pub fn install(session: Shared) {
+    let Some(window) = web_sys::window() else { return };
+    let api = Object::new();
+    let s = session.clone();
+    add(&api, "load", Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |source: JsValue, options: JsValue| {
+        let s = s.clone();
+        promise(async move {
+            let name = text_option(&options, "name")
+                .or_else(|| source.as_string().and_then(|url| url.rsplit('/').next().map(str::to_string)))
+                .unwrap_or_else(|| "upload.parquet".into());
+            let month = text_option(&options, "month");
+            let bytes = bytes_of(&source).await?;
+            let loaded = s.load(&name, &bytes, month.as_deref()).await?;
+            to_js(&serde_json::to_value(&loaded).unwrap_or_default())
+        })
+    }));
+    let s = session.clone();
+    add(&api, "build", Closure::<dyn Fn(JsValue) -> Promise>::new(move |options: JsValue| {
+        let s = s.clone();
+        promise(async move {
+            let vars = match value_option(&options, "vars") {
+                Some(v) if !v.is_undefined() && !v.is_null() => {
+                    let json = js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()).unwrap_or_default();
+                    match serde_json::from_str::<serde_json::Value>(&json) {
+                        Ok(serde_json::Value::Object(map)) => map,
+                        _ => return Err(Error::Usage("build: vars must be an object".into())),
+                    }
+                }
+                _ => Default::default(),
+            };
+            let request = BuildRequest {
+                select: text_option(&options, "select").unwrap_or_default(),
+                full_refresh: value_option(&options, "fullRefresh").and_then(|v| v.as_bool()).unwrap_or(false),
+                vars,
+                ..BuildRequest::default()
+            };
+            let record = s.build(&request).await?;
+            to_js(&serde_json::to_value(&record).unwrap_or_default())
+        })
+    }));
+    let s = session.clone();
+    add(&api, "materialize", Closure::<dyn Fn(JsValue) -> Promise>::new(move |options: JsValue| {
+        let s = s.clone();
+        promise(async move {
+            let partition = text_option(&options, "partition")
+                .ok_or_else(|| Error::Usage("materialize: give {partition: \"YYYY-MM-DD[..YYYY-MM-DD]\"}".into()))?;
+            let single_run = value_option(&options, "singleRun").and_then(|v| v.as_bool()).unwrap_or(false);
+            let records = s.materialize(&partition, single_run).await?;
+            to_js(&serde_json::to_value(&records).unwrap_or_default())
+        })
+    }));
+    let s = session.clone();
+    add(&api, "query", Closure::<dyn Fn(JsValue) -> Promise>::new(move |sql: JsValue| {
+        let s = s.clone();
+        promise(async move {
+            let sql = sql.as_string().ok_or_else(|| Error::Usage("query: give the SQL as a string".into()))?;
+            let table = s.query(&sql).await?;
+            let rows: Vec<serde_json::Value> = to_json_rows(&table).into_iter().map(serde_json::Value::Object).collect();
+            to_js(&serde_json::Value::Array(rows))
+        })
+    }));
+    let s = session.clone();
+    add(&api, "partitions", Closure::<dyn Fn() -> Promise>::new(move || {
+        let s = s.clone();
+        promise(async move { to_js(&s.partitions_json().await) })
+    }));
+    let s = session;
+    add(&api, "runs", Closure::<dyn Fn() -> Promise>::new(move || {
+        let s = s.clone();
+        promise(async move { to_js(&s.runs_json().await) })
+    }));
+    let _ = Reflect::set(&window, &"backfill".into(), &api);
+}
+
+fn add<T: ?Sized + wasm_bindgen::closure::WasmClosure>(api: &Object, name: &str, closure: Closure<T>) {
+    let _ = Reflect::set(api, &name.into(), closure.as_ref());
+    // The API lives as long as the page.
+    closure.forget();
+}
+
+fn promise(future: impl Future<Output = Result<JsValue>> + 'static) -> Promise {
+    future_to_promise(async move { future.await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string()))) })
+}
+
+fn value_option(options: &JsValue, key: &str) -> Option<JsValue> {
+    if !options.is_object() {
+        return None;
+    }
+    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined())
+}
+
+fn text_option(options: &JsValue, key: &str) -> Option<String> {
+    value_option(options, key).and_then(|v| v.as_string())
+}
+
+fn to_js(value: &serde_json::Value) -> Result<JsValue> {
+    js_sys::JSON::parse(&value.to_string()).map_err(|_| Error::Usage("result is not JSON".into()))
+}
+
+/// A URL (fetched), an ArrayBuffer, a typed array or a Blob/File.
+async fn bytes_of(source: &JsValue) -> Result<Vec<u8>> {
+    let fail = |what: &str| Error::Usage(format!("load: {what}"));
+    if let Some(url) = source.as_string() {
+        let window = web_sys::window().ok_or_else(|| fail("no window"))?;
+        let response = JsFuture::from(window.fetch_with_str(&url)).await.map_err(|_| fail(&format!("cannot fetch {url}")))?;
+        let response: web_sys::Response = response.unchecked_into();
+        if !response.ok() {
+            return Err(fail(&format!("{url}: HTTP {}", response.status())));
+        }
+        let buffer = response.array_buffer().map_err(|_| fail("unreadable response"))?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| fail("unreadable response"))?;
+        return Ok(Uint8Array::new(&buffer).to_vec());
+    }
+    if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
+        let buffer = JsFuture::from(blob.array_buffer()).await.map_err(|_| fail("unreadable file"))?;
+        return Ok(Uint8Array::new(&buffer).to_vec());
+    }
+    if source.is_instance_of::<js_sys::ArrayBuffer>() || source.is_instance_of::<Uint8Array>() {
+        return Ok(Uint8Array::new(source).to_vec());
+    }
+    if js_sys::ArrayBuffer::is_view(source) {
+        let view: &js_sys::Object = source.unchecked_ref();
+        let buffer = Reflect::get(view, &"buffer".into()).map_err(|_| fail("bad typed array"))?;
+        let offset = Reflect::get(view, &"byteOffset".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
+        let length = Reflect::get(view, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
+        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec());
+    }
+    Err(fail("give a URL, bytes (ArrayBuffer / Uint8Array) or a File"))
+}

@@ -1,0 +1,400 @@
+//! The page's one engine and what the views show of it. Every operation (from a view or the
+//! page API) goes through here: it takes the engine lock (so operations run one at a time),
+//! saves the state to browser storage when it changed, and publishes a fresh [`Snapshot`].
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use chrono::{Duration, NaiveDate};
+use futures::lock::Mutex;
+use leptos::prelude::*;
+
+use crate::browser_store::BrowserStore;
+use crate::chart::DailyPoint;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::history::RunRecord;
+use crate::project::{LESSON, Project, builtin};
+use crate::query::cell;
+use crate::run::BuildRequest;
+use crate::sample::{self, FileCompression, FileSchema, SampleSpec};
+use crate::state::{LoadedFile, State};
+use crate::warehouse::Table;
+
+/// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
+pub const SAMPLE_MONTH: &str = "2023-03";
+pub const SAMPLE_ROWS: usize = 200_000;
+
+/// What the views render; rebuilt after every operation.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub partitions: Vec<PartitionCell>,
+    /// Every day of the partitions definition, in order (the chart's x axis).
+    pub days: Vec<NaiveDate>,
+    pub daily: Vec<DailyPoint>,
+    /// Days of `daily_metrics` outside the partitions definition (dirty pickups): not charted.
+    pub daily_outside: usize,
+    /// Days the last successful run rewrote.
+    pub touched: BTreeSet<NaiveDate>,
+    pub runs: Vec<RunRecord>,
+    pub files: Vec<LoadedFile>,
+    pub tables: Vec<String>,
+    pub project: Option<Project>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionCell {
+    pub day: NaiveDate,
+    pub status: &'static str,
+    /// Run and time, or the error.
+    pub detail: String,
+}
+
+/// A long operation's progress, for the status bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub label: String,
+    pub done: usize,
+    pub total: usize,
+}
+
+pub struct Session {
+    engine: Mutex<Engine>,
+    store: RefCell<Option<BrowserStore>>,
+    pub snapshot: RwSignal<Snapshot>,
+    pub progress: RwSignal<Option<Progress>>,
+    pub error: RwSignal<Option<String>>,
+    /// Days being materialized right now (shown as `running`).
+    pub running: RwSignal<BTreeSet<NaiveDate>>,
+    cancel: RwSignal<bool>,
+}
+
+pub type Shared = Rc<Session>;
+
+impl Session {
+    pub fn new() -> Result<Shared> {
+        let project = builtin(LESSON)?;
+        Ok(Rc::new(Session {
+            engine: Mutex::new(Engine::new(project, State::default())),
+            store: RefCell::new(None),
+            snapshot: RwSignal::new(Snapshot::default()),
+            progress: RwSignal::new(None),
+            error: RwSignal::new(None),
+            running: RwSignal::new(BTreeSet::new()),
+            cancel: RwSignal::new(false),
+        }))
+    }
+
+    /// Restores the saved state, or on a first visit ingests the sample month and builds the
+    /// lesson.
+    pub async fn start(&self) {
+        let result = self.start_inner().await;
+        // A failed start is shown on the page by `report`; there is no caller to hand it to.
+        let _ = self.report(result);
+    }
+
+    async fn start_inner(&self) -> Result<()> {
+        let store = BrowserStore::open().await;
+        let mut engine = self.engine.lock().await;
+        match store {
+            Ok(store) if store.has_state() => {
+                engine.state = State::load(&store)?;
+                *self.store.borrow_mut() = Some(store);
+            }
+            Ok(store) => {
+                *self.store.borrow_mut() = Some(store);
+                self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 2 }));
+                let bytes = sample_file(SAMPLE_MONTH, SAMPLE_ROWS)?;
+                engine.load_trips(&sample_name(SAMPLE_MONTH), &bytes, None)?;
+                self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 2 }));
+                engine.build(&BuildRequest::default()).await?;
+                self.save(&mut engine).await?;
+            }
+            // No OPFS (e.g. a private window): everything works, nothing persists.
+            Err(e) => {
+                self.error.set(Some(format!("{e}; this session will not be saved")));
+                let bytes = sample_file(SAMPLE_MONTH, SAMPLE_ROWS)?;
+                engine.load_trips(&sample_name(SAMPLE_MONTH), &bytes, None)?;
+                engine.build(&BuildRequest::default()).await?;
+            }
+        }
+        self.publish(&engine).await;
+        Ok(())
+    }
+
+    /// Ingests one trip file. A bad file changes nothing.
+    pub async fn load(&self, name: &str, bytes: &[u8], month: Option<&str>) -> Result<LoadedFile> {
+        let mut engine = self.engine.lock().await;
+        let result = engine.load_trips(name, bytes, month);
+        self.finish(&mut engine, result).await
+    }
+
+    /// Generates a sample month in the page and ingests it.
+    pub async fn generate(&self, month: &str, rows: usize) -> Result<LoadedFile> {
+        let bytes = sample_file(month, rows)?;
+        self.load(&sample_name(month), &bytes, None).await
+    }
+
+    pub async fn build(&self, request: &BuildRequest) -> Result<RunRecord> {
+        let mut engine = self.engine.lock().await;
+        let result = engine.build(request).await;
+        self.finish(&mut engine, result).await
+    }
+
+    /// Materializes a range: one run per day (with progress, cancellable between days), or
+    /// one run over the whole range.
+    pub async fn materialize(&self, range: &str, single_run: bool) -> Result<Vec<RunRecord>> {
+        let mut engine = self.engine.lock().await;
+        let days = match engine.partitions_definition() {
+            Some(definition) => definition.select(range),
+            None => Err(Error::Partition { partition: range.into(), message: "no trips loaded: no partitions yet".into() }),
+        };
+        let days = match days {
+            Ok(days) => days,
+            Err(e) => return self.finish(&mut engine, Err(e)).await,
+        };
+        self.cancel.set(false);
+        let groups: Vec<Vec<NaiveDate>> = if single_run { vec![days] } else { days.into_iter().map(|d| vec![d]).collect() };
+        let total = groups.len();
+        let mut records = Vec::new();
+        for (index, group) in groups.into_iter().enumerate() {
+            if self.cancel.get_untracked() {
+                break;
+            }
+            let (first, last) = (group[0], group[group.len() - 1]);
+            self.running.set(group.iter().copied().collect());
+            self.progress.set(Some(Progress { label: format!("Materializing {}", range_label(first, last)), done: index, total }));
+            next_frame().await;
+            let key = if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) };
+            match engine.materialize(&key, true).await {
+                Ok(mut done) => records.append(&mut done),
+                Err(e) => {
+                    self.running.set(BTreeSet::new());
+                    return self.finish(&mut engine, Err(e)).await;
+                }
+            }
+            // Each partition's outcome is kept even if a later one fails or is cancelled.
+            if let Err(e) = self.save(&mut engine).await {
+                self.error.set(Some(e.to_string()));
+            }
+            self.publish(&engine).await;
+        }
+        self.running.set(BTreeSet::new());
+        self.finish(&mut engine, Ok(records)).await
+    }
+
+    /// Replaces a model's SQL (the project is re-read, so its YAML config still applies).
+    pub async fn set_model_sql(&self, model: &str, sql: &str) -> Result<()> {
+        let mut engine = self.engine.lock().await;
+        let path = engine.project.model(model).map(|m| m.path.clone());
+        let result = match path {
+            Some(path) => {
+                let mut files = engine.project.files.clone();
+                files.insert(&path, sql);
+                files.parse().map(|project| engine.project = project)
+            }
+            None => Err(Error::Usage(format!("no model {model}"))),
+        };
+        self.finish(&mut engine, result).await
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.set(true);
+    }
+
+    pub async fn query(&self, sql: &str) -> Result<Table> {
+        let engine = self.engine.lock().await;
+        let result = engine.query(sql).await;
+        if let Err(e) = &result {
+            self.error.set(Some(e.to_string()));
+        }
+        result
+    }
+
+    pub async fn partitions_json(&self) -> serde_json::Value {
+        let engine = self.engine.lock().await;
+        let cells: Vec<serde_json::Value> = engine
+            .partitions()
+            .into_iter()
+            .map(|p| {
+                let mut value = serde_json::to_value(&p.status).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("partition".into(), day_text(p.day).into());
+                }
+                value
+            })
+            .collect();
+        serde_json::Value::Array(cells)
+    }
+
+    pub async fn runs_json(&self) -> serde_json::Value {
+        let engine = self.engine.lock().await;
+        serde_json::to_value(&engine.state.runs).unwrap_or_default()
+    }
+
+    /// Forgets every file, table, partition and run, then starts over with the sample.
+    pub async fn reset(&self) {
+        {
+            let mut engine = self.engine.lock().await;
+            engine.state = State::default();
+            let taken = self.store.borrow_mut().take();
+            if let Some(mut store) = taken {
+                if let Err(e) = store.clear().await {
+                    self.error.set(Some(e.to_string()));
+                }
+                *self.store.borrow_mut() = Some(store);
+            }
+        }
+        self.error.set(None);
+        self.start().await;
+    }
+
+    /// Saves (whether the operation succeeded or a run failed and was recorded), publishes,
+    /// and shows an error if there was one.
+    async fn finish<T>(&self, engine: &mut Engine, result: Result<T>) -> Result<T> {
+        if let Err(e) = self.save(engine).await {
+            self.error.set(Some(e.to_string()));
+        }
+        self.publish(engine).await;
+        self.report(result)
+    }
+
+    fn report<T>(&self, result: Result<T>) -> Result<T> {
+        self.progress.set(None);
+        match &result {
+            Ok(_) => self.error.set(None),
+            Err(e) => self.error.set(Some(e.to_string())),
+        }
+        result
+    }
+
+    async fn save(&self, engine: &mut Engine) -> Result<()> {
+        // The store is taken out while flushing so no RefCell borrow lives across an await.
+        let Some(mut store) = self.store.borrow_mut().take() else { return Ok(()) };
+        let result = match engine.state.save(&mut store) {
+            Ok(()) => store.flush().await,
+            Err(e) => Err(e),
+        };
+        *self.store.borrow_mut() = Some(store);
+        result
+    }
+
+    async fn publish(&self, engine: &Engine) {
+        let snapshot = snapshot(engine).await;
+        self.snapshot.set(snapshot);
+    }
+}
+
+async fn snapshot(engine: &Engine) -> Snapshot {
+    let days: Vec<NaiveDate> = engine
+        .partitions_definition()
+        .map(|d| d.start.iter_days().take_while(|day| *day < d.end).collect())
+        .unwrap_or_default();
+    let partitions = engine
+        .partitions()
+        .into_iter()
+        .map(|p| {
+            let detail = match &p.status {
+                crate::partitions::PartitionStatus::Missing => "not materialized yet".to_string(),
+                crate::partitions::PartitionStatus::Materialized { run_id, at } => format!("run {run_id} at {at}"),
+                crate::partitions::PartitionStatus::Stale { run_id, at } => {
+                    format!("run {run_id} at {at}; its source rows changed since")
+                }
+                crate::partitions::PartitionStatus::Failed { run_id, error, .. } => format!("run {run_id} failed: {error}"),
+            };
+            PartitionCell { day: p.day, status: p.status.name(), detail }
+        })
+        .collect();
+    let all_daily = daily_points(engine).await;
+    let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
+        all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
+    let touched = touched_days(engine.state.runs.iter().rev().find(|r| r.status == crate::history::RunStatus::Success), &days);
+    let tables = engine.state.warehouse.relations().map(|(name, _)| name.to_string()).collect();
+    Snapshot {
+        partitions,
+        days,
+        daily,
+        daily_outside: outside.len(),
+        touched,
+        runs: engine.state.runs.clone(),
+        files: engine.state.files.clone(),
+        tables,
+        project: Some(engine.project.clone()),
+    }
+}
+
+/// The days a run rewrote in `daily_metrics`: its vars' window (both ends: the lesson's
+/// `between` includes `max_date`), or every day for a run without one.
+fn touched_days(run: Option<&RunRecord>, days: &[NaiveDate]) -> BTreeSet<NaiveDate> {
+    let Some(run) = run else { return BTreeSet::new() };
+    if !run.models.iter().any(|m| m.name == "daily_metrics") {
+        return BTreeSet::new();
+    }
+    let var = |name: &str| run.vars.get(name).and_then(|v| v.as_str()).and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+    match (var("min_date"), var("max_date")) {
+        (Some(min), Some(max)) if run.models.iter().any(|m| m.name == "daily_metrics" && m.is_incremental) => {
+            days.iter().copied().filter(|d| *d >= min && *d <= max).collect()
+        }
+        _ => days.iter().copied().collect(),
+    }
+}
+
+async fn daily_points(engine: &Engine) -> Vec<DailyPoint> {
+    let sql = "select date_of_business, trip_count, average_duration, average_amount, pct_over_30_min \
+               from daily_metrics order by date_of_business";
+    let Ok(table) = engine.query(sql).await else { return Vec::new() };
+    let mut points = Vec::new();
+    for batch in table.batches.iter() {
+        for row in 0..batch.num_rows() {
+            let text = |c: usize| cell(batch, c, row).unwrap_or_default();
+            let number = |c: usize| text(c).parse::<f64>().unwrap_or(f64::NAN);
+            let Some(date) = text(0).get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+            points.push(DailyPoint {
+                date,
+                trip_count: text(1).parse().unwrap_or(0),
+                average_duration: number(2),
+                average_amount: number(3),
+                pct_over_30_min: number(4),
+            });
+        }
+    }
+    points
+}
+
+pub fn sample_name(month: &str) -> String {
+    SampleSpec { month: month.into(), rows: 0, seed: 1, schema: FileSchema::Y2023 }.file_name()
+}
+
+fn sample_file(month: &str, rows: usize) -> Result<Vec<u8>> {
+    let spec = SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 };
+    let batches = sample::generate(&spec)?;
+    sample::write_parquet(&batches, FileCompression::Snappy)
+}
+
+pub fn day_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn range_label(first: NaiveDate, last: NaiveDate) -> String {
+    if first == last {
+        day_text(first)
+    } else {
+        format!("{} to {}", day_text(first), day_text(last))
+    }
+}
+
+/// The day after `day`, as the partitions' `max_date` is.
+pub fn next_day(day: NaiveDate) -> NaiveDate {
+    day + Duration::days(1)
+}
+
+/// Lets the browser paint before the next piece of work.
+pub async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

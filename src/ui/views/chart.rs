@@ -1,0 +1,108 @@
+//! `daily_metrics` as a time series: trip_count bars, the three averages as lines (each on its
+//! own scale), the days the last run rewrote highlighted, exact values on hover, and the
+//! partition statuses as a strip along the x axis.
+
+use chrono::NaiveDate;
+use leptos::prelude::*;
+
+use super::SessionRef;
+use crate::chart::{self, DailyPoint};
+use crate::ui::session::day_text;
+
+const WIDTH: f64 = 900.0;
+const HEIGHT: f64 = 300.0;
+const STRIP: f64 = 8.0;
+
+#[component]
+pub fn DailyChart(session: SessionRef) -> impl IntoView {
+    let snapshot = session.with_value(|s| s.snapshot);
+    let hovered = RwSignal::new(None::<NaiveDate>);
+    let geometry = Memo::new(move |_| snapshot.with(|s| chart::daily(&s.days, &s.daily, WIDTH, HEIGHT)));
+    let line_class = |name: &str| format!("line {}", name.replace('_', "-"));
+    view! {
+        <h2>"daily_metrics"</h2>
+        <div class="legend">
+            <span class="key bars">"trip_count"</span>
+            {move || geometry.with(|g| g.lines.iter().map(|l| {
+                let label = format!("{} (max {})", l.name, format_value(l.max));
+                view! { <span class=format!("key {}", line_class(l.name))>{label}</span> }
+            }).collect_view())}
+            <span class="key touched">"rewritten by the last run"</span>
+        </div>
+        <div class="chart-box">
+            <svg class="chart" viewBox=format!("0 0 {WIDTH} {}", HEIGHT + STRIP + 4.0) role="img" aria-label="daily_metrics chart">
+                {move || geometry.with(|g| g.y_ticks.iter().map(|(y, label)| view! {
+                    <line class="grid" x1=g.left x2=WIDTH - 12.0 y1=*y y2=*y />
+                    <text class="tick" x=g.left - 6.0 y=*y + 4.0 text-anchor="end">{label.clone()}</text>
+                }).collect_view())}
+                {move || {
+                    let touched = snapshot.with(|s| s.touched.clone());
+                    geometry.with(|g| g.bars.iter().map(|b| {
+                        let date = b.date;
+                        let class = if touched.contains(&date) { "bar touched" } else { "bar" };
+                        view! {
+                            <rect
+                                class=class
+                                data-testid="trip-count-bar"
+                                data-date=day_text(date)
+                                data-value=b.value.to_string()
+                                x=b.x y=b.y width=b.width height=b.height
+                                on:mouseenter=move |_| hovered.set(Some(date))
+                                on:mouseleave=move |_| hovered.set(None)
+                            />
+                        }
+                    }).collect_view())
+                }}
+                {move || geometry.with(|g| g.lines.iter().map(|l| view! {
+                    <path class=line_class(l.name) d=l.path.clone() />
+                }).collect_view())}
+                {move || geometry.with(|g| g.x_ticks.iter().map(|(x, label)| view! {
+                    <text class="tick" x=*x y=g.bottom + 16.0 text-anchor="middle">{label.clone()}</text>
+                }).collect_view())}
+                {move || {
+                    let g = geometry.get();
+                    snapshot.with(|s| {
+                        let slot = (WIDTH - g.left - 12.0) / s.days.len().max(1) as f64;
+                        s.partitions.iter().enumerate().map(|(i, p)| view! {
+                            <rect class=format!("strip {}", p.status) x=g.left + slot * i as f64 y=HEIGHT + 2.0
+                                width=slot.max(1.0) - 1.0 height=STRIP>
+                                <title>{format!("{}: {}", day_text(p.day), p.status)}</title>
+                            </rect>
+                        }).collect_view()
+                    })
+                }}
+            </svg>
+            {move || hovered.get().and_then(|date| {
+                snapshot.with(|s| s.daily.iter().find(|p| p.date == date).cloned())
+            }).map(|p| view! { <Tooltip point=p /> })}
+        </div>
+        {move || snapshot.with(|s| {
+            if s.daily.is_empty() {
+                Some("No daily_metrics rows yet: build the project or materialize a partition.".to_string())
+            } else if s.daily_outside > 0 {
+                Some(format!("{} day(s) of daily_metrics fall outside the loaded months (pickups with wrong clocks) and are not charted.", s.daily_outside))
+            } else {
+                None
+            }
+        }).map(|note| view! { <p class="note">{note}</p> })}
+    }
+}
+
+#[component]
+fn Tooltip(point: DailyPoint) -> impl IntoView {
+    view! {
+        <div class="tooltip" data-testid="chart-tooltip">
+            <strong>{day_text(point.date)}</strong>
+            <dl>
+                <dt>"trip_count"</dt><dd>{point.trip_count.to_string()}</dd>
+                <dt>"average_duration"</dt><dd>{format_value(point.average_duration)}</dd>
+                <dt>"average_amount"</dt><dd>{format_value(point.average_amount)}</dd>
+                <dt>"pct_over_30_min"</dt><dd>{format_value(point.pct_over_30_min)}</dd>
+            </dl>
+        </div>
+    }
+}
+
+fn format_value(value: f64) -> String {
+    if value.abs() >= 100.0 { format!("{value:.1}") } else { format!("{value:.4}") }
+}

@@ -1,0 +1,59 @@
+//! The page's sections. Each takes the session (a `StoredValue`, so closures stay `Copy`) and
+//! reads its signals.
+
+mod chart;
+mod data;
+mod partitions;
+mod project;
+mod runs;
+mod tables;
+
+use leptos::prelude::*;
+
+use crate::ui::session::Shared;
+
+pub type SessionRef = StoredValue<Shared, LocalStorage>;
+
+#[component]
+pub fn App(session: SessionRef) -> impl IntoView {
+    let (progress, error) = session.with_value(|s| (s.progress, s.error));
+    let reset = move |_| {
+        let confirmed = web_sys::window()
+            .and_then(|w| w.confirm_with_message("Reset: forget every loaded file, table, partition and run, and start over with the sample?").ok())
+            .unwrap_or(false);
+        if confirmed {
+            let s = session.get_value();
+            leptos::task::spawn_local(async move { s.reset().await });
+        }
+    };
+    view! {
+        <header class="top">
+            <h1>"Backfill"</h1>
+            <p class="tagline">"Partitioned incremental models, the dbt + Dagster lesson, in your browser"</p>
+            <div class="status" data-testid="status">
+                {move || match progress.get() {
+                    Some(p) => view! {
+                        <span class="busy">{p.label.clone()}</span>
+                        <progress max=p.total.max(1).to_string() value=p.done.to_string()></progress>
+                    }.into_any(),
+                    None => view! { <span class="idle">"Ready"</span> }.into_any(),
+                }}
+            </div>
+            <button class="reset" on:click=reset>"Reset"</button>
+        </header>
+        {move || error.get().map(|message| view! {
+            <div class="error" role="alert" data-testid="error-message">
+                <span>{message}</span>
+                <button class="dismiss" on:click=move |_| error.set(None)>"×"</button>
+            </div>
+        })}
+        <main class="layout">
+            <section class="panel chart-panel"><chart::DailyChart session=session /></section>
+            <section class="panel partitions-panel"><partitions::Partitions session=session /></section>
+            <section class="panel runs-panel"><runs::Runs session=session /></section>
+            <section class="panel data-panel"><data::Data session=session /></section>
+            <section class="panel project-panel"><project::ProjectView session=session /></section>
+            <section class="panel tables-panel"><tables::Tables session=session /></section>
+        </main>
+    }
+}

@@ -1,0 +1,189 @@
+//! The project: its models in lineage order (sources → staging → marts) with their
+//! materializations, and an editor for a model's SQL + Jinja whose compiled SQL is
+//! recompiled as you type, for a chosen context (full refresh, incremental, a partition's vars).
+
+use chrono::NaiveDate;
+use leptos::prelude::*;
+
+use super::SessionRef;
+use crate::error::Error;
+use crate::highlight::pieces;
+use crate::partitions::window_vars;
+use crate::project::Project;
+use crate::template::{self, CompileContext};
+use crate::ui::session::{day_text, next_day};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Context {
+    FullRefresh,
+    Incremental,
+}
+
+#[component]
+pub fn ProjectView(session: SessionRef) -> impl IntoView {
+    let snapshot = session.with_value(|s| s.snapshot);
+    let selected = RwSignal::new("daily_metrics".to_string());
+    let edits = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
+    let context = RwSignal::new(Context::Incremental);
+    let day = RwSignal::new("2023-03-04".to_string());
+    let source = move || {
+        let name = selected.get();
+        edits.with(|e| e.get(&name).cloned()).or_else(|| snapshot.with(|s| s.project.as_ref().and_then(|p| p.model(&name)).map(|m| m.sql.clone()))).unwrap_or_default()
+    };
+    let compiled = Memo::new(move |_| {
+        let name = selected.get();
+        let text = source();
+        let Some(mut project) = snapshot.with(|s| s.project.clone()) else { return Err("no project".to_string()) };
+        if let Some(model) = project.models.get_mut(&name) {
+            model.sql = text;
+        }
+        compile(&project, &name, context.get(), &day.get()).map_err(|e| e.to_string())
+    });
+    let error_line = move || compiled.with(|c| c.as_ref().err().and_then(|e| line_of(e)));
+    let lines = move || source().lines().count().max(1);
+    view! {
+        <h2>"Project"</h2>
+        <div class="lineage">
+            {move || snapshot.with(|s| lineage(s.project.as_ref())).into_iter().map(|(stage, models)| view! {
+                <div class="stage">
+                    <h3>{stage}</h3>
+                    {models.into_iter().map(|(name, kind)| {
+                        let n = name.clone();
+                        view! {
+                            <button class=move || if selected.get() == n { "model current" } else { "model" }
+                                on:click={ let name = name.clone(); move |_| selected.set(name.clone()) }>
+                                <span class="model-name">{name.clone()}</span>
+                                <span class="kind">{kind}</span>
+                            </button>
+                        }
+                    }).collect_view()}
+                </div>
+            }).collect_view()}
+        </div>
+        <div class="compile-context">
+            <span>"Compile for: "</span>
+            <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::FullRefresh on:change=move |_| context.set(Context::FullRefresh) />"full refresh"</label>
+            <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::Incremental on:change=move |_| context.set(Context::Incremental) />"incremental, partition "</label>
+            <input type="date" prop:value=move || day.get() on:input=move |ev| day.set(event_target_value(&ev)) />
+        </div>
+        <div class="editor-pair">
+            <div class="editor">
+                <h3>{move || format!("models: {}", selected.get())}</h3>
+                <div class="code-box">
+                    <pre class="gutter" aria-hidden="true">{move || {
+                        let bad = error_line();
+                        (1..=lines()).map(|n| {
+                            let class = if Some(n) == bad { "ln bad" } else { "ln" };
+                            view! { <span class=class>{n.to_string()}"\n"</span> }
+                        }).collect_view()
+                    }}</pre>
+                    <div class="code-layers">
+                        <pre class="code-highlight" aria-hidden="true">{move || highlighted(&source())}"\n"</pre>
+                        <textarea class="code" spellcheck="false" data-testid="model-editor" wrap="off"
+                            prop:value=source
+                            on:input=move |ev| { let name = selected.get_untracked(); let text = event_target_value(&ev); edits.update(|e| { e.insert(name, text); }); }
+                        ></textarea>
+                    </div>
+                </div>
+                {move || {
+                    let dirty = edits.with(|e| e.contains_key(&selected.get()));
+                    dirty.then(|| {
+                        let save = move |_| {
+                            let name = selected.get_untracked();
+                            let Some(text) = edits.with_untracked(|e| e.get(&name).cloned()) else { return };
+                            let s = session.get_value();
+                            leptos::task::spawn_local(async move {
+                                if s.set_model_sql(&name, &text).await.is_ok() {
+                                    edits.update(|e| { e.remove(&name); });
+                                }
+                            });
+                        };
+                        view! {
+                            <div class="editor-actions">
+                                <button on:click=save>"Use this version"</button>
+                                <button on:click=move |_| edits.update(|e| { e.remove(&selected.get_untracked()); })>"Discard edits"</button>
+                            </div>
+                        }
+                    })
+                }}
+            </div>
+            <div class="compiled">
+                <h3>"compiled SQL"</h3>
+                {move || match compiled.get() {
+                    Ok(sql) => view! { <pre class="code-out" data-testid="compiled-sql">{highlighted(&sql)}</pre> }.into_any(),
+                    Err(e) => view! { <pre class="code-out compile-error" data-testid="compile-error">{e}</pre> }.into_any(),
+                }}
+            </div>
+        </div>
+    }
+}
+
+/// The text as highlighted spans (inserted as text, never as HTML).
+fn highlighted(text: &str) -> impl IntoView + use<> {
+    pieces(text).into_iter().map(|(kind, piece)| view! { <span class=kind.class()>{piece.to_string()}</span> }).collect_view()
+}
+
+fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result<String, Error> {
+    let mut ctx = CompileContext { vars: project.vars.clone(), ..CompileContext::default() };
+    if context == Context::Incremental {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map_err(|_| Error::Usage(format!("partition '{day}' is not YYYY-MM-DD")))?;
+        ctx.vars.extend(window_vars(day, day));
+        ctx.is_incremental = true;
+    }
+    let compiled = template::compile(project, name, &ctx)?;
+    let header = match context {
+        Context::FullRefresh => "-- full refresh: is_incremental() is false".to_string(),
+        Context::Incremental if compiled.config.materialized == crate::project::Materialization::Incremental => {
+            let start = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_default();
+            format!("-- partition {}: min_date = {}, max_date = {}", day_text(start), day_text(start), day_text(next_day(start)))
+        }
+        Context::Incremental => "-- not an incremental model: built in full every run".to_string(),
+    };
+    Ok(format!("{header}\n{}", compiled.sql.trim()))
+}
+
+/// The line a compile error points at (`models/x.sql:12:5: …`).
+fn line_of(message: &str) -> Option<usize> {
+    let after_sql = message.split(".sql:").nth(1)?;
+    after_sql.split(':').next()?.parse().ok()
+}
+
+/// Stages in lineage order with each model's materialization: sources, then models by depth.
+fn lineage(project: Option<&Project>) -> Vec<(String, Vec<(String, String)>)> {
+    let Some(project) = project else { return Vec::new() };
+    let sources: Vec<(String, String)> = project
+        .sources
+        .iter()
+        .flat_map(|s| s.tables.iter().map(move |t| (format!("{}.{}", s.name, t.name), "source".to_string())))
+        .collect();
+    let ctx = CompileContext { vars: project.vars.clone(), ..CompileContext::default() };
+    let Ok(dag) = crate::run::Dag::of(project, &ctx) else {
+        return vec![("sources".into(), sources)];
+    };
+    let mut depth = std::collections::BTreeMap::<String, usize>::new();
+    for name in dag.order() {
+        let d = dag.parents(name).map(|p| depth.get(p).copied().unwrap_or(0) + 1).max().unwrap_or(1);
+        depth.insert(name.clone(), d);
+    }
+    let mut stages = vec![("sources".to_string(), sources)];
+    let deepest = depth.values().copied().max().unwrap_or(0);
+    for level in 1..=deepest {
+        let models: Vec<(String, String)> = dag
+            .order()
+            .iter()
+            .filter(|m| depth.get(*m) == Some(&level))
+            .map(|m| {
+                let kind = dag.parsed(m).map_or("seed".to_string(), |c| format!("{:?}", c.config.materialized).to_lowercase());
+                (m.clone(), kind)
+            })
+            .collect();
+        let title = match level {
+            1 => "staging".to_string(),
+            l if l == deepest => "marts".to_string(),
+            l => format!("layer {l}"),
+        };
+        stages.push((title, models));
+    }
+    stages
+}

@@ -1,0 +1,67 @@
+//! Run history, newest first: each run's dbt-equivalent command, status, duration, and per
+//! model the compiled SQL and the rows it inserted, updated and deleted.
+
+use leptos::prelude::*;
+
+use super::SessionRef;
+use crate::history::{ModelRun, RunRecord, RunStatus};
+
+#[component]
+pub fn Runs(session: SessionRef) -> impl IntoView {
+    let snapshot = session.with_value(|s| s.snapshot);
+    view! {
+        <h2>"Runs"</h2>
+        <ol class="runs">
+            {move || snapshot.with(|s| s.runs.iter().rev().cloned().map(|run| view! { <RunEntry run=run /> }).collect_view())}
+        </ol>
+    }
+}
+
+#[component]
+fn RunEntry(run: RunRecord) -> impl IntoView {
+    let status = if run.status == RunStatus::Success { "ok" } else { "failed" };
+    let summary = format!("#{} {} · {} ms · {}", run.id, status, run.duration_ms, run.started_at);
+    view! {
+        <li class=format!("run {status}") data-testid="run-entry" data-run-id=run.id.to_string()>
+            <details>
+                <summary>
+                    <span class="run-meta">{summary}</span>
+                    <code class="command" data-testid="run-command">{run.command.clone()}</code>
+                </summary>
+                {run.error.clone().map(|e| view! { <p class="run-error">{e}</p> })}
+                {(!run.partitions.is_empty()).then(|| view! {
+                    <p class="run-partitions">{format!("Partitions: {}", run.partitions.join(", "))}</p>
+                })}
+                {run.models.into_iter().map(|m| view! { <ModelEntry model=m /> }).collect_view()}
+                {(!run.tests.is_empty()).then(|| view! {
+                    <p class="run-tests">{run.tests.iter().map(|t| format!("{} {}", t.name, if t.failures == 0 { "pass".to_string() } else { format!("{} failing", t.failures) })).collect::<Vec<_>>().join(" · ")}</p>
+                })}
+            </details>
+        </li>
+    }
+}
+
+#[component]
+fn ModelEntry(model: ModelRun) -> impl IntoView {
+    let kind = match &model.strategy {
+        Some(strategy) => format!("{} ({strategy})", model.materialization),
+        None => model.materialization.clone(),
+    };
+    let counts = format!(
+        "+{} inserted · ~{} updated · −{} deleted · {} rows after · {} ms",
+        model.rows_inserted, model.rows_updated, model.rows_deleted, model.rows_after, model.duration_ms
+    );
+    view! {
+        <div class="model-run">
+            <h4>{model.name.clone()} " " <span class="kind">{kind}</span></h4>
+            <p class="counts">{counts}</p>
+            {model.error.clone().map(|e| view! { <p class="run-error">{e}</p> })}
+            {(!model.compiled_sql.is_empty()).then(|| view! {
+                <details class="sql"><summary>"compiled SQL"</summary><pre>{model.compiled_sql.clone()}</pre></details>
+            })}
+            {(!model.plan.is_empty()).then(|| view! {
+                <details class="sql"><summary>"plan with metrics (what the run cost)"</summary><pre data-testid="run-plan">{model.plan.clone()}</pre></details>
+            })}
+        </div>
+    }
+}

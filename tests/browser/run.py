@@ -1,0 +1,207 @@
+"""Browser tests: the built app (trunk build output) in real headless Chromium, driven over
+WebDriver, checked against the `backfill` CLI on the same data.
+
+    python3 tests/browser/run.py --dist dist --backfill BIN [--screenshots DIR]
+
+Prints "browser: N passed, N failed" and exits 1 on any failure. Screenshots at 1280x800 and
+390x844 go to --screenshots (default: a temporary folder, printed) for a person to look at.
+"""
+
+import argparse
+import csv
+import io
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from webdriver import Browser, StaticServer, WebDriverError
+
+SAMPLE = ("2023-03", 200000, 1)  # the page's built-in sample: gen --month 2023-03 --rows 200000 --seed 1
+
+
+class Cli:
+    """The same operations through the CLI, for the expected values."""
+
+    def __init__(self, binary, work):
+        self.binary = binary
+        self.work = work
+        self.state = work / "cli-state"
+
+    def run(self, *args):
+        done = subprocess.run([self.binary, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"backfill {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def gen(self, month, rows, seed=1, compression="snappy"):
+        path = self.work / f"yellow_tripdata_{month}.parquet"
+        self.run("gen", "--month", month, "--rows", str(rows), "--seed", str(seed), "--compression", compression,
+                 "--out", str(path))
+        return path
+
+    def daily_counts(self, first, last):
+        out = self.run("query", "--state", str(self.state), "--format", "csv",
+                       "select cast(date_of_business as date) as d, trip_count from daily_metrics"
+                       f" where date_of_business between '{first}' and '{last}' order by d")
+        return {row["d"]: row["trip_count"] for row in csv.DictReader(io.StringIO(out))}
+
+
+def bars(browser):
+    script = ("return Array.from(document.querySelectorAll('[data-testid=\"trip-count-bar\"]'))"
+              ".map(b => [b.getAttribute('data-date'), b.getAttribute('data-value'), b.getAttribute('class')]);")
+    return browser.js(script)
+
+
+def status_of(browser, day):
+    return browser.attr(browser.find(f"partition-{day}"), "data-status")
+
+
+def wait_ready(browser):
+    browser.wait("the sample chart", lambda: len(bars(browser)) >= 31, timeout=120)
+    browser.wait("idle status", lambda: "Ready" in browser.text(browser.find("status")))
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def opening_shows_the_sample_chart(ctx):
+    b = ctx["browser"]
+    b.open(ctx["url"])
+    wait_ready(b)
+    expected = ctx["cli"].daily_counts("2023-03-01", "2023-03-31")
+    got = {date: value for date, value, _ in bars(b)}
+    check(len(got) == 31, f"{len(got)} bars, expected one per day of March")
+    check(got == expected, f"bars differ from the CLI: {sorted(set(got.items()) ^ set(expected.items()))[:6]}")
+    check(all(s == "missing" for s in [status_of(b, "2023-03-01"), status_of(b, "2023-03-31")]),
+          "partitions should start missing")
+    b.screenshot(ctx["shots"] / "opened-1280x800.png")
+
+
+def materialize_a_partition(ctx):
+    b, cli = ctx["browser"], ctx["cli"]
+    runs_before = len(b.find_all("run-entry"))
+    b.click(b.find("partition-2023-03-04"))
+    b.click(b.find("materialize-button"))
+    b.wait("2023-03-04 materialized", lambda: status_of(b, "2023-03-04") == "materialized")
+    check(status_of(b, "2023-03-05") == "missing", "only the selected day is a materialized partition")
+    b.wait("a new run entry", lambda: len(b.find_all("run-entry")) == runs_before + 1)
+    command = b.text(b.find("run-command"))
+    expected = """dbt build --select daily_metrics --vars '{"min_date": "2023-03-04", "max_date": "2023-03-05"}'"""
+    check(command == expected, f"run command {command!r}")
+    cli.run("materialize", "--state", str(cli.state), "--partition", "2023-03-04")
+    expected_counts = cli.daily_counts("2023-03-01", "2023-03-31")
+    rows = bars(b)
+    check({d: v for d, v, _ in rows} == expected_counts, "chart differs from the CLI after the partition run")
+    touched = sorted(d for d, _, cls in rows if "touched" in cls)
+    check(touched == ["2023-03-04", "2023-03-05"], f"highlighted days {touched}: the between filter rewrites the 4th and 5th")
+
+
+def upload_a_zstd_month(ctx):
+    b, cli = ctx["browser"], ctx["cli"]
+    path = cli.gen("2023-04", 20000, seed=2, compression="zstd")
+    b.type_file(b.find("file-input"), path)
+    b.wait("an April file card", lambda: any(b.attr(c, "data-month") == "2023-04" for c in b.find_all("file-card")))
+    b.wait("April partitions", lambda: b.find_all("partition-2023-04-30"))
+    check(status_of(b, "2023-04-15") == "missing", "a new month's partitions start missing")
+
+
+def a_bad_file_changes_nothing(ctx):
+    b = ctx["browser"]
+    cards = len(b.find_all("file-card"))
+    before = bars(b)
+    bad = ctx["work"] / "yellow_tripdata_2023-05.parquet"
+    bad.write_bytes(b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01")
+    b.type_file(b.find("file-input"), bad)
+    message = b.wait("an error message", lambda: b.find_all("error-message") and b.text(b.find("error-message")))
+    check("yellow_tripdata_2023-05.parquet" in message and "JPEG" in message, f"error says {message!r}")
+    check(len(b.find_all("file-card")) == cards, "a bad file added a card")
+    check(bars(b) == before, "a bad file changed the chart")
+    check(not b.find_all("partition-2023-05-01"), "a bad file added partitions")
+
+
+def page_api_matches_the_cli(ctx):
+    b, cli = ctx["browser"], ctx["cli"]
+    result = b.api("query", "select count(*) as n from stg_trips where partition_date = '2023-03'")
+    expected = cli.run("query", "--state", str(cli.state), "--format", "csv",
+                       "select count(*) as n from stg_trips").splitlines()[1]
+    check(result.get("ok") == [{"n": int(expected)}], f"query gave {result}, CLI {expected}")
+    partitions = b.api("partitions")["ok"]
+    day = next(p for p in partitions if p["partition"] == "2023-03-04")
+    check(day["status"] == "materialized", f"partitions() says {day}")
+    failed = b.api("query", "select nope from stg_trips")
+    check("nope" in failed.get("error", ""), f"a bad query should reject with the message: {failed}")
+    runs = b.api("runs")["ok"]
+    check(runs[-1]["vars"] == {"min_date": "2023-03-04", "max_date": "2023-03-05"}, f"last run vars {runs[-1]['vars']}")
+
+
+def reload_keeps_state(ctx):
+    b = ctx["browser"]
+    runs = len(b.find_all("run-entry"))
+    b.open(ctx["url"])
+    b.wait("the saved state", lambda: len(bars(b)) >= 31 and b.find_all("partition-2023-04-30"))
+    b.wait("idle status", lambda: "Ready" in b.text(b.find("status")))
+    check(status_of(b, "2023-03-04") == "materialized", "partition status lost on reload")
+    check(len(b.find_all("run-entry")) == runs, "run history lost on reload")
+    check(len(b.find_all("file-card")) == 2, "files lost on reload")
+
+
+def small_screen(ctx):
+    b = ctx["browser"]
+    b.set_size(390, 844)
+    b.screenshot(ctx["shots"] / "phone-390x844.png")
+    width = b.js("return document.documentElement.scrollWidth;")
+    check(width <= 390, f"the page scrolls sideways at 390 px ({width} px wide)")
+    b.set_size(1280, 800)
+    b.screenshot(ctx["shots"] / "after-1280x800.png")
+
+
+TESTS = [opening_shows_the_sample_chart, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
+         page_api_matches_the_cli, reload_keeps_state, small_screen]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dist", required=True)
+    parser.add_argument("--backfill", required=True)
+    parser.add_argument("--screenshots")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="browser-") as work:
+        work = Path(work)
+        shots = Path(args.screenshots) if args.screenshots else work / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        cli = Cli(args.backfill, work)
+        cli.run("load", "--state", str(cli.state), str(cli.gen(*SAMPLE)))
+        cli.run("build", "--state", str(cli.state))
+        server = StaticServer(Path(args.dist))
+        browser = Browser()
+        ctx = {"browser": browser, "cli": cli, "url": server.url, "work": work, "shots": shots}
+        passed = failed = 0
+        try:
+            for test in TESTS:
+                try:
+                    test(ctx)
+                    passed += 1
+                    print(f"ok      {test.__name__}", flush=True)
+                except (AssertionError, WebDriverError) as e:
+                    failed += 1
+                    print(f"FAILED  {test.__name__}: {e}", flush=True)
+                    browser.screenshot(shots / f"failed-{test.__name__}.png")
+                except Exception:  # noqa: BLE001 - reported, counted, and the run goes on
+                    failed += 1
+                    print(f"FAILED  {test.__name__}", flush=True)
+                    traceback.print_exc()
+        finally:
+            browser.close()
+            server.close()
+        if not args.screenshots:
+            print(f"screenshots were in {shots} (pass --screenshots DIR to keep them)")
+    print(f"browser: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: native unit and integration tests, the parity suite against real dbt-core +
-# dbt-duckdb, and the browser tests on the release build of the app in headless Chromium.
+# dbt-duckdb, wasm-bindgen tests, and the browser tests of the app in headless Chromium.
 # Installs what is missing (apt: clang, python3-venv, chromium, chromium-driver; cargo: trunk,
 # wasm-bindgen-cli; a cached Python venv with dbt).
 set -euo pipefail
@@ -15,7 +15,19 @@ echo "== parity with dbt-duckdb"
 cargo build --locked --bin backfill
 python3 tests/parity/run.py --backfill "$CARGO_TARGET_DIR/debug/backfill"
 
-echo "== the app: release build, then browser tests in headless Chromium"
-dist="$CARGO_TARGET_DIR/dist"
-trunk build --release --dist "$dist"
+echo "== engine paths that differ on wasm (wasm-bindgen-test in headless Chromium)"
+CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --locked --target wasm32-unknown-unknown --test wasm
+
+# The browser tests drive the dev build, which shares its compiled crates with the wasm tests
+# above (a cold release build alone takes ~18 min); RELEASE=1 drives `trunk build --release`.
+if [ "${RELEASE:-0}" = 1 ]; then
+  echo "== the app: release build, then browser tests in headless Chromium"
+  dist="$CARGO_TARGET_DIR/dist-release"
+  trunk build --release --dist "$dist"
+else
+  echo "== the app: dev build, then browser tests in headless Chromium"
+  dist="$CARGO_TARGET_DIR/dist-dev"
+  trunk build --dist "$dist"
+fi
 python3 tests/browser/run.py --dist "$dist" --backfill "$CARGO_TARGET_DIR/debug/backfill"

@@ -29,3 +29,5 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$bindgen_version"; then
   echo "installing wasm-bindgen-cli $bindgen_version (cargo install, ~5 min)"
   cargo install wasm-bindgen-cli --version "$bindgen_version" --target-dir "$HOME/.cache/backfill-tools"
 fi
+# Trunk runs cargo offline (Trunk.toml): fetch every target's crates first.
+cargo fetch --locked

@@ -72,6 +72,8 @@ def opening_shows_the_sample_chart(ctx):
     b = ctx["browser"]
     b.open(ctx["url"])
     wait_ready(b)
+    # Not asserted (speed goals live in benchmarks): how long a first visit took to show the chart.
+    print(f"        first visit: chart ready {b.js('return Math.round(performance.now());')} ms after navigation")
     expected = ctx["cli"].daily_counts("2023-03-01", "2023-03-31")
     got = {date: value for date, value, _ in bars(b)}
     check(len(got) == 31, f"{len(got)} bars, expected one per day of March")

@@ -85,7 +85,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
             }).collect_view()}
         </div>
         <div class="legend">
-            {["missing", "materialized", "stale", "failed", "running"].map(|s| view! { <span class=format!("key day {s}")>{s}</span> })}
+            {["missing", "materialized", "stale", "failed", "running"].map(|s| view! { <span class=format!("key status-{s}")>{s}</span> })}
         </div>
         <div class="actions">
             <span class="selection">{move || range().map_or("Nothing selected".to_string(), |r| format!("Selected: {r}"))}</span>

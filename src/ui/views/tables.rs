@@ -95,7 +95,7 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
                     <div class="pager">
                         <button disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"‹ Previous"</button>
                         <span>{format!("page {} of {pages} · {} rows", page.get_untracked() + 1, p.total)}</span>
-                        <button disabled=move || page.get() + 1 >= pages on:click=move |_| page.update(|p| *p += 1)>"Next ›"</button>
+                        <button disabled=move || { page.get() + 1 >= pages } on:click=move |_| page.update(|p| *p += 1)>"Next ›"</button>
                     </div>
                 }.into_any()
             }

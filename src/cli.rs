@@ -104,6 +104,16 @@ enum Command {
         #[arg(long)]
         state: PathBuf,
     },
+    /// Write the project as a dbt project zip (dbt-duckdb profile, Dagster definitions, README).
+    Export {
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        /// First day of the daily partitions definition in the Dagster code.
+        #[arg(long, default_value = "2023-03-01")]
+        start_date: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn main() -> i32 {
@@ -255,6 +265,13 @@ async fn run(command: Command) -> Result<()> {
                 ),
                 other => return Err(Error::Usage(format!("--format {other}: expected csv, table or json"))),
             }
+        }
+        Command::Export { project, start_date, out } => {
+            chrono::NaiveDate::parse_from_str(&start_date, "%Y-%m-%d")
+                .map_err(|_| Error::Usage(format!("--start-date '{start_date}' is not YYYY-MM-DD")))?;
+            let zip = backfill::export::project_zip(&open_project(&project)?, &start_date)?;
+            std::fs::write(&out, zip).map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
+            println!("wrote {}", out.display());
         }
         Command::Runs { state } => {
             let store = DirStore(state);

@@ -17,7 +17,8 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::error::{Error, Result};
 use crate::warehouse::Table;
 
-const BUILTIN_ZONES: &str = include_str!("../data/taxi_zones.csv");
+/// The NYC TLC zone table (LocationID, zone, borough; geometry dropped).
+pub const BUILTIN_ZONES: &str = include_str!("../data/taxi_zones.csv");
 
 /// The raw trips columns: (name in the warehouse, its type, the TLC column it comes from).
 const TRIP_COLUMNS: &[(&str, DataType, &str)] = &[

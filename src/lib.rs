@@ -13,6 +13,7 @@ pub mod chart;
 pub mod dialect;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod highlight;
 pub mod history;
 pub mod ingest;

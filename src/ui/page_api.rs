@@ -7,6 +7,7 @@
 //! await backfill.materialize({partition: "2023-03-04..2023-03-06", singleRun: false})
 //! await backfill.query("select * from daily_metrics order by all")  // → [{...}, ...]
 //! await backfill.partitions(); await backfill.runs()
+//! await backfill.exportProject()   // → Uint8Array: the dbt project zip
 //! ```
 
 use std::future::Future;
@@ -86,6 +87,11 @@ pub fn install(session: Shared) {
     add(&api, "partitions", Closure::<dyn Fn() -> Promise>::new(move || {
         let s = s.clone();
         promise(async move { to_js(&s.partitions_json().await) })
+    }));
+    let s = session.clone();
+    add(&api, "exportProject", Closure::<dyn Fn() -> Promise>::new(move || {
+        let s = s.clone();
+        promise(async move { Ok(Uint8Array::from(s.export_project().await?.as_slice()).into()) })
     }));
     let s = session;
     add(&api, "runs", Closure::<dyn Fn() -> Promise>::new(move || {

@@ -199,6 +199,14 @@ impl Session {
         self.finish(&mut engine, result).await
     }
 
+    /// The project as a dbt project zip, its Dagster partitions starting where the page's do.
+    pub async fn export_project(&self) -> Result<Vec<u8>> {
+        let engine = self.engine.lock().await;
+        let start = engine.partitions_definition().map_or_else(|| "2023-03-01".to_string(), |d| day_text(d.start));
+        let result = crate::export::project_zip(&engine.project, &start);
+        self.report(result)
+    }
+
     pub fn cancel(&self) {
         self.cancel.set(true);
     }

@@ -9,6 +9,7 @@ Prints "browser: N passed, N failed" and exits 1 on any failure. Screenshots at 
 
 import argparse
 import csv
+import hashlib
 import io
 import subprocess
 import sys
@@ -136,6 +137,15 @@ def page_api_matches_the_cli(ctx):
     check(day["status"] == "materialized", f"partitions() says {day}")
     failed = b.api("query", "select nope from stg_trips")
     check("nope" in failed.get("error", ""), f"a bad query should reject with the message: {failed}")
+    digest = b.js_async(
+        "const done = arguments[0];"
+        "backfill.exportProject().then(z => crypto.subtle.digest('SHA-256', z))"
+        ".then(h => done(Array.from(new Uint8Array(h)).map(x => x.toString(16).padStart(2, '0')).join('')),"
+        " e => done('error: ' + e.message));")
+    exported = ctx["work"] / "cli-export.zip"
+    cli.run("export", "--out", str(exported))
+    check(digest == hashlib.sha256(exported.read_bytes()).hexdigest(),
+          f"the page's dbt project zip differs from `backfill export` ({digest})")
     runs = b.api("runs")["ok"]
     check(runs[-1]["vars"] == {"min_date": "2023-03-04", "max_date": "2023-03-05"}, f"last run vars {runs[-1]['vars']}")
 

@@ -26,19 +26,23 @@ HERE = Path(__file__).resolve().parent
 LESSON = ROOT / "src" / "project" / "lesson"
 ZONES = ROOT / "data" / "taxi_zones.csv"
 VENV = Path(os.environ.get("BACKFILL_VENV", Path.home() / ".cache" / "backfill-venv"))
-PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb", "pyarrow"]
+PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb", "pyarrow", "dagster", "dagster-dbt"]
 MODELS = ["stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
 
 
 def ensure_venv():
-    """Re-runs this script inside a venv that has dbt, creating it the first time."""
+    """Re-runs this script inside a venv with the pinned packages, installing what changed."""
     python = VENV / "bin" / "python"
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
-    if not (VENV / "bin" / "dbt").exists():
+    marker = VENV / "backfill-pins.txt"
+    wanted = "\n".join(PINS)
+    if not marker.exists() or marker.read_text() != wanted:
         print(f"installing {', '.join(PINS)} into {VENV}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", *PINS], check=True)
+        marker.write_text(wanted)
     os.execv(str(python), [str(python), *sys.argv])
 
 
@@ -69,7 +73,7 @@ class Twin:
             sources = models / "sources.yml"
             sources.write_text(sources.read_text().replace(
                 "      - name: trips\n", f"      - name: trips\n        config:\n          event_time: {trips_event_time}\n"))
-        shutil.copytree(HERE / "dbt_utils", work / "dbt_utils")
+        shutil.copytree(ROOT / "src" / "export" / "dbt_utils", work / "dbt_utils")
         (self.project / "packages.yml").write_text("packages:\n  - local: ../dbt_utils\n")
         (self.project / "profiles.yml").write_text(
             "analytics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
@@ -375,6 +379,41 @@ def seeds(twin):
     twin.compare(["payment_labels", "fees_by_payment"])
 
 
+def exported_project(twin):
+    """`backfill export` gives a dbt project that real dbt-duckdb builds to the same tables,
+    and Dagster code that validates."""
+    import zipfile
+    month = gen(twin, "2023-03")
+    archive = twin.work / "export.zip"
+    twin.bf("export", "--project", str(twin.project), "--out", str(archive))
+    out = twin.work / "export"
+    zipfile.ZipFile(archive).extractall(out)
+    analytics = out / "analytics"
+    subprocess.run([sys.executable, str(analytics / "load_raw.py"), str(month)], check=True, capture_output=True)
+
+    def dbt(*args):
+        done = subprocess.run([str(VENV / "bin" / "dbt"), *args, "--profiles-dir", "."], cwd=analytics,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"exported project: dbt {' '.join(args)} failed:\n{done.stdout[-3000:]}")
+
+    dbt("deps")
+    dbt("build")
+    twin.db = analytics / "warehouse.duckdb"
+    twin.bf("load", "--state", str(twin.state), "--month", "2023-03", str(month))
+    twin.bf("build", "--state", str(twin.state), "--project", str(twin.project))
+    twin.compare()
+    dbt("build", "--select", "daily_metrics", "--vars", '{"min_date": "2023-03-04", "max_date": "2023-03-05"}')
+    twin.bf("materialize", "--state", str(twin.state), "--project", str(twin.project), "--partition", "2023-03-04")
+    twin.compare(["daily_metrics"])
+    dbt("parse")
+    done = subprocess.run([str(VENV / "bin" / "dagster"), "definitions", "validate", "-f",
+                           str(out / "orchestration" / "definitions.py")], capture_output=True, text=True, cwd=out,
+                          env={**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"})
+    if done.returncode != 0:
+        raise AssertionError(f"dagster definitions validate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
 def file_schemas_2024_2025(twin):
     twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
     twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
@@ -405,6 +444,7 @@ SCENARIOS = [
         "trips_event_time": "pickup_datetime",
     }),
     ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
+    ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
 ]
 

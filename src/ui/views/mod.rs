@@ -9,6 +9,7 @@ mod runs;
 mod tables;
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::ui::session::Shared;
 
@@ -56,4 +57,23 @@ pub fn App(session: SessionRef) -> impl IntoView {
             <section class="panel tables-panel"><tables::Tables session=session /></section>
         </main>
     }
+}
+
+/// Offers `bytes` as a download named `name`.
+fn save_file(name: &str, kind: &str, bytes: &[u8]) {
+    let array = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(kind);
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &options) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    let anchor = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok());
+    if let Some(anchor) = anchor {
+        anchor.set_href(&url);
+        anchor.set_download(name);
+        anchor.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
 }

@@ -41,8 +41,20 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
     });
     let error_line = move || compiled.with(|c| c.as_ref().err().and_then(|e| line_of(e)));
     let lines = move || source().lines().count().max(1);
+    let export = move |_| {
+        let s = session.get_value();
+        leptos::task::spawn_local(async move {
+            if let Ok(zip) = s.export_project().await {
+                super::save_file("backfill-dbt-project.zip", "application/zip", &zip);
+            }
+        });
+    };
     view! {
         <h2>"Project"</h2>
+        <p class="hint">
+            <button data-testid="export-button" on:click=export>"Export as a dbt project (.zip)"</button>
+            " dbt-core + dbt-duckdb project, the Dagster code for the daily partitions, and a README with the commands."
+        </p>
         <div class="lineage">
             {move || snapshot.with(|s| lineage(s.project.as_ref())).into_iter().map(|(stage, models)| view! {
                 <div class="stage">

@@ -2,9 +2,7 @@
 //! pickup zones as a bar chart.
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-
-use super::SessionRef;
+use super::{SessionRef, save_file};
 use crate::query::{cell, to_csv};
 use crate::sample::{FileCompression, write_parquet};
 use crate::warehouse::Table;
@@ -154,23 +152,4 @@ fn page_of(rows: &Table, total: &Table) -> Page {
     }
     let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
     Page { columns, rows: out, total }
-}
-
-/// Offers `bytes` as a download named `name`.
-fn save_file(name: &str, kind: &str, bytes: &[u8]) {
-    let array = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(kind);
-    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &options) else { return };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-    let anchor = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.create_element("a").ok())
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok());
-    if let Some(anchor) = anchor {
-        anchor.set_href(&url);
-        anchor.set_download(name);
-        anchor.click();
-    }
-    let _ = web_sys::Url::revoke_object_url(&url);
 }

@@ -1,0 +1,80 @@
+//! Leaving the browser for a real warehouse: a project exported as a zip that is a dbt project
+//! (dbt-core + dbt-duckdb) with the Dagster code that runs its incremental models one daily
+//! partition at a time, a loader for the raw tables and a README with the commands.
+
+mod zip;
+
+use crate::error::{Error, Result};
+use crate::ingest::BUILTIN_ZONES;
+use crate::project::Project;
+
+const DBT_UTILS_PROJECT: &str = include_str!("dbt_utils/dbt_project.yml");
+const DBT_UTILS_SURROGATE_KEY: &str = include_str!("dbt_utils/macros/generate_surrogate_key.sql");
+const DEFINITIONS: &str = include_str!("definitions.py");
+const LOAD_RAW: &str = include_str!("load_raw.py");
+const README: &str = include_str!("README.md");
+
+/// The zip's files: the dbt project under `analytics/`, Dagster under `orchestration/`.
+/// `start_date` (`YYYY-MM-DD`) starts the daily partitions definition.
+pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let profile = profile_name(project)?;
+    let mut files: Vec<(String, String)> = project
+        .files
+        .0
+        .iter()
+        .filter(|(path, _)| path.as_str() != "packages.yml" && path.as_str() != "profiles.yml")
+        .map(|(path, text)| (format!("analytics/{path}"), text.clone()))
+        .collect();
+    files.push((
+        "analytics/profiles.yml".into(),
+        format!(
+            "{profile}:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: warehouse.duckdb\n      threads: 1\n"
+        ),
+    ));
+    files.push(("analytics/packages.yml".into(), "packages:\n  - local: dbt_utils\n".into()));
+    files.push(("analytics/dbt_utils/dbt_project.yml".into(), DBT_UTILS_PROJECT.into()));
+    files.push(("analytics/dbt_utils/macros/generate_surrogate_key.sql".into(), DBT_UTILS_SURROGATE_KEY.into()));
+    files.push(("analytics/load_raw.py".into(), LOAD_RAW.into()));
+    files.push(("analytics/taxi_zones.csv".into(), BUILTIN_ZONES.into()));
+    files.push(("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date)));
+    files.push(("README.md".into(), README.replace("{{NAME}}", &project.name)));
+    Ok(files.into_iter().map(|(path, text)| (path, text.into_bytes())).collect())
+}
+
+/// The project as a zip archive.
+pub fn project_zip(project: &Project, start_date: &str) -> Result<Vec<u8>> {
+    Ok(zip::stored(&project_files(project, start_date)?))
+}
+
+/// The `profile:` dbt_project.yml names (dbt's default: the project's name).
+fn profile_name(project: &Project) -> Result<String> {
+    let Some(text) = project.files.0.get("dbt_project.yml") else { return Ok(project.name.clone()) };
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| Error::project("dbt_project.yml", e.to_string()))?;
+    Ok(yaml.get("profile").and_then(|p| p.as_str()).unwrap_or(&project.name).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{LESSON, builtin};
+
+    #[test]
+    fn the_lesson_exports_as_a_dbt_project_with_its_orchestrator() {
+        let project = builtin(LESSON).unwrap_or_else(|e| panic!("{e}"));
+        let files = project_files(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let text = |path: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_else(|| panic!("{path} missing"))
+        };
+        assert!(text("analytics/models/marts/daily_metrics.sql").contains("between '{{ var('min_date') }}'"));
+        assert!(text("analytics/profiles.yml").starts_with("analytics:\n"));
+        assert!(text("orchestration/definitions.py").contains("DailyPartitionsDefinition(start_date=\"2023-03-01\")"));
+        assert!(text("README.md").starts_with("# analytics: exported from Backfill"));
+        let zip = project_zip(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&zip[..2], b"PK");
+    }
+}

@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub files: Vec<LoadedFile>,
     pub tables: Vec<String>,
     pub project: Option<Project>,
+    /// Loaded months that stg_trips has not been rebuilt with yet.
+    pub unbuilt_months: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -315,6 +317,7 @@ async fn snapshot(engine: &Engine) -> Snapshot {
         })
         .collect();
     let all_daily = daily_points(engine).await;
+    let unbuilt_months = unbuilt_months(engine).await;
     let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
         all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
     let touched = touched_days(engine.state.runs.iter().rev().find(|r| r.status == crate::history::RunStatus::Success), &days);
@@ -329,6 +332,7 @@ async fn snapshot(engine: &Engine) -> Snapshot {
         files: engine.state.files.clone(),
         tables,
         project: Some(engine.project.clone()),
+        unbuilt_months,
     }
 }
 
@@ -368,6 +372,15 @@ async fn daily_points(engine: &Engine) -> Vec<DailyPoint> {
         }
     }
     points
+}
+
+/// Months of loaded files missing from stg_trips: their partitions would read nothing until
+/// stg_trips is rebuilt (the lesson's orchestrator runs it as its own, unpartitioned asset).
+async fn unbuilt_months(engine: &Engine) -> Vec<String> {
+    let Ok(table) = engine.query("select distinct partition_date from stg_trips").await else { return Vec::new() };
+    let built: BTreeSet<String> =
+        table.batches.iter().flat_map(|b| (0..b.num_rows()).filter_map(move |r| cell(b, 0, r))).collect();
+    engine.state.files.iter().map(|f| f.month.clone()).filter(|m| !built.contains(m)).collect()
 }
 
 pub fn sample_name(month: &str) -> String {

@@ -110,6 +110,8 @@ def upload_a_zstd_month(ctx):
     b.wait("an April file card", lambda: any(b.attr(c, "data-month") == "2023-04" for c in b.find_all("file-card")))
     b.wait("April partitions", lambda: b.find_all("partition-2023-04-30"))
     check(status_of(b, "2023-04-15") == "missing", "a new month's partitions start missing")
+    warning = b.wait("the stale-upstream hint", lambda: b.find_all("unbuilt-warning") and b.text(b.find("unbuilt-warning")))
+    check("2023-04" in warning, f"hint says {warning!r}")
 
 
 def a_bad_file_changes_nothing(ctx):

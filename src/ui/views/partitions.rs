@@ -42,6 +42,14 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
     view! {
         <h2>"Partitions"</h2>
         <p class="hint">"Daily partitions of daily_metrics. Click a day, shift-click or drag for a range."</p>
+        {move || snapshot.with(|s| s.unbuilt_months.clone()).first().map(|_| {
+            let months = snapshot.with(|s| s.unbuilt_months.join(", "));
+            view! {
+                <p class="warning" data-testid="unbuilt-warning">
+                    {format!("stg_trips does not have {months} yet: its partitions would read no trips. Run a full refresh first (the orchestrator builds stg_trips as its own asset).")}
+                </p>
+            }
+        })}
         <div class="calendar" on:mouseleave=move |_| dragging.set(false) on:mouseup=move |_| dragging.set(false)>
             {move || months.get().into_iter().map(|(title, weeks)| view! {
                 <div class="month">

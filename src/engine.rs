@@ -48,6 +48,16 @@ impl Engine {
     /// rows are replaced), adding the built-in zones if there are none yet.
     pub fn load_trips(&mut self, name: &str, bytes: &[u8], month: Option<&str>) -> Result<LoadedFile> {
         let file = ingest::read_trips(name, bytes, month)?;
+        self.put_trips(name, file)
+    }
+
+    /// Ingests trips already in Arrow batches of a TLC layout (the page's generated samples).
+    pub fn load_trip_batches(&mut self, name: &str, batches: &[datafusion::arrow::array::RecordBatch], month: &str) -> Result<LoadedFile> {
+        let file = ingest::trips_from_batches(name, batches, month)?;
+        self.put_trips(name, file)
+    }
+
+    fn put_trips(&mut self, name: &str, file: ingest::TripFile) -> Result<LoadedFile> {
         let existing = self.state.warehouse.table(&trips_relation()).cloned();
         let mut batches = Vec::new();
         if let Some(existing) = &existing {

@@ -105,15 +105,28 @@ pub fn read_trips(name: &str, bytes: &[u8], month: Option<&str>) -> Result<TripF
     } else {
         read_csv(name, bytes)?
     };
+    normalise(name, &batches, &month, !bytes.starts_with(b"PAR1"))
+}
+
+/// Trips already decoded into Arrow batches in a TLC layout (e.g. the sample generator's),
+/// normalised like a file's.
+pub fn trips_from_batches(name: &str, batches: &[RecordBatch], month: &str) -> Result<TripFile> {
+    parse_month(month).map_err(|e| Error::ingest(name, e))?;
+    normalise(name, batches, month, false)
+}
+
+/// TLC columns renamed and typed as the raw trips table; a bad value is reported by its CSV
+/// line or row number.
+fn normalise(name: &str, batches: &[RecordBatch], month: &str, is_csv: bool) -> Result<TripFile> {
+    let month = month.to_string();
     let source_schema = batches
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| Error::ingest(name, "the file has no rows"))?;
     let columns = locate_columns(name, &source_schema)?;
-    let is_csv = !bytes.starts_with(b"PAR1");
     let mut out = Vec::with_capacity(batches.len());
     let mut first_row = 0;
-    for batch in &batches {
+    for batch in batches {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(TRIP_COLUMNS.len() + 1);
         for ((target, data_type, tlc), index) in TRIP_COLUMNS.iter().zip(&columns) {
             let source = batch.column(*index);

@@ -18,7 +18,7 @@ use crate::history::RunRecord;
 use crate::project::{LESSON, Project, builtin};
 use crate::query::cell;
 use crate::run::BuildRequest;
-use crate::sample::{self, FileCompression, FileSchema, SampleSpec};
+use crate::sample::{self, FileSchema, SampleSpec};
 use crate::state::{LoadedFile, State};
 use crate::warehouse::Table;
 
@@ -107,8 +107,7 @@ impl Session {
             Ok(store) => {
                 *self.store.borrow_mut() = Some(store);
                 self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 2 }));
-                let bytes = sample_file(SAMPLE_MONTH, SAMPLE_ROWS)?;
-                engine.load_trips(&sample_name(SAMPLE_MONTH), &bytes, None)?;
+                load_sample(&mut engine, SAMPLE_MONTH, SAMPLE_ROWS)?;
                 self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 2 }));
                 engine.build(&BuildRequest::default()).await?;
                 self.save(&mut engine).await?;
@@ -116,8 +115,7 @@ impl Session {
             // No OPFS (e.g. a private window): everything works, nothing persists.
             Err(e) => {
                 self.error.set(Some(format!("{e}; this session will not be saved")));
-                let bytes = sample_file(SAMPLE_MONTH, SAMPLE_ROWS)?;
-                engine.load_trips(&sample_name(SAMPLE_MONTH), &bytes, None)?;
+                load_sample(&mut engine, SAMPLE_MONTH, SAMPLE_ROWS)?;
                 engine.build(&BuildRequest::default()).await?;
             }
         }
@@ -134,8 +132,9 @@ impl Session {
 
     /// Generates a sample month in the page and ingests it.
     pub async fn generate(&self, month: &str, rows: usize) -> Result<LoadedFile> {
-        let bytes = sample_file(month, rows)?;
-        self.load(&sample_name(month), &bytes, None).await
+        let mut engine = self.engine.lock().await;
+        let result = load_sample(&mut engine, month, rows);
+        self.finish(&mut engine, result).await
     }
 
     pub async fn build(&self, request: &BuildRequest) -> Result<RunRecord> {
@@ -383,14 +382,12 @@ async fn unbuilt_months(engine: &Engine) -> Vec<String> {
     engine.state.files.iter().map(|f| f.month.clone()).filter(|m| !built.contains(m)).collect()
 }
 
-pub fn sample_name(month: &str) -> String {
-    SampleSpec { month: month.into(), rows: 0, seed: 1, schema: FileSchema::Y2023 }.file_name()
-}
-
-fn sample_file(month: &str, rows: usize) -> Result<Vec<u8>> {
+/// Generates a month (seed 1, as `backfill gen` defaults) and ingests its batches directly:
+/// the same rows as the CLI's file, without a Parquet round trip.
+fn load_sample(engine: &mut Engine, month: &str, rows: usize) -> Result<LoadedFile> {
     let spec = SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 };
     let batches = sample::generate(&spec)?;
-    sample::write_parquet(&batches, FileCompression::Snappy)
+    engine.load_trip_batches(&spec.file_name(), &batches, month)
 }
 
 pub fn day_text(day: NaiveDate) -> String {

@@ -93,34 +93,33 @@ impl Session {
     pub async fn start(&self) {
         let result = self.start_inner().await;
         // A failed start is shown on the page by `report`; there is no caller to hand it to.
-        let _ = self.report(result);
+        if let Ok(Some(warning)) = self.report(result) {
+            self.error.set(Some(warning));
+        }
     }
 
-    async fn start_inner(&self) -> Result<()> {
-        let store = BrowserStore::open().await;
+    /// Returns a warning when the browser offers no storage (e.g. a private window):
+    /// everything works, nothing persists.
+    async fn start_inner(&self) -> Result<Option<String>> {
+        let (store, warning) = match BrowserStore::open().await {
+            Ok(store) => (Some(store), None),
+            Err(e) => (None, Some(format!("{e}; this session will not be saved"))),
+        };
         let mut engine = self.engine.lock().await;
-        match store {
-            Ok(store) if store.has_state() => {
-                engine.state = State::load(&store)?;
-                *self.store.borrow_mut() = Some(store);
-            }
-            Ok(store) => {
-                *self.store.borrow_mut() = Some(store);
+        let restored = store.as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
+        *self.store.borrow_mut() = store;
+        match restored {
+            Some(state) => engine.state = state,
+            None => {
                 self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 2 }));
                 load_sample(&mut engine, SAMPLE_MONTH, SAMPLE_ROWS)?;
                 self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 2 }));
                 engine.build(&BuildRequest::default()).await?;
                 self.save(&mut engine).await?;
             }
-            // No OPFS (e.g. a private window): everything works, nothing persists.
-            Err(e) => {
-                self.error.set(Some(format!("{e}; this session will not be saved")));
-                load_sample(&mut engine, SAMPLE_MONTH, SAMPLE_ROWS)?;
-                engine.build(&BuildRequest::default()).await?;
-            }
         }
         self.publish(&engine).await;
-        Ok(())
+        Ok(warning)
     }
 
     /// Ingests one trip file. A bad file changes nothing.

@@ -10,6 +10,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, cast,
 };
@@ -75,8 +76,12 @@ impl AnalyzerRule for DuckdbSemantics {
             for input in node.inputs() {
                 schema.merge(input.schema());
             }
+            // Nodes above refer to this node's columns by name (an aggregate's output is named
+            // after its expression), so rewritten expressions keep their original names.
+            let names = NamePreserver::new(&node);
             let rewritten = node.map_expressions(|expr| {
-                expr.transform_up(|e| self.rewrite(e, &schema))
+                let name = names.save(&expr);
+                expr.transform_up(|e| self.rewrite(e, &schema)).map(|t| t.update_data(|e| name.restore(e)))
             })?;
             // A rewritten expression can change a column's type (int → double), which every
             // node above must see: recompute schemas on the way up.
@@ -87,5 +92,28 @@ impl AnalyzerRule for DuckdbSemantics {
 
     fn name(&self) -> &str {
         "duckdb_semantics"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dialect::{SqlDialect, session, sql};
+    use crate::query::to_csv;
+    use crate::warehouse::collect;
+
+    async fn csv(query: &str) -> String {
+        let ctx = session(SqlDialect::Duckdb);
+        let df = sql(&ctx, query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        to_csv(&collect(df).await.unwrap_or_else(|e| panic!("{query}: {e}")))
+    }
+
+    #[tokio::test]
+    async fn rewritten_aggregates_keep_their_names() {
+        // An aggregate's output column is named after its expression; the projection above
+        // must still find it once the cast inside becomes DuckDB's text.
+        let got = csv("select string_agg(cast(t as varchar), ',' order by cast(t as varchar)) as s, sum(n) / count(*) as avg \
+                       from (values (timestamp '2023-03-01 10:00:00', 1), (timestamp '2023-03-02 00:00:00', 2)) v(t, n)")
+            .await;
+        assert_eq!(got, "s,avg\n\"2023-03-01 10:00:00,2023-03-02 00:00:00\",1.5\n");
     }
 }

@@ -3,6 +3,8 @@
 
 use chrono::NaiveDate;
 
+use crate::table_diff::{KeyedRows, Row};
+
 /// One day of `daily_metrics`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyPoint {
@@ -11,6 +13,27 @@ pub struct DailyPoint {
     pub average_duration: f64,
     pub average_amount: f64,
     pub pct_over_30_min: f64,
+}
+
+/// The chartable days of `daily_metrics` rows (a row without a readable date or count is
+/// skipped; a missing average is NaN, drawn as a gap).
+pub fn daily_points(rows: &KeyedRows) -> Vec<DailyPoint> {
+    let column = |name: &str| rows.columns.iter().position(|c| c == name);
+    let (Some(date), Some(count)) = (column("date_of_business"), column("trip_count")) else { return Vec::new() };
+    let number = |row: &Row, name: &str| column(name).and_then(|c| row.get(c)?.as_f64()).unwrap_or(f64::NAN);
+    rows.rows
+        .values()
+        .filter_map(|row| {
+            let day = row.get(date)?.as_str()?.get(..10)?;
+            Some(DailyPoint {
+                date: NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?,
+                trip_count: row.get(count)?.as_i64()?,
+                average_duration: number(row, "average_duration"),
+                average_amount: number(row, "average_amount"),
+                pct_over_30_min: number(row, "pct_over_30_min"),
+            })
+        })
+        .collect()
 }
 
 /// A line series: its name, its own maximum (each line has its own scale) and SVG path.

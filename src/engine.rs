@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use web_time::Instant;
 
+use crate::actions::{self, Action};
 use crate::error::{Error, Result};
 use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, parse_month};
 use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, window_vars};
-use crate::project::{Materialization, Project};
-use crate::run::{self, BuildRequest, Dag};
+use crate::project::{Materialization, Project, ProjectFiles, builtin};
+use crate::run::{self, BuildRequest, Dag, EventTimeRange};
+use crate::sample::{self, SampleSpec};
+use crate::source_edits;
 use crate::state::{LoadedFile, State};
-use crate::template::CompileContext;
+use crate::table_diff::{self, TableDiff};
+use crate::template::{self, CompileContext};
 use crate::warehouse::{RelationName, Table, collect};
 
 /// The physical names of the raw tables the TLC ingest writes.
@@ -48,13 +52,107 @@ impl Engine {
     /// rows are replaced), adding the built-in zones if there are none yet.
     pub fn load_trips(&mut self, name: &str, bytes: &[u8], month: Option<&str>) -> Result<LoadedFile> {
         let file = ingest::read_trips(name, bytes, month)?;
-        self.put_trips(name, file)
+        let loaded = self.put_trips(name, file)?;
+        self.record(Action::File { name: name.to_string(), month: loaded.month.clone() });
+        Ok(loaded)
     }
 
-    /// Ingests trips already in Arrow batches of a TLC layout (the page's generated samples).
-    pub fn load_trip_batches(&mut self, name: &str, batches: &[datafusion::arrow::array::RecordBatch], month: &str) -> Result<LoadedFile> {
-        let file = ingest::trips_from_batches(name, batches, month)?;
-        self.put_trips(name, file)
+    /// Generates a sample month and ingests its batches directly (no Parquet round trip).
+    pub fn load_sample(&mut self, spec: &SampleSpec) -> Result<LoadedFile> {
+        let batches = sample::generate(spec)?;
+        let file = ingest::trips_from_batches(&spec.file_name(), &batches, &spec.month)?;
+        let loaded = self.put_trips(&spec.file_name(), file)?;
+        self.record(Action::Sample { spec: spec.clone() });
+        Ok(loaded)
+    }
+
+    /// Adds `rows` trips picked up on `day`, arriving after its month was loaded.
+    pub fn add_late_trips(&mut self, day: NaiveDate, rows: usize, seed: u64) -> Result<()> {
+        let trips = self.trips("late trips")?;
+        self.replace_trips(source_edits::with_late_trips(&trips, day, rows, seed)?);
+        self.record(Action::LateTrips { day: day_text(day), rows, seed });
+        Ok(())
+    }
+
+    /// Takes `amount` off every fare picked up on `day`, as a provider's corrected file would.
+    pub fn correct_fares(&mut self, day: NaiveDate, amount: f64) -> Result<()> {
+        let trips = self.trips("fare correction")?;
+        self.replace_trips(source_edits::with_fares_corrected(&trips, day, amount)?);
+        self.record(Action::CorrectFares { day: day_text(day), amount });
+        Ok(())
+    }
+
+    fn trips(&self, what: &str) -> Result<Table> {
+        self.state.warehouse.table(&trips_relation()).cloned().ok_or_else(|| Error::ingest(what, "no trips are loaded yet"))
+    }
+
+    fn replace_trips(&mut self, trips: Table) {
+        self.state.fingerprints = DayFingerprints::of_trips(Some(&trips));
+        self.state.warehouse.put_table(trips_relation(), trips);
+    }
+
+    /// Changes the project (a built-in one, imported files, or one model's SQL). Tables stay.
+    pub fn change_project(&mut self, action: Action) -> Result<()> {
+        self.project = changed_project(&self.project, &action)?;
+        self.record(action);
+        Ok(())
+    }
+
+    /// Rebuilds the project from the recorded actions, starting from `base` (a restored
+    /// session keeps its edits).
+    pub fn restore_project(&mut self, base: Project) -> Result<()> {
+        let mut project = base;
+        for action in self.state.actions.iter().filter(|a| a.is_project()) {
+            project = changed_project(&project, action)?;
+        }
+        self.project = project;
+        Ok(())
+    }
+
+    /// Performs a recorded action again. Returns a note instead for a file from disk, whose
+    /// rows are not in the action.
+    pub async fn apply(&mut self, action: &Action) -> Result<Option<String>> {
+        let day = |text: &str| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| Error::Usage(format!("`{text}` is not a YYYY-MM-DD day")))
+        };
+        match action {
+            Action::Project { .. } | Action::ProjectFiles { .. } | Action::Model { .. } => self.change_project(action.clone())?,
+            Action::Sample { spec } => drop(self.load_sample(spec)?),
+            Action::File { name, month } => {
+                return Ok(Some(format!("{name} ({month}) was loaded from a disk and is not in the link")));
+            }
+            Action::LateTrips { day: d, rows, seed } => self.add_late_trips(day(d)?, *rows, *seed)?,
+            Action::CorrectFares { day: d, amount } => self.correct_fares(day(d)?, *amount)?,
+            Action::Build { select, full_refresh, vars, event_time_start, event_time_end } => {
+                let time = |text: &Option<String>| match text {
+                    Some(t) => run::parse_time(t).map(Some).ok_or_else(|| Error::Usage(format!("`{t}` is not a time"))),
+                    None => Ok(None),
+                };
+                let event_time = EventTimeRange { start: time(event_time_start)?, end: time(event_time_end)? };
+                let request = BuildRequest { select: select.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
+                self.build(&request).await?;
+            }
+            Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?),
+        }
+        Ok(None)
+    }
+
+    /// Replays `actions` in order; the notes say what could not be replayed.
+    pub async fn replay(&mut self, actions: &[Action]) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for (index, action) in actions.iter().enumerate() {
+            let note = self.apply(action).await.map_err(|e| Error::Replay {
+                step: index + 1,
+                action: action.describe(),
+                message: e.to_string(),
+            })?;
+            notes.extend(note);
+        }
+        Ok(notes)
+    }
+
+    fn record(&mut self, action: Action) {
+        actions::record(&mut self.state.actions, action);
     }
 
     fn put_trips(&mut self, name: &str, file: ingest::TripFile) -> Result<LoadedFile> {
@@ -68,8 +166,7 @@ impl Engine {
         if self.state.warehouse.table(&zones_relation()).is_none() {
             self.state.warehouse.put_table(zones_relation(), ingest::builtin_zones()?);
         }
-        self.state.fingerprints = DayFingerprints::of_trips(Some(&trips));
-        self.state.warehouse.put_table(trips_relation(), trips);
+        self.replace_trips(trips);
         let loaded = LoadedFile { name: name.to_string(), month: file.month.clone(), stats: file.stats };
         self.state.files.retain(|f| f.month != file.month);
         self.state.files.push(loaded.clone());
@@ -89,6 +186,14 @@ impl Engine {
     pub async fn build(&mut self, request: &BuildRequest) -> Result<RunRecord> {
         let command = history::dbt_command(request);
         let record = self.run(request, command, Vec::new()).await?;
+        let time = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        self.record(Action::Build {
+            select: request.select.clone(),
+            full_refresh: request.full_refresh,
+            vars: request.vars.clone(),
+            event_time_start: time(request.event_time.start),
+            event_time_end: time(request.event_time.end),
+        });
         if request.full_refresh && self.touches_partitioned_models(&request.select) {
             // Rebuilt from scratch: no partition run is reflected in the table any more.
             self.state.partitions.clear();
@@ -143,8 +248,7 @@ impl Engine {
 
     /// The project's model graph, compiled with its own vars.
     fn dag(&self) -> Result<Dag> {
-        let ctx = CompileContext { vars: self.project.vars.clone(), env: self.env.clone(), ..CompileContext::default() };
-        Dag::of(&self.project, &ctx)
+        Dag::of(&self.project, &self.compile_context())
     }
 
     /// The incremental models a partition run builds, in build order.
@@ -195,6 +299,8 @@ impl Engine {
                     for day in &group {
                         self.state.partitions.record_success(*day, record.id, &record.started_at, &self.state.fingerprints);
                     }
+                    let range = if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) };
+                    self.record(Action::Materialize { range, single_run });
                     records.push(record);
                 }
                 Err(e) => {
@@ -226,6 +332,30 @@ impl Engine {
         Ok(())
     }
 
+    /// `model` as a full rebuild would make it now, computed without changing anything.
+    pub async fn truth(&self, model: &str) -> Result<Table> {
+        self.query(&self.compile_full(model)?.sql).await
+    }
+
+    /// Where `model`'s table differs from its truth (a changed row's `old` is the table's, its
+    /// `new` the truth's); `None` when the table is too large to compare row by row.
+    pub async fn drift(&self, model: &str) -> Result<Option<TableDiff>> {
+        let compiled = self.compile_full(model)?;
+        let truth = self.query(&compiled.sql).await?;
+        let current = self.state.warehouse.table(&RelationName::main(model));
+        Ok(table_diff::diff(current, None, &truth, &compiled.config.unique_key))
+    }
+
+    /// `model` compiled as a full refresh (not incremental) with the project's vars.
+    fn compile_full(&self, model: &str) -> Result<template::CompiledModel> {
+        template::compile(&self.project, model, &self.compile_context())
+    }
+
+    /// What models compile against outside a run: the project's own vars.
+    fn compile_context(&self) -> CompileContext {
+        CompileContext { vars: self.project.vars.clone(), env: self.env.clone(), ..CompileContext::default() }
+    }
+
     /// Runs a query in the project's dialect; models by name, sources as `source.table`.
     pub async fn query(&self, sql: &str) -> Result<Table> {
         let ctx = self.state.warehouse.context(self.project.dialect, &self.project.aliases()).await?;
@@ -246,6 +376,25 @@ fn without_month(table: &Table, month: &str) -> std::result::Result<Vec<datafusi
         out.push(filter_record_batch(batch, &keep).map_err(|e| e.to_string())?);
     }
     Ok(out)
+}
+
+/// The project after `action`, for the actions that change it.
+fn changed_project(project: &Project, action: &Action) -> Result<Project> {
+    match action {
+        Action::Project { name } => builtin(name),
+        Action::ProjectFiles { files } => ProjectFiles(files.clone()).parse(),
+        Action::Model { name, sql } => {
+            let path = project.model(name).map(|m| m.path.clone()).ok_or_else(|| Error::Usage(format!("no model {name}")))?;
+            let mut files = project.files.clone();
+            files.insert(&path, sql);
+            files.parse()
+        }
+        _ => Ok(project.clone()),
+    }
+}
+
+pub fn day_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
 fn now_text() -> String {

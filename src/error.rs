@@ -55,6 +55,9 @@ pub enum Error {
     /// A query typed by the user (CLI `query`, page API) failed.
     #[error("query: {0}")]
     Query(String),
+    /// A shared session's action could not be replayed.
+    #[error("step {step} of the link ({action}): {message}")]
+    Replay { step: usize, action: String, message: String },
     /// Bad arguments to an engine call (vars JSON, selection syntax, generator options).
     #[error("{0}")]
     Usage(String),

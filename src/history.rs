@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::run::BuildRequest;
+use crate::table_diff::TableDiff;
 use crate::template::Vars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,9 @@ pub struct ModelRun {
     /// time); a microbatch model's first batch.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub plan: String,
+    /// Row by row what the run did to the table, when it is small enough to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<TableDiff>,
     pub duration_ms: u64,
     pub status: RunStatus,
     pub error: Option<String>,

@@ -7,6 +7,7 @@
 //! [`history`] record what happened; [`state`] persists it all; [`engine`] is the face the
 //! CLI and the page call.
 
+pub mod actions;
 #[cfg(target_arch = "wasm32")]
 pub mod browser_store;
 pub mod chart;
@@ -17,13 +18,19 @@ pub mod export;
 pub mod highlight;
 pub mod history;
 pub mod ingest;
+pub mod lesson;
+pub mod line_diff;
 pub mod partitions;
 pub mod project;
 pub mod query;
 pub mod run;
 pub mod sample;
+pub mod share;
+pub mod source_edits;
 pub mod state;
+pub mod table_diff;
 pub mod template;
+pub mod time_travel;
 pub mod warehouse;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

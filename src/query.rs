@@ -109,16 +109,20 @@ pub fn to_json_rows(table: &Table) -> Vec<serde_json::Map<String, serde_json::Va
         for row in 0..batch.num_rows() {
             let mut object = serde_json::Map::new();
             for (c, field) in batch.schema().fields().iter().enumerate() {
-                let value = match (cell(batch, c, row), field.data_type()) {
-                    (None, _) => serde_json::Value::Null,
-                    (Some(text), t) if t.is_numeric() => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-                    (Some(text), DataType::Boolean) => serde_json::Value::Bool(text == "true"),
-                    (Some(text), _) => serde_json::Value::String(text),
-                };
-                object.insert(field.name().clone(), value);
+                object.insert(field.name().clone(), json_cell(batch, c, row));
             }
             out.push(object);
         }
     }
     out
+}
+
+/// One cell as JSON: numbers stay numbers (NaN and infinities become text), timestamps text.
+pub fn json_cell(batch: &RecordBatch, column: usize, row: usize) -> serde_json::Value {
+    match (cell(batch, column, row), batch.schema().field(column).data_type()) {
+        (None, _) => serde_json::Value::Null,
+        (Some(text), t) if t.is_numeric() => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        (Some(text), DataType::Boolean) => serde_json::Value::Bool(text == "true"),
+        (Some(text), _) => serde_json::Value::String(text),
+    }
 }

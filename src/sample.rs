@@ -256,6 +256,15 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
+/// Trips picked up on `day` in the 2023 layout: late arrivals for a day already loaded.
+pub fn day_trips(day: NaiveDate, rows: usize, seed: u64) -> Result<Vec<RecordBatch>> {
+    let month_start = day.with_day(1).unwrap_or(day);
+    let hours: Vec<(u32, f64)> = HOUR_WEIGHT.iter().enumerate().map(|(h, w)| (h as u32, *w)).collect();
+    let mut rng = Rng(seed ^ 0x1A7E_0000_0000_0000 ^ (day.num_days_from_ce() as u64));
+    let trips: Vec<Trip> = (0..rows).map(|_| trip(&mut rng, &[(day, 1.0)], &hours, month_start)).collect();
+    Ok(vec![layout(&trips, FileSchema::Y2023)?])
+}
+
 /// `f` over `items` in order: on all cores natively, in turn in the browser.
 fn map_in_parallel<T, R, F>(items: Vec<T>, f: F) -> Result<Vec<R>>
 where

@@ -15,8 +15,10 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::actions::Action;
 use crate::error::{Error, Result};
 use crate::history::RunRecord;
+use crate::lesson::StepOutcome;
 use crate::ingest::FileStats;
 use crate::partitions::{DayFingerprints, PartitionLedger};
 use crate::warehouse::{Relation, RelationName, Table, Warehouse};
@@ -48,6 +50,10 @@ pub struct State {
     pub partitions: PartitionLedger,
     pub fingerprints: DayFingerprints,
     pub runs: Vec<RunRecord>,
+    /// Everything done to this state since it was empty, replayable.
+    pub actions: Vec<Action>,
+    /// The lesson steps run so far, in order.
+    pub lesson: Vec<StepOutcome>,
     /// File each table was last saved to, so unchanged tables are not written again.
     saved: BTreeMap<RelationName, (u64, String)>,
 }
@@ -60,6 +66,10 @@ struct Manifest {
     partitions: PartitionLedger,
     fingerprints: DayFingerprints,
     runs: Vec<RunRecord>,
+    #[serde(default)]
+    actions: Vec<Action>,
+    #[serde(default)]
+    lesson: Vec<StepOutcome>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +95,8 @@ impl State {
             partitions: manifest.partitions,
             fingerprints: manifest.fingerprints,
             runs: manifest.runs,
+            actions: manifest.actions,
+            lesson: manifest.lesson,
             ..State::default()
         };
         for relation in manifest.relations {
@@ -136,6 +148,8 @@ impl State {
             partitions: self.partitions.clone(),
             fingerprints: self.fingerprints.clone(),
             runs: self.runs.clone(),
+            actions: self.actions.clone(),
+            lesson: self.lesson.clone(),
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::state(MANIFEST, e))?;
         store.write(MANIFEST, &json)?;

@@ -16,7 +16,7 @@ use crate::template::CompiledModel;
 use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect, collect_with_plan};
 
 /// What a model's run did to its relation.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 pub struct Changes {
     pub inserted: usize,
     pub updated: usize,
@@ -24,6 +24,8 @@ pub struct Changes {
     pub rows_after: usize,
     /// The model query's physical plan with per-operator metrics.
     pub plan: String,
+    /// The rows the run wrote (inserted or replacing others), for the run's table diff.
+    pub written: Option<Table>,
 }
 
 /// Runs `compiled` into `warehouse`. `incremental` says whether the existing table is updated
@@ -51,7 +53,7 @@ pub async fn materialize(
         }
         _ => {
             let rows = new_rows.num_rows();
-            (new_rows, Changes { inserted: rows, ..Default::default() })
+            (new_rows.clone(), Changes { inserted: rows, written: Some(new_rows), ..Default::default() })
         }
     };
     let rows_after = table.num_rows();
@@ -106,6 +108,7 @@ async fn merge_into(
         },
         _ => Changes { inserted: new_rows.num_rows(), deleted: replaced, ..Default::default() },
     };
+    let changes = Changes { written: Some(new_rows.clone()), ..changes };
     Ok((Table::new(schema, batches), changes))
 }
 

@@ -19,6 +19,7 @@ pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 use crate::error::Error;
 use crate::history::{ModelRun, RunStatus, TestRun};
 use crate::project::{Materialization, Project, Strategy};
+use crate::table_diff;
 use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
 use crate::warehouse::{Aliases, RelationName, Warehouse};
 
@@ -118,6 +119,7 @@ impl Step<'_> {
             && !full_refresh;
         let microbatch = parse.config.materialized == Materialization::Incremental
             && parse.config.strategy() == Strategy::Microbatch;
+        let before = working.table(&RelationName::main(name)).cloned();
         let (compiled, outcome, batches) = if microbatch {
             self.batches(working, &parse, incremental).await?
         } else {
@@ -128,6 +130,10 @@ impl Step<'_> {
         let (changes, error) = match outcome {
             Ok(changes) => (changes, None),
             Err(message) => (Changes::default(), Some(message)),
+        };
+        let diff = match (&error, working.table(&RelationName::main(name))) {
+            (None, Some(after)) => table_diff::diff(before.as_ref(), changes.written.as_ref(), after, &compiled.config.unique_key),
+            _ => None,
         };
         Ok(ModelRun {
             name: name.to_string(),
@@ -141,6 +147,7 @@ impl Step<'_> {
             rows_deleted: changes.deleted,
             rows_after: changes.rows_after,
             plan: changes.plan,
+            diff,
             duration_ms: started.elapsed().as_millis() as u64,
             status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
             error,
@@ -188,6 +195,7 @@ impl Step<'_> {
                 deleted: total.deleted + changes.deleted,
                 rows_after: changes.rows_after,
                 plan: if total.plan.is_empty() { changes.plan } else { total.plan },
+                written: None,
             };
             first.get_or_insert(compiled);
         }
@@ -218,6 +226,7 @@ impl Step<'_> {
             rows_deleted: 0,
             rows_after: rows,
             plan: String::new(),
+            diff: None,
             duration_ms: started.elapsed().as_millis() as u64,
             status: RunStatus::Success,
             error: None,

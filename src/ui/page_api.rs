@@ -8,6 +8,8 @@
 //! await backfill.query("select * from daily_metrics order by all")  // → [{...}, ...]
 //! await backfill.partitions(); await backfill.runs()
 //! await backfill.exportProject()   // → Uint8Array: the dbt project zip
+//! await backfill.shareLink()       // → "https://…/#s=…": this session, replayable
+//! await backfill.lessonStep(1)     // → what the step did: diff, drift, stale partitions
 //! ```
 
 use std::future::Future;
@@ -92,6 +94,20 @@ pub fn install(session: Shared) {
     add(&api, "exportProject", Closure::<dyn Fn() -> Promise>::new(move || {
         let s = s.clone();
         promise(async move { Ok(Uint8Array::from(s.export_project().await?.as_slice()).into()) })
+    }));
+    let s = session.clone();
+    add(&api, "shareLink", Closure::<dyn Fn() -> Promise>::new(move || {
+        let s = s.clone();
+        promise(async move { Ok(JsValue::from_str(&s.share_link().await?)) })
+    }));
+    let s = session.clone();
+    add(&api, "lessonStep", Closure::<dyn Fn(JsValue) -> Promise>::new(move |step: JsValue| {
+        let s = s.clone();
+        promise(async move {
+            let step = step.as_f64().filter(|n| n.fract() == 0.0 && *n >= 1.0).ok_or_else(|| Error::Usage("lessonStep: give a step number from 1".into()))?;
+            let outcome = s.lesson_step(step as usize).await?;
+            to_js(&serde_json::to_value(&outcome).unwrap_or_default())
+        })
     }));
     let s = session;
     add(&api, "runs", Closure::<dyn Fn() -> Promise>::new(move || {

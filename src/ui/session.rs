@@ -11,14 +11,18 @@ use futures::lock::Mutex;
 use leptos::prelude::*;
 
 use crate::browser_store::BrowserStore;
-use crate::chart::DailyPoint;
+use crate::chart::{self, DailyPoint};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::history::RunRecord;
+use crate::actions::Action;
+use crate::lesson::{self, StepOutcome};
 use crate::project::{LESSON, Project, builtin};
+use crate::share::{self, SharedSession, View};
+use crate::table_diff::KeyedRows;
 use crate::query::cell;
 use crate::run::BuildRequest;
-use crate::sample::{self, FileSchema, SampleSpec};
+use crate::sample::{FileSchema, SampleSpec};
 use crate::state::{LoadedFile, State};
 use crate::warehouse::Table;
 
@@ -35,14 +39,16 @@ pub struct Snapshot {
     pub daily: Vec<DailyPoint>,
     /// Days of `daily_metrics` outside the partitions definition (dirty pickups): not charted.
     pub daily_outside: usize,
-    /// Days the last successful run rewrote.
-    pub touched: BTreeSet<NaiveDate>,
     pub runs: Vec<RunRecord>,
     pub files: Vec<LoadedFile>,
     pub tables: Vec<String>,
     pub project: Option<Project>,
     /// Loaded months that stg_trips has not been rebuilt with yet.
     pub unbuilt_months: Vec<String>,
+    /// `daily_metrics` by day, for time travel (`None` if it is missing or not one row a day).
+    pub daily_rows: Option<KeyedRows>,
+    pub lesson: Vec<StepOutcome>,
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +75,8 @@ pub struct Session {
     pub error: RwSignal<Option<String>>,
     /// Days being materialized right now (shown as `running`).
     pub running: RwSignal<BTreeSet<NaiveDate>>,
+    /// What the page shows that a share link keeps (lesson step, time-travel position).
+    pub view: RwSignal<View>,
     cancel: RwSignal<bool>,
 }
 
@@ -84,6 +92,7 @@ impl Session {
             progress: RwSignal::new(None),
             error: RwSignal::new(None),
             running: RwSignal::new(BTreeSet::new()),
+            view: RwSignal::new(View::default()),
             cancel: RwSignal::new(false),
         }))
     }
@@ -108,11 +117,26 @@ impl Session {
         let mut engine = self.engine.lock().await;
         let restored = store.as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
         *self.store.borrow_mut() = store;
-        match restored {
-            Some(state) => engine.state = state,
-            None => {
+        let shared = shared_in_location()?;
+        match (shared, restored) {
+            (Some(shared), _) => {
+                self.progress.set(Some(Progress { label: "Opening the shared session".into(), done: 0, total: 1 }));
+                let notes = share::open(&mut engine, &shared).await?;
+                self.view.set(shared.view.clone());
+                self.save(&mut engine).await?;
+                forget_location_fragment();
+                if !notes.is_empty() {
+                    self.publish(&engine).await;
+                    return Ok(Some(format!("Opened the shared session without its files from disk: {}", notes.join("; "))));
+                }
+            }
+            (None, Some(state)) => {
+                engine.state = state;
+                engine.restore_project(builtin(LESSON)?)?;
+            }
+            (None, None) => {
                 self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 2 }));
-                load_sample(&mut engine, SAMPLE_MONTH, SAMPLE_ROWS)?;
+                engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
                 self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 2 }));
                 engine.build(&BuildRequest::default()).await?;
                 self.save(&mut engine).await?;
@@ -120,6 +144,29 @@ impl Session {
         }
         self.publish(&engine).await;
         Ok(warning)
+    }
+
+    /// Runs lesson step `number` (1 starts over).
+    pub async fn lesson_step(&self, number: usize) -> Result<StepOutcome> {
+        let mut engine = self.engine.lock().await;
+        self.progress.set(Some(Progress { label: format!("Lesson step {number}"), done: 0, total: 1 }));
+        next_frame().await;
+        let result = lesson::run_step(&mut engine, number).await;
+        self.view.update(|v| v.run = None);
+        self.finish(&mut engine, result).await
+    }
+
+    /// The page's address with this session in its fragment.
+    pub async fn share_link(&self) -> Result<String> {
+        let engine = self.engine.lock().await;
+        let mut view = self.view.get_untracked();
+        view.lesson_steps = engine.state.lesson.len();
+        let fragment = SharedSession::new(engine.state.actions.clone(), view).to_fragment();
+        let base = web_sys::window()
+            .and_then(|w| w.location().href().ok())
+            .map(|href| href.split('#').next().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        self.report(fragment.map(|f| format!("{base}{f}")))
     }
 
     /// Ingests one trip file. A bad file changes nothing.
@@ -132,7 +179,7 @@ impl Session {
     /// Generates a sample month in the page and ingests it.
     pub async fn generate(&self, month: &str, rows: usize) -> Result<LoadedFile> {
         let mut engine = self.engine.lock().await;
-        let result = load_sample(&mut engine, month, rows);
+        let result = engine.load_sample(&sample_spec(month, rows));
         self.finish(&mut engine, result).await
     }
 
@@ -187,15 +234,7 @@ impl Session {
     /// Replaces a model's SQL (the project is re-read, so its YAML config still applies).
     pub async fn set_model_sql(&self, model: &str, sql: &str) -> Result<()> {
         let mut engine = self.engine.lock().await;
-        let path = engine.project.model(model).map(|m| m.path.clone());
-        let result = match path {
-            Some(path) => {
-                let mut files = engine.project.files.clone();
-                files.insert(&path, sql);
-                files.parse().map(|project| engine.project = project)
-            }
-            None => Err(Error::Usage(format!("no model {model}"))),
-        };
+        let result = engine.change_project(Action::Model { name: model.to_string(), sql: sql.to_string() });
         self.finish(&mut engine, result).await
     }
 
@@ -246,6 +285,8 @@ impl Session {
         {
             let mut engine = self.engine.lock().await;
             engine.state = State::default();
+            engine.project = builtin(LESSON).unwrap_or_else(|_| engine.project.clone());
+            self.view.set(View::default());
             let taken = self.store.borrow_mut().take();
             if let Some(mut store) = taken {
                 if let Err(e) = store.clear().await {
@@ -314,62 +355,31 @@ async fn snapshot(engine: &Engine) -> Snapshot {
             PartitionCell { day: p.day, status: p.status.name(), detail }
         })
         .collect();
-    let all_daily = daily_points(engine).await;
+    let daily_rows = daily_rows(engine).await;
+    let all_daily = daily_rows.as_ref().map(chart::daily_points).unwrap_or_default();
     let unbuilt_months = unbuilt_months(engine).await;
     let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
         all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
-    let touched = touched_days(engine.state.runs.iter().rev().find(|r| r.status == crate::history::RunStatus::Success), &days);
     let tables = engine.state.warehouse.relations().map(|(name, _)| name.to_string()).collect();
     Snapshot {
         partitions,
         days,
         daily,
         daily_outside: outside.len(),
-        touched,
         runs: engine.state.runs.clone(),
         files: engine.state.files.clone(),
         tables,
         project: Some(engine.project.clone()),
         unbuilt_months,
+        daily_rows,
+        lesson: engine.state.lesson.clone(),
+        actions: engine.state.actions.clone(),
     }
 }
 
-/// The days a run rewrote in `daily_metrics`: its vars' window (both ends: the lesson's
-/// `between` includes `max_date`), or every day for a run without one.
-fn touched_days(run: Option<&RunRecord>, days: &[NaiveDate]) -> BTreeSet<NaiveDate> {
-    let Some(run) = run else { return BTreeSet::new() };
-    if !run.models.iter().any(|m| m.name == "daily_metrics") {
-        return BTreeSet::new();
-    }
-    let var = |name: &str| run.vars.get(name).and_then(|v| v.as_str()).and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-    match (var("min_date"), var("max_date")) {
-        (Some(min), Some(max)) if run.models.iter().any(|m| m.name == "daily_metrics" && m.is_incremental) => {
-            days.iter().copied().filter(|d| *d >= min && *d <= max).collect()
-        }
-        _ => days.iter().copied().collect(),
-    }
-}
-
-async fn daily_points(engine: &Engine) -> Vec<DailyPoint> {
-    let sql = "select date_of_business, trip_count, average_duration, average_amount, pct_over_30_min \
-               from daily_metrics order by date_of_business";
-    let Ok(table) = engine.query(sql).await else { return Vec::new() };
-    let mut points = Vec::new();
-    for batch in table.batches.iter() {
-        for row in 0..batch.num_rows() {
-            let text = |c: usize| cell(batch, c, row).unwrap_or_default();
-            let number = |c: usize| text(c).parse::<f64>().unwrap_or(f64::NAN);
-            let Some(date) = text(0).get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
-            points.push(DailyPoint {
-                date,
-                trip_count: text(1).parse().unwrap_or(0),
-                average_duration: number(2),
-                average_amount: number(3),
-                pct_over_30_min: number(4),
-            });
-        }
-    }
-    points
+async fn daily_rows(engine: &Engine) -> Option<KeyedRows> {
+    let table = engine.query("select * from daily_metrics").await.ok()?;
+    KeyedRows::of(&table, &["date_of_business".to_string()])
 }
 
 /// Months of loaded files missing from stg_trips: their partitions would read nothing until
@@ -381,12 +391,28 @@ async fn unbuilt_months(engine: &Engine) -> Vec<String> {
     engine.state.files.iter().map(|f| f.month.clone()).filter(|m| !built.contains(m)).collect()
 }
 
-/// Generates a month (seed 1, as `backfill gen` defaults) and ingests its batches directly:
-/// the same rows as the CLI's file, without a Parquet round trip.
-fn load_sample(engine: &mut Engine, month: &str, rows: usize) -> Result<LoadedFile> {
-    let spec = SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 };
-    let batches = sample::generate(&spec)?;
-    engine.load_trip_batches(&spec.file_name(), &batches, month)
+/// A month as `backfill gen` makes it by default (seed 1, the 2023 layout).
+fn sample_spec(month: &str, rows: usize) -> SampleSpec {
+    SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 }
+}
+
+/// The shared session in the page's address, if it has one.
+fn shared_in_location() -> Result<Option<SharedSession>> {
+    let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    if !hash.starts_with(share::FRAGMENT_PREFIX) {
+        return Ok(None);
+    }
+    SharedSession::from_fragment(&hash).map(Some)
+}
+
+/// Once opened, the session lives in browser storage: a reload must not replay the link over
+/// what was done since.
+fn forget_location_fragment() {
+    let Some(window) = web_sys::window() else { return };
+    let path = window.location().pathname().unwrap_or_default();
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
+    }
 }
 
 pub fn day_text(day: NaiveDate) -> String {

@@ -163,6 +163,163 @@ def reload_keeps_state(ctx):
     check(len(b.find_all("file-card")) == 2, "files lost on reload")
 
 
+def share_link_names_missing_files(ctx):
+    b = ctx["browser"]
+    b.click(b.find("share-button"))
+    link = b.wait("a share link", lambda: b.find_all("share-link") and b.prop(b.find("share-link"), "value"))
+    check("#s=" in link, f"link {link!r}")
+    missing = b.text(b.find("share-missing"))
+    check("yellow_tripdata_2023-04.parquet" in missing, f"the link should say the uploaded file is not in it: {missing!r}")
+
+
+def diff_counts(b, testid="lesson-diff"):
+    element = b.find(testid)
+    return {k: int(b.attr(element, f"data-{k}")) for k in ("added", "changed", "removed", "rewritten")}
+
+
+def diff_rows(b, kind):
+    script = ("return Array.from(document.querySelectorAll('[data-testid=\"lesson-diff\"] [data-testid=\"diff-row\"]'))"
+              ".filter(r => r.getAttribute('data-kind') === arguments[0]).map(r => [r.getAttribute('data-key'),"
+              " Array.from(r.querySelectorAll('td.cell-changed')).map(c => [c.getAttribute('data-column'),"
+              " c.querySelector('.old').textContent, c.querySelector('.new').textContent])]);")
+    return b.js(script, kind)
+
+
+def run_lesson_step(b, number):
+    b.click(b.find("lesson-run-step"))
+    b.wait(f"lesson step {number}", lambda: b.find_all("lesson-step-view")
+           and b.attr(b.find("lesson-step-view"), "data-step") == str(number), timeout=180)
+    b.wait("idle status", lambda: "Ready" in b.text(b.find("status")))
+
+
+def drift_days(b):
+    return [d for d in b.attr(b.find("lesson-drift"), "data-days").split(",") if d]
+
+
+def day_row(b, day):
+    rows = b.api("query", "select trip_count, total_amount, average_amount from daily_metrics"
+                          f" where date_of_business = '{day}'")["ok"]
+    check(len(rows) == 1, f"{day}: {rows}")
+    return rows[0]
+
+
+def lesson_walks_six_steps(ctx):
+    b = ctx["browser"]
+    run_lesson_step(b, 1)
+    check(diff_counts(b) == {"added": 33, "changed": 0, "removed": 0, "rewritten": 0},
+          f"step 1 adds March and the two stray days: {diff_counts(b)}")
+    check(drift_days(b) == [], "a full build is the truth")
+
+    run_lesson_step(b, 2)
+    check(diff_counts(b) == {"added": 30, "changed": 0, "removed": 0, "rewritten": 0}, f"step 2: {diff_counts(b)}")
+    added = [key for key, _ in diff_rows(b, "added")]
+    check(added == [f"2023-04-{d:02}" for d in range(1, 31)], f"step 2 added {added}")
+    sql = b.text(b.find("lesson-sql-diff"))
+    check("+     where date_of_business > (select max(date_of_business) from" in sql, f"step 2 SQL diff:\n{sql}")
+    check(drift_days(b) == ["2008-12-31", "2023-03-31"], f"step 2 drift {drift_days(b)}")
+
+    run_lesson_step(b, 3)
+    check(diff_counts(b) == {"added": 0, "changed": 0, "removed": 0, "rewritten": 0}, f"step 3: {diff_counts(b)}")
+    check(drift_days(b) == ["2008-12-31", "2023-03-15", "2023-03-31", "2023-04-02"], f"step 3 drift {drift_days(b)}")
+    before = day_row(b, "2023-03-15")
+
+    run_lesson_step(b, 4)
+    check(diff_counts(b) == {"added": 0, "changed": 1, "removed": 0, "rewritten": 1}, f"step 4: {diff_counts(b)}")
+    [(key, cells)] = diff_rows(b, "changed")
+    counts = {column: (old, new) for column, old, new in cells}
+    after = day_row(b, "2023-03-15")
+    check(key == "2023-03-15" and counts["trip_count"] == (str(before["trip_count"]), str(after["trip_count"])),
+          f"step 4 changed {key} {counts}, table {before} -> {after}")
+    check(after["trip_count"] - before["trip_count"] == 400, "the 400 late trips are picked up")
+    sql = b.text(b.find("lesson-sql-diff"))
+    check("+     where date_of_business between '2023-03-15' and '2023-03-16'" in sql and "-     where date_of_business > " in sql,
+          f"step 4 SQL diff:\n{sql}")
+    check("2023-03-16" in b.text(b.find("lesson-diff")), "the between quirk: 2023-03-16 is rewritten too")
+
+    run_lesson_step(b, 5)
+    check(diff_counts(b) == {"added": 0, "changed": 2, "removed": 0, "rewritten": 7}, f"step 5: {diff_counts(b)}")
+    check([k for k, _ in diff_rows(b, "changed")] == ["2023-03-31", "2023-04-02"], "step 5 fixes 03-31 and 04-02")
+    check(drift_days(b) == ["2008-12-31"], f"step 5 drift {drift_days(b)}")
+    before = day_row(b, "2023-04-05")
+
+    run_lesson_step(b, 6)
+    stale = b.text(b.find("lesson-stale"))
+    check("2023-04-04" in stale and "2023-04-05" in stale, f"stale note {stale!r}")
+    check(diff_counts(b) == {"added": 0, "changed": 1, "removed": 0, "rewritten": 1}, f"step 6: {diff_counts(b)}")
+    [(key, cells)] = diff_rows(b, "changed")
+    check(key == "2023-04-05" and [c[0] for c in cells] == ["total_amount", "average_amount"], f"step 6 changed {key} {cells}")
+    after = day_row(b, "2023-04-05")
+    check(abs(before["total_amount"] - after["total_amount"] - 5 * after["trip_count"]) < 0.01,
+          f"$5 off each of {after['trip_count']} fares: {before['total_amount']} -> {after['total_amount']}")
+    check(status_of(b, "2023-04-04") == "stale" and status_of(b, "2023-04-05") == "materialized",
+          "04-04 stays stale (its window reads 04-05); 04-05 is fresh")
+    b.screenshot(ctx["shots"] / "lesson-step-6.png")
+
+
+def slide_to(b, stop):
+    b.js("const s = document.querySelector('[data-testid=\"time-travel\"]'); s.value = String(arguments[0]);"
+         " s.dispatchEvent(new Event('input', {bubbles: true}));", stop)
+
+
+def bar_value(b, day):
+    return next((int(v) for d, v, _ in bars(b) if d == day), None)
+
+
+def time_travel_shows_earlier_tables(ctx):
+    b = ctx["browser"]
+    now = bar_value(b, "2023-03-15")
+    stops = int(b.attr(b.find("time-travel"), "max")) + 1
+    # The runs that changed daily_metrics: three builds (step 3's adds nothing), then 1 + 8 + 1 partitions.
+    check(stops == 13, f"{stops} stops on the slider")
+    slide_to(b, 2)
+    label = b.wait("the third run shown", lambda: "As it was after run" in b.text(b.find("time-travel-label"))
+                   and b.text(b.find("time-travel-label")))
+    check(bar_value(b, "2023-03-15") == now - 400, f"after step 3's run the 15th lacks its late trips ({label})")
+    b.screenshot(ctx["shots"] / "time-travel.png")
+    b.click(b.find("time-travel-now"))
+    b.wait("back to now", lambda: bar_value(b, "2023-03-15") == now)
+
+
+def query(b, sql):
+    result = b.api("query", sql)
+    check("ok" in result, f"{sql}: {result.get('error')}")
+    return result["ok"]
+
+
+def table_fingerprints(b):
+    names = ["trips", "zones", "stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
+    prints = {}
+    for name in names:
+        columns = list(query(b, f"select * from {name} limit 1")[0].keys())
+        row = ", ".join(f"coalesce(cast({c} as varchar), 'NULL')" for c in columns)
+        prints[name] = query(b, f"select count(*) as n, md5(string_agg(r, ';' order by r)) as rows"
+                                f" from (select concat_ws('|', {row}) as r from {name}) t")
+    return prints
+
+
+def share_link_reopens_in_a_fresh_profile(ctx):
+    b = ctx["browser"]
+    slide_to(b, 5)
+    travel = b.wait("travelled", lambda: "As it was after" in b.text(b.find("time-travel-label")) and b.text(b.find("time-travel-label")))
+    link = b.api("shareLink")["ok"]
+    check(len(link) < 2000, f"the lesson's link is {len(link)} characters")
+    expected = table_fingerprints(b)
+    fresh = Browser(profile=ctx["work"] / "fresh-profile")
+    try:
+        fresh.open(link)
+        fresh.wait("the shared lesson", lambda: fresh.find_all("lesson-step-view")
+                   and fresh.attr(fresh.find("lesson-step-view"), "data-step") == "6", timeout=240)
+        fresh.wait("idle status", lambda: "Ready" in fresh.text(fresh.find("status")))
+        got = table_fingerprints(fresh)
+        for name in expected:
+            check(got[name] == expected[name], f"{name} differs in the reopened link: {got[name]} vs {expected[name]}")
+        check(fresh.text(fresh.find("time-travel-label")) == travel, "the link keeps the time-travel position")
+        check("#" not in fresh.js("return location.href;"), "once opened, the address drops the fragment")
+        fresh.screenshot(ctx["shots"] / "shared-link-opened.png")
+    finally:
+        fresh.close()
+
+
 def small_screen(ctx):
     b = ctx["browser"]
     b.set_size(390, 844)
@@ -174,7 +331,8 @@ def small_screen(ctx):
 
 
 TESTS = [opening_shows_the_sample_chart, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
-         page_api_matches_the_cli, reload_keeps_state, small_screen]
+         page_api_matches_the_cli, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
+         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, small_screen]
 
 
 def main():

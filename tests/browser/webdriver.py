@@ -125,6 +125,9 @@ class Browser:
     def attr(self, element, name):
         return self.s(f"/element/{element}/attribute/{name}", method="GET")
 
+    def prop(self, element, name):
+        return self.s(f"/element/{element}/property/{name}", method="GET")
+
     def text(self, element):
         return self.s(f"/element/{element}/text", method="GET")
 

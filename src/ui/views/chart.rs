@@ -1,12 +1,19 @@
 //! `daily_metrics` as a time series: trip_count bars, the three averages as lines (each on its
-//! own scale), the days the last run rewrote highlighted, exact values on hover, and the
-//! partition statuses as a strip along the x axis.
+//! own scale), the days the shown run rewrote highlighted, exact values on hover, and the
+//! partition statuses as a strip along the x axis. A slider travels back through the runs:
+//! the chart then shows the table as it was right after the chosen run.
+
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use leptos::prelude::*;
 
 use super::SessionRef;
 use crate::chart::{self, DailyPoint};
+use crate::history::RunRecord;
+use crate::lesson::MODEL;
+use crate::table_diff::Row;
+use crate::time_travel;
 use crate::ui::session::day_text;
 
 const WIDTH: f64 = 900.0;
@@ -15,9 +22,33 @@ const STRIP: f64 = 8.0;
 
 #[component]
 pub fn DailyChart(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let (snapshot, view_state) = session.with_value(|s| (s.snapshot, s.view));
     let hovered = RwSignal::new(None::<NaiveDate>);
-    let geometry = Memo::new(move |_| snapshot.with(|s| chart::daily(&s.days, &s.daily, WIDTH, HEIGHT)));
+    // Runs that changed daily_metrics, oldest first; the slider's last stop is "now".
+    let stops = Memo::new(move |_| snapshot.with(|s| time_travel::stops(&s.runs, MODEL).into_iter().cloned().collect::<Vec<RunRecord>>()));
+    let shown_run = Memo::new(move |_| {
+        let stops = stops.get();
+        let chosen = view_state.with(|v| v.run);
+        chosen.and_then(|id| stops.iter().find(|r| r.id == id).cloned()).or_else(|| stops.last().cloned())
+    });
+    let travelling = Memo::new(move |_| view_state.with(|v| v.run).is_some_and(|id| stops.with(|s| s.last().is_some_and(|r| r.id != id))));
+    let points = Memo::new(move |_| {
+        let run = view_state.with(|v| v.run);
+        snapshot.with(|s| match (run, &s.daily_rows) {
+            (Some(id), Some(current)) if travelling.get() => time_travel::rows_after(current, &s.runs, MODEL, id)
+                .map(|rows| chart::daily_points(&rows).into_iter().filter(|p| s.days.contains(&p.date)).collect())
+                .unwrap_or_default(),
+            _ => s.daily.clone(),
+        })
+    });
+    let touched = Memo::new(move |_| {
+        shown_run.with(|run| {
+            run.as_ref()
+                .map(|r| time_travel::written_rows(r, MODEL).iter().filter_map(|row| row_day(row)).collect::<BTreeSet<NaiveDate>>())
+                .unwrap_or_default()
+        })
+    });
+    let geometry = Memo::new(move |_| snapshot.with(|s| points.with(|p| chart::daily(&s.days, p, WIDTH, HEIGHT))));
     let line_class = |name: &str| format!("line {}", name.replace('_', "-"));
     view! {
         <h2>"daily_metrics"</h2>
@@ -27,8 +58,38 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 let label = format!("{} (max {})", l.name, format_value(l.max));
                 view! { <span class=format!("key {}", line_class(l.name))>{label}</span> }
             }).collect_view())}
-            <span class="key touched">"rewritten by the last run"</span>
+            <span class="key touched">{move || if travelling.get() { "rewritten by the run shown" } else { "rewritten by the last run" }}</span>
         </div>
+        {move || {
+            let count = stops.with(Vec::len);
+            (count > 1).then(|| {
+                let index = move || shown_run.with(|r| r.as_ref().and_then(|r| stops.with(|s| s.iter().position(|x| x.id == r.id)))).unwrap_or(0);
+                let on_input = move |ev: leptos::ev::Event| {
+                    let Ok(i) = event_target_value(&ev).parse::<usize>() else { return };
+                    let last = stops.with(|s| s.len().saturating_sub(1));
+                    let id = stops.with(|s| s.get(i).map(|r| r.id));
+                    view_state.update(|v| v.run = if i >= last { None } else { id });
+                };
+                view! {
+                    <div class="time-travel">
+                        <label>
+                            "Time travel "
+                            <input type="range" data-testid="time-travel" min="0" max=(count - 1).to_string()
+                                prop:value=move || index().to_string() on:input=on_input />
+                        </label>
+                        <span data-testid="time-travel-label" class=move || if travelling.get() { "travelling" } else { "" }>
+                            {move || shown_run.with(|r| r.as_ref().map(|r| {
+                                let when = if travelling.get() { "As it was after" } else { "Now: after" };
+                                format!("{when} run {}: {}", r.id, r.command)
+                            }).unwrap_or_default())}
+                        </span>
+                        {move || travelling.get().then(|| view! {
+                            <button data-testid="time-travel-now" on:click=move |_| view_state.update(|v| v.run = None)>"Back to now"</button>
+                        })}
+                    </div>
+                }
+            })
+        }}
         <div class="chart-box">
             <svg class="chart" viewBox=format!("0 0 {WIDTH} {}", HEIGHT + STRIP + 4.0) role="img" aria-label="daily_metrics chart">
                 {move || geometry.with(|g| g.y_ticks.iter().map(|(y, label)| view! {
@@ -36,7 +97,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                     <text class="tick" x=g.left - 6.0 y=*y + 4.0 text-anchor="end">{label.clone()}</text>
                 }).collect_view())}
                 {move || {
-                    let touched = snapshot.with(|s| s.touched.clone());
+                    let touched = touched.get();
                     geometry.with(|g| g.bars.iter().map(|b| {
                         let date = b.date;
                         let class = if touched.contains(&date) { "bar touched" } else { "bar" };
@@ -73,7 +134,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 }}
             </svg>
             {move || hovered.get().and_then(|date| {
-                snapshot.with(|s| s.daily.iter().find(|p| p.date == date).cloned())
+                points.with(|p| p.iter().find(|p| p.date == date).cloned())
             }).map(|p| view! { <Tooltip point=p /> })}
         </div>
         {move || snapshot.with(|s| {
@@ -105,4 +166,9 @@ fn Tooltip(point: DailyPoint) -> impl IntoView {
 
 fn format_value(value: f64) -> String {
     if value.abs() >= 100.0 { format!("{value:.1}") } else { format!("{value:.4}") }
+}
+
+fn row_day(row: &Row) -> Option<NaiveDate> {
+    let text = row.first()?.as_str()?.get(..10)?;
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }

@@ -3,9 +3,11 @@
 
 mod chart;
 mod data;
+mod lesson;
 mod partitions;
 mod project;
 mod runs;
+mod share;
 mod tables;
 
 use leptos::prelude::*;
@@ -40,6 +42,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
                     None => view! { <span class="idle">"Ready"</span> }.into_any(),
                 }}
             </div>
+            <share::Share session=session />
             <button class="reset" on:click=reset>"Reset"</button>
         </header>
         {move || error.get().map(|message| view! {
@@ -50,6 +53,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
         })}
         <main class="layout">
             <section class="panel chart-panel"><chart::DailyChart session=session /></section>
+            <section class="panel lesson-panel"><lesson::Lesson session=session /></section>
             <section class="panel partitions-panel"><partitions::Partitions session=session /></section>
             <section class="panel runs-panel"><runs::Runs session=session /></section>
             <section class="panel data-panel"><data::Data session=session /></section>

@@ -36,6 +36,11 @@ pub fn daily_points(rows: &KeyedRows) -> Vec<DailyPoint> {
         .collect()
 }
 
+/// The day of a `daily_metrics` row: its first value, `date_of_business`.
+pub fn row_date(row: &Row) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(row.first()?.as_str()?.get(..10)?, "%Y-%m-%d").ok()
+}
+
 /// A line series: its name, its own maximum (each line has its own scale) and SVG path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {

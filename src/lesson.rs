@@ -113,6 +113,12 @@ pub fn steps() -> Vec<Step> {
     ]
 }
 
+/// The lesson's data arriving over time: two months, late trips, a correction.
+pub fn data_story() -> Vec<Action> {
+    let all: Vec<Action> = steps().into_iter().flat_map(|s| s.actions).collect();
+    crate::compare::arrivals(&all)
+}
+
 /// Runs step `number` (1-based). Step 1 starts over from an empty state.
 pub async fn run_step(engine: &mut Engine, number: usize) -> Result<StepOutcome> {
     let steps = steps();

@@ -11,6 +11,7 @@ pub mod actions;
 #[cfg(target_arch = "wasm32")]
 pub mod browser_store;
 pub mod chart;
+pub mod compare;
 pub mod dialect;
 pub mod engine;
 pub mod error;

@@ -157,10 +157,12 @@ struct Trip {
     cbd_fee: f64,
 }
 
-fn trip(rng: &mut Rng, days: &[(NaiveDate, f64)], hours: &[(u32, f64)], month_start: NaiveDate) -> Trip {
+/// `strays`: a few pickups fall outside the month, as in real files (the day before, or years
+/// off); late trips for one day have none.
+fn trip(rng: &mut Rng, days: &[(NaiveDate, f64)], hours: &[(u32, f64)], month_start: NaiveDate, strays: bool) -> Trip {
     let mut day = rng.pick(days);
-    // A few pickups fall outside the month, as in real files: the day before, or years off.
-    if rng.chance(0.0005) {
+    // The chance is drawn either way, keeping the random stream the same in both cases.
+    if rng.chance(0.0005) && strays {
         day = if rng.chance(0.8) {
             month_start.pred_opt().unwrap_or(month_start)
         } else {
@@ -246,7 +248,7 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
         .collect();
     let make = |(index, n): (u64, usize)| {
         let mut rng = Rng(Rng(base ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next());
-        let trips: Vec<Trip> = (0..n).map(|_| trip(&mut rng, &days, &hours, month_start)).collect();
+        let trips: Vec<Trip> = (0..n).map(|_| trip(&mut rng, &days, &hours, month_start, true)).collect();
         layout(&trips, spec.schema)
     };
     let mut batches = map_in_parallel(chunks, make)?;
@@ -261,7 +263,7 @@ pub fn day_trips(day: NaiveDate, rows: usize, seed: u64) -> Result<Vec<RecordBat
     let month_start = day.with_day(1).unwrap_or(day);
     let hours: Vec<(u32, f64)> = HOUR_WEIGHT.iter().enumerate().map(|(h, w)| (h as u32, *w)).collect();
     let mut rng = Rng(seed ^ 0x1A7E_0000_0000_0000 ^ (day.num_days_from_ce() as u64));
-    let trips: Vec<Trip> = (0..rows).map(|_| trip(&mut rng, &[(day, 1.0)], &hours, month_start)).collect();
+    let trips: Vec<Trip> = (0..rows).map(|_| trip(&mut rng, &[(day, 1.0)], &hours, month_start, false)).collect();
     Ok(vec![layout(&trips, FileSchema::Y2023)?])
 }
 

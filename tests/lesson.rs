@@ -1,6 +1,7 @@
 //! The guided lesson end to end, and replaying a session's actions (what a share link does).
 
 use backfill::chart::daily_points;
+use backfill::compare::{self, Strategy};
 use backfill::engine::Engine;
 use backfill::lesson::{self, StepOutcome};
 use backfill::project::{LESSON, builtin};
@@ -172,3 +173,29 @@ async fn time_travel_shows_the_table_as_it_was_after_any_run() {
     };
     assert_eq!(count(&current) - count(&after_step[2].1), 400);
 }
+
+#[tokio::test]
+async fn strategies_side_by_side_drift_where_they_should() {
+    let mut seen = Vec::new();
+    let comparison = compare::compare(&lesson::data_story(), async |done, all| seen.push((done, all))).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seen.len(), 5, "two months, two late days, one correction");
+    assert!(comparison.skipped.is_empty());
+    let drift = |strategy: Strategy| {
+        let variant = comparison.variants.iter().find(|v| v.strategy == strategy).unwrap_or_else(|| panic!("{strategy:?}"));
+        let drift = variant.drift.as_ref().unwrap_or_else(|| panic!("{strategy:?} kept no drift"));
+        let rows: Vec<Vec<serde_json::Value>> = drift.changed.iter().map(|c| c.new.clone()).chain(drift.added.iter().cloned()).collect();
+        let mut found = days(&rows);
+        found.extend(days(&drift.removed).into_iter().map(|d| format!("extra {d}")));
+        found.sort();
+        found
+    };
+    assert!(drift(Strategy::FullRefresh).is_empty());
+    // The max filter misses every late or corrected day and the April file's strays.
+    assert_eq!(drift(Strategy::MaxFilter), ["2008-12-31", "2023-03-15", "2023-03-31", "2023-04-02", "2023-04-05"]);
+    // Partitions catch everything in their definition; 2008 is in none.
+    assert_eq!(drift(Strategy::Partitioned), ["2008-12-31"]);
+    // Microbatch's lookback catches March 31's strays; late data older than the lookback waits
+    // for a targeted backfill.
+    assert_eq!(drift(Strategy::Microbatch), ["2008-12-31", "2023-03-15", "2023-04-02", "2023-04-05"]);
+}
+

@@ -1,5 +1,6 @@
-//! The built-in project: the course's dbt project, models verbatim. Two variants differ only in
-//! `daily_metrics`: the partitioned filter (the lesson's end state) and the first, max-based one.
+//! The built-in project: the course's dbt project, models verbatim. Its variants differ only in
+//! `daily_metrics`: the partitioned filter (the lesson's end state), the first, max-based one,
+//! and dbt's microbatch strategy (for comparing the three).
 
 use super::{Project, ProjectFiles};
 use crate::error::{Error, Result};
@@ -8,6 +9,8 @@ use crate::error::{Error, Result};
 pub const LESSON: &str = "builtin:lesson";
 /// `daily_metrics` as first written: `where date_of_business > (select max(...) from this)`.
 pub const LESSON_FIRST_VERSION: &str = "builtin:lesson-first-version";
+/// `daily_metrics` with dbt's microbatch strategy: one day per batch, a day of lookback.
+pub const LESSON_MICROBATCH: &str = "builtin:lesson-microbatch";
 
 const DBT_PROJECT: &str = include_str!("lesson/dbt_project.yml");
 const SOURCES: &str = include_str!("lesson/sources.yml");
@@ -16,16 +19,18 @@ const STG_ZONES: &str = include_str!("lesson/stg_zones.sql");
 const LOCATION_METRICS: &str = include_str!("lesson/location_metrics.sql");
 const DAILY_METRICS: &str = include_str!("lesson/daily_metrics.sql");
 const DAILY_METRICS_FIRST_VERSION: &str = include_str!("lesson/daily_metrics_first_version.sql");
+const DAILY_METRICS_MICROBATCH: &str = include_str!("lesson/daily_metrics_microbatch.sql");
 
 /// The files of a built-in project by its name (`builtin:lesson`, …).
 pub fn builtin(name: &str) -> Result<Project> {
     let daily_metrics = match name {
         LESSON => DAILY_METRICS,
         LESSON_FIRST_VERSION => DAILY_METRICS_FIRST_VERSION,
+        LESSON_MICROBATCH => DAILY_METRICS_MICROBATCH,
         other => {
             return Err(Error::project(
                 other,
-                format!("no such built-in project; there are {LESSON} and {LESSON_FIRST_VERSION}"),
+                format!("no such built-in project; there are {LESSON}, {LESSON_FIRST_VERSION} and {LESSON_MICROBATCH}"),
             ));
         }
     };

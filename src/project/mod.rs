@@ -11,7 +11,7 @@ pub use config::{
     BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Strategy,
 };
 pub use files::ProjectFiles;
-pub use lesson::{LESSON, LESSON_FIRST_VERSION, builtin};
+pub use lesson::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 
 use crate::dialect::SqlDialect;
 use crate::warehouse::{Aliases, RelationName};

@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::history::RunRecord;
 use crate::actions::Action;
+use crate::compare::{self, Comparison};
 use crate::lesson::{self, StepOutcome};
 use crate::project::{LESSON, Project, builtin};
 use crate::share::{self, SharedSession, View};
@@ -154,6 +155,23 @@ impl Session {
         let result = lesson::run_step(&mut engine, number).await;
         self.view.update(|v| v.run = None);
         self.finish(&mut engine, result).await
+    }
+
+    /// Runs the lesson's data story, or this session's arrivals, through every strategy. The
+    /// session's own tables are not touched.
+    pub async fn compare(&self, lesson_story: bool) -> Result<Comparison> {
+        let arrivals = if lesson_story {
+            lesson::data_story()
+        } else {
+            compare::arrivals(&self.engine.lock().await.state.actions)
+        };
+        let progress = self.progress;
+        let result = compare::compare(&arrivals, async |done, all| {
+            progress.set(Some(Progress { label: format!("Comparing strategies: arrival {} of {all}", done + 1), done, total: all }));
+            next_frame().await;
+        })
+        .await;
+        self.report(result)
     }
 
     /// The page's address with this session in its fragment.

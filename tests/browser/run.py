@@ -320,6 +320,29 @@ def share_link_reopens_in_a_fresh_profile(ctx):
         fresh.close()
 
 
+def strategies_side_by_side(ctx):
+    b = ctx["browser"]
+    before = query(b, "select count(*) as n, sum(trip_count) as trips, sum(total_amount) as amount from daily_metrics")
+    b.click(b.find("compare-lesson-button"))
+    b.wait("four strategies compared", lambda: len(b.find_all("compare-variant")) == 4, timeout=240)
+    b.wait("idle status", lambda: "Ready" in b.text(b.find("status")))
+    drift = {b.attr(row, "data-strategy"): b.attr(row, "data-drift-days") for row in b.find_all("compare-variant")}
+    expected = {
+        "max-filter": "2008-12-31,2023-03-15,2023-03-31,2023-04-02,2023-04-05",
+        "partitioned": "2008-12-31",
+        "microbatch": "2008-12-31,2023-03-15,2023-04-02,2023-04-05",
+        "full-refresh": "",
+    }
+    check(drift == expected, f"drift days {drift}")
+    late = b.js("return document.querySelector('[data-testid=\"compare-cell\"][data-strategy=\"max-filter\"]"
+                "[data-date=\"2023-03-15\"]').getAttribute('data-delta');")
+    check(late == "-400", f"the max filter misses the 400 late trips of 2023-03-15 (delta {late!r})")
+    after = query(b, "select count(*) as n, sum(trip_count) as trips, sum(total_amount) as amount from daily_metrics")
+    check(before == after, "comparing changed the session's daily_metrics")
+    b.js("document.querySelector('.compare-panel').scrollIntoView()")
+    b.screenshot(ctx["shots"] / "compare.png")
+
+
 def small_screen(ctx):
     b = ctx["browser"]
     b.set_size(390, 844)
@@ -332,7 +355,7 @@ def small_screen(ctx):
 
 TESTS = [opening_shows_the_sample_chart, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
-         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, small_screen]
+         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, small_screen]
 
 
 def main():

@@ -12,7 +12,6 @@ use super::SessionRef;
 use crate::chart::{self, DailyPoint};
 use crate::history::RunRecord;
 use crate::lesson::MODEL;
-use crate::table_diff::Row;
 use crate::time_travel;
 use crate::ui::session::day_text;
 
@@ -44,7 +43,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
     let touched = Memo::new(move |_| {
         shown_run.with(|run| {
             run.as_ref()
-                .map(|r| time_travel::written_rows(r, MODEL).iter().filter_map(|row| row_day(row)).collect::<BTreeSet<NaiveDate>>())
+                .map(|r| time_travel::written_rows(r, MODEL).iter().filter_map(|row| chart::row_date(row)).collect::<BTreeSet<NaiveDate>>())
                 .unwrap_or_default()
         })
     });
@@ -168,7 +167,3 @@ fn format_value(value: f64) -> String {
     if value.abs() >= 100.0 { format!("{value:.1}") } else { format!("{value:.4}") }
 }
 
-fn row_day(row: &Row) -> Option<NaiveDate> {
-    let text = row.first()?.as_str()?.get(..10)?;
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-}

@@ -2,6 +2,7 @@
 //! reads its signals.
 
 mod chart;
+mod compare;
 mod data;
 mod lesson;
 mod partitions;
@@ -54,6 +55,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
         <main class="layout">
             <section class="panel chart-panel"><chart::DailyChart session=session /></section>
             <section class="panel lesson-panel"><lesson::Lesson session=session /></section>
+            <section class="panel compare-panel"><compare::Compare session=session /></section>
             <section class="panel partitions-panel"><partitions::Partitions session=session /></section>
             <section class="panel runs-panel"><runs::Runs session=session /></section>
             <section class="panel data-panel"><data::Data session=session /></section>

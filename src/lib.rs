@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod highlight;
 pub mod history;
+pub mod import;
 pub mod ingest;
 pub mod lesson;
 pub mod line_diff;
@@ -33,5 +34,6 @@ pub mod table_diff;
 pub mod template;
 pub mod time_travel;
 pub mod warehouse;
+pub mod zip;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

@@ -2,8 +2,8 @@
 //! (dbt-core + dbt-duckdb) with the Dagster code that runs its incremental models one daily
 //! partition at a time, a loader for the raw tables and a README with the commands.
 
-mod zip;
 
+use crate::zip;
 use crate::error::{Error, Result};
 use crate::ingest::BUILTIN_ZONES;
 use crate::project::Project;

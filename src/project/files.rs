@@ -14,6 +14,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectFiles(pub BTreeMap<String, String>);
 
+/// Folders dbt writes or fills itself, and hidden ones: never part of a project's sources.
+fn skipped_folder(folders: &str) -> bool {
+    folders.split('/').any(|f| f.starts_with('.') || matches!(f, "target" | "dbt_packages" | "logs"))
+}
+
 impl ProjectFiles {
     pub fn insert(&mut self, path: &str, text: &str) {
         self.0.insert(path.trim_start_matches("./").to_string(), text.to_string());
@@ -26,21 +31,17 @@ impl ProjectFiles {
             let entries = std::fs::read_dir(dir).map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?;
             for entry in entries {
                 let path = entry.map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?.path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if name.starts_with('.') || name == "target" || name == "dbt_packages" || name == "logs" {
-                    continue;
-                }
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                let relative: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
+                let relative = relative.join("/");
                 if path.is_dir() {
-                    walk(&path, root, out)?;
-                } else if ["sql", "yml", "yaml", "csv"]
-                    .iter()
-                    .any(|ext| path.extension().is_some_and(|e| e == *ext))
-                {
+                    if !skipped_folder(&relative) {
+                        walk(&path, root, out)?;
+                    }
+                } else if ProjectFiles::wants(&relative) {
                     let text = std::fs::read_to_string(&path)
                         .map_err(|e| Error::project(path.display().to_string(), e.to_string()))?;
-                    let relative = path.strip_prefix(root).unwrap_or(&path);
-                    let relative: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
-                    out.insert(&relative.join("/"), &text);
+                    out.insert(&relative, &text);
                 }
             }
             Ok(())
@@ -54,6 +55,14 @@ impl ProjectFiles {
             ));
         }
         Ok(files)
+    }
+
+    /// Whether a file at `relative` (to the project root) is one a project reads: SQL, YAML
+    /// or CSV outside hidden folders and dbt's own output and package folders.
+    pub fn wants(relative: &str) -> bool {
+        let Some((folders, name)) = relative.rsplit_once('/').or(Some(("", relative))) else { return false };
+        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        !name.starts_with('.') && !skipped_folder(folders) && ["sql", "yml", "yaml", "csv"].contains(&extension)
     }
 
     pub fn parse(&self) -> Result<Project> {

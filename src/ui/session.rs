@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::history::RunRecord;
 use crate::actions::Action;
 use crate::compare::{self, Comparison};
+use crate::import;
 use crate::lesson::{self, StepOutcome};
 use crate::project::{LESSON, Project, builtin};
 use crate::share::{self, SharedSession, View};
@@ -253,6 +254,18 @@ impl Session {
     pub async fn set_model_sql(&self, model: &str, sql: &str) -> Result<()> {
         let mut engine = self.engine.lock().await;
         let result = engine.change_project(Action::Model { name: model.to_string(), sql: sql.to_string() });
+        self.finish(&mut engine, result).await
+    }
+
+    /// Replaces the project with a dropped one: a zip archive, or a folder's files by path.
+    /// A file that is not a dbt project, or a project that does not parse, changes nothing.
+    pub async fn import_project(&self, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let mut engine = self.engine.lock().await;
+        let files = match files.as_slice() {
+            [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
+            _ => import::from_files(name, files),
+        };
+        let result = files.and_then(|files| engine.change_project(Action::ProjectFiles { files: files.0 }));
         self.finish(&mut engine, result).await
     }
 

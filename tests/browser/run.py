@@ -14,6 +14,7 @@ import io
 import subprocess
 import sys
 import tempfile
+import zipfile
 import traceback
 from pathlib import Path
 
@@ -343,6 +344,58 @@ def strategies_side_by_side(ctx):
     b.screenshot(ctx["shots"] / "compare.png")
 
 
+def import_a_project(ctx):
+    b, cli, work = ctx["browser"], ctx["cli"], ctx["work"]
+    exported = work / "for-import.zip"
+    cli.run("export", "--out", str(exported))
+    folder = work / "imported-project"
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(folder)
+    busiest = ("select pickup_zone_id, count(*) as trips\nfrom {{ ref('stg_trips') }}\n"
+               "group by all\norder by trips desc, pickup_zone_id\nlimit 5\n")
+    (folder / "analytics" / "models" / "marts" / "busiest_zones.sql").write_text(busiest)
+    # Re-zipped with deflate, as zip tools write it.
+    archive = work / "my-project.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            z.write(path, path.relative_to(folder))
+    b.type_file(b.find("project-import-zip"), archive)
+    b.wait("the imported project", lambda: b.find_all("project-imported") and "busiest_zones" in b.text(b.find("project-panel-lineage")))
+    record = b.api("build", {"select": "busiest_zones"})
+    check("ok" in record, f"building the imported model: {record}")
+    got = query(b, "select * from busiest_zones order by trips desc, pickup_zone_id")
+    expected = query(b, "select pickup_zone_id, count(*) as trips from stg_trips group by all order by trips desc, pickup_zone_id limit 5")
+    check(got == expected and len(got) == 5, f"busiest_zones {got} vs {expected}")
+
+    not_a_project = work / "notes.zip"
+    with zipfile.ZipFile(not_a_project, "w") as z:
+        z.writestr("notes/readme.md", "just notes")
+    b.type_file(b.find("project-import-zip"), not_a_project)
+    message = b.wait("an error message", lambda: b.find_all("error-message") and b.text(b.find("error-message")))
+    check("notes.zip" in message and "not a dbt project" in message, f"error says {message!r}")
+    check("busiest_zones" in b.text(b.find("project-panel-lineage")), "a bad archive changed the project")
+
+    # Dropped: the page's own export (the imported project), as a file dragged onto the import area.
+    dropped = b.js_async(
+        "const done = arguments[0];"
+        "backfill.exportProject().then(bytes => {"
+        "  const transfer = new DataTransfer();"
+        "  transfer.items.add(new File([bytes], 'dropped-project.zip', {type: 'application/zip'}));"
+        "  const target = document.querySelector('[data-testid=\"project-import\"]');"
+        "  target.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));"
+        "  done('dropped');"
+        "}, e => done('error: ' + e.message));")
+    check(dropped == "dropped", dropped)
+    b.wait("the dropped project", lambda: "dropped-project.zip" in b.text(b.find("project-imported")))
+    check("busiest_zones" in b.text(b.find("project-panel-lineage")), "the export of the imported project keeps its model")
+
+    # A folder picked whole: the project without the new model.
+    (folder / "analytics" / "models" / "marts" / "busiest_zones.sql").unlink()
+    b.type_file(b.find("project-import-folder"), folder)
+    b.wait("the folder's project", lambda: "busiest_zones" not in b.text(b.find("project-panel-lineage")))
+    check("daily_metrics" in b.text(b.find("project-panel-lineage")), "the folder's models are listed")
+
+
 def small_screen(ctx):
     b = ctx["browser"]
     b.set_size(390, 844)
@@ -355,7 +408,7 @@ def small_screen(ctx):
 
 TESTS = [opening_shows_the_sample_chart, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
-         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, small_screen]
+         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, import_a_project, small_screen]
 
 
 def main():

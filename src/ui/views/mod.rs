@@ -4,6 +4,7 @@
 mod chart;
 mod compare;
 mod data;
+mod import;
 mod lesson;
 mod partitions;
 mod project;

@@ -55,7 +55,8 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             <button data-testid="export-button" on:click=export>"Export as a dbt project (.zip)"</button>
             " dbt-core + dbt-duckdb project, the Dagster code for the daily partitions, and a README with the commands."
         </p>
-        <div class="lineage">
+        <super::import::ImportProject session=session />
+        <div class="lineage" data-testid="project-panel-lineage">
             {move || snapshot.with(|s| lineage(s.project.as_ref())).into_iter().map(|(stage, models)| view! {
                 <div class="stage">
                     <h3>{stage}</h3>

@@ -42,6 +42,9 @@ pub struct View {
     /// The run the time-travel slider stood on, if not the latest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<u64>,
+    /// The partitions selected, `anchor..end` (`2023-03-04..2023-03-06`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
 }
 
 impl SharedSession {
@@ -118,7 +121,7 @@ mod tests {
                 Action::File { name: "yellow_tripdata_2023-04.parquet".into(), month: "2023-04".into() },
                 Action::Materialize { range: "2023-03-04".into(), single_run: false },
             ],
-            View { lesson_steps: 2, run: Some(3) },
+            View { lesson_steps: 2, run: Some(3), selection: Some("2023-03-06..2023-03-04".into()) },
         )
     }
 

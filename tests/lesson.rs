@@ -128,7 +128,7 @@ async fn a_share_link_reopens_the_lesson_and_what_followed() {
         lesson::run_step(&mut original, step).await.unwrap_or_else(|e| panic!("step {step}: {e}"));
     }
     original.materialize("2023-04-10", false).await.unwrap_or_else(|e| panic!("{e}"));
-    let view = View { lesson_steps: original.state.lesson.len(), run: None };
+    let view = View { lesson_steps: original.state.lesson.len(), ..View::default() };
     let fragment = SharedSession::new(original.state.actions.clone(), view).to_fragment().unwrap_or_else(|e| panic!("{e}"));
 
     let mut opened = engine();

@@ -300,6 +300,8 @@ def table_fingerprints(b):
 
 def share_link_reopens_in_a_fresh_profile(ctx):
     b = ctx["browser"]
+    b.click(b.find("partition-2023-04-03"))
+    check(b.text(b.find("selection")) == "Selected: 2023-04-03", "a partition selected")
     slide_to(b, 5)
     travel = b.wait("travelled", lambda: "As it was after" in b.text(b.find("time-travel-label")) and b.text(b.find("time-travel-label")))
     link = b.api("shareLink")["ok"]
@@ -315,6 +317,9 @@ def share_link_reopens_in_a_fresh_profile(ctx):
         for name in expected:
             check(got[name] == expected[name], f"{name} differs in the reopened link: {got[name]} vs {expected[name]}")
         check(fresh.text(fresh.find("time-travel-label")) == travel, "the link keeps the time-travel position")
+        check(fresh.text(fresh.find("selection")) == "Selected: 2023-04-03", "the link keeps the selected partition")
+        rows = fresh.js("return document.querySelectorAll('[data-testid=\"time-travel-table\"] tbody tr').length;")
+        check(rows > 31, f"the table as it was after the run shown: {rows} rows")
         check("#" not in fresh.js("return location.href;"), "once opened, the address drops the fragment")
         fresh.screenshot(ctx["shots"] / "shared-link-opened.png")
     finally:

@@ -14,6 +14,7 @@ use crate::history::RunRecord;
 use crate::lesson::MODEL;
 use crate::time_travel;
 use crate::ui::session::day_text;
+use super::lesson::show;
 
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 300.0;
@@ -31,13 +32,15 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
         chosen.and_then(|id| stops.iter().find(|r| r.id == id).cloned()).or_else(|| stops.last().cloned())
     });
     let travelling = Memo::new(move |_| view_state.with(|v| v.run).is_some_and(|id| stops.with(|s| s.last().is_some_and(|r| r.id != id))));
+    // daily_metrics as it was after the run shown, when that is not the latest.
+    let travelled = Memo::new(move |_| {
+        let run = view_state.with(|v| v.run).filter(|_| travelling.get())?;
+        snapshot.with(|s| time_travel::rows_after(s.daily_rows.as_ref()?, &s.runs, MODEL, run))
+    });
     let points = Memo::new(move |_| {
-        let run = view_state.with(|v| v.run);
-        snapshot.with(|s| match (run, &s.daily_rows) {
-            (Some(id), Some(current)) if travelling.get() => time_travel::rows_after(current, &s.runs, MODEL, id)
-                .map(|rows| chart::daily_points(&rows).into_iter().filter(|p| s.days.contains(&p.date)).collect())
-                .unwrap_or_default(),
-            _ => s.daily.clone(),
+        snapshot.with(|s| match travelled.get() {
+            Some(rows) => chart::daily_points(&rows).into_iter().filter(|p| s.days.contains(&p.date)).collect(),
+            None => s.daily.clone(),
         })
     });
     let touched = Memo::new(move |_| {
@@ -86,6 +89,21 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                             <button data-testid="time-travel-now" on:click=move |_| view_state.update(|v| v.run = None)>"Back to now"</button>
                         })}
                     </div>
+                    {move || travelled.get().map(|rows| view! {
+                        <details class="travel-table">
+                            <summary>{format!("daily_metrics as it was: {} rows", rows.rows.len())}</summary>
+                            <div class="table-scroll">
+                                <table class="data" data-testid="time-travel-table">
+                                    <thead><tr>{rows.columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
+                                    <tbody>
+                                        {rows.rows.values().map(|row| view! {
+                                            <tr>{row.iter().map(|v| view! { <td>{show(Some(v))}</td> }).collect_view()}</tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        </details>
+                    })}
                 }
             })
         }}

@@ -212,7 +212,8 @@ fn day_of(row: &Row) -> String {
     }
 }
 
-fn show(value: Option<&serde_json::Value>) -> String {
+/// A value as the page shows it: doubles to 6 decimals, NULL spelled out.
+pub(super) fn show(value: Option<&serde_json::Value>) -> String {
     match value {
         None | Some(serde_json::Value::Null) => "NULL".into(),
         Some(serde_json::Value::String(s)) => s.clone(),

@@ -11,9 +11,12 @@ use crate::ui::session::{PartitionCell, day_text};
 
 #[component]
 pub fn Partitions(session: SessionRef) -> impl IntoView {
-    let (snapshot, running, progress) = session.with_value(|s| (s.snapshot, s.running, s.progress));
-    // (anchor, other end) of the selection.
-    let selection = RwSignal::new(None::<(NaiveDate, NaiveDate)>);
+    let (snapshot, running, progress, view_state) = session.with_value(|s| (s.snapshot, s.running, s.progress, s.view));
+    // (anchor, other end) of the selection, kept in the page's view so share links carry it.
+    let selection = Signal::derive(move || view_state.with(|v| v.selection.as_deref().and_then(parse_selection)));
+    let select = move |value: Option<(NaiveDate, NaiveDate)>| {
+        view_state.update(|v| v.selection = value.map(|(a, b)| format!("{}..{}", day_text(a), day_text(b))));
+    };
     let dragging = RwSignal::new(false);
     let single_run = RwSignal::new(false);
     let selected = move |day: NaiveDate| selection.get().is_some_and(|(a, b)| day >= a.min(b) && day <= a.max(b));
@@ -71,15 +74,17 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                                         title=format!("{}: {}", day_text(day), p.detail)
                                         on:mousedown=move |ev: web_sys::MouseEvent| {
                                             if ev.shift_key() {
-                                                selection.update(|s| *s = Some((s.map_or(day, |(a, _)| a), day)));
+                                                select(Some((selection.get_untracked().map_or(day, |(a, _)| a), day)));
                                             } else {
-                                                selection.set(Some((day, day)));
+                                                select(Some((day, day)));
                                                 dragging.set(true);
                                             }
                                         }
                                         on:mouseenter=move |_| {
                                             if dragging.get_untracked() {
-                                                selection.update(|s| if let Some((_, b)) = s { *b = day });
+                                                if let Some((anchor, _)) = selection.get_untracked() {
+                                                    select(Some((anchor, day)));
+                                                }
                                             }
                                         }
                                     >
@@ -96,7 +101,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
             {["missing", "materialized", "stale", "failed", "running"].map(|s| view! { <span class=format!("key status-{s}")>{s}</span> })}
         </div>
         <div class="actions">
-            <span class="selection">{move || range().map_or("Nothing selected".to_string(), |r| format!("Selected: {r}"))}</span>
+            <span class="selection" data-testid="selection">{move || range().map_or("Nothing selected".to_string(), |r| format!("Selected: {r}"))}</span>
             <label class="check">
                 <input type="checkbox" prop:checked=move || single_run.get() on:change=move |ev| single_run.set(event_target_checked(&ev)) />
                 "one run for the whole range"
@@ -126,4 +131,11 @@ fn by_month(cells: &[PartitionCell]) -> Vec<(String, Vec<Option<PartitionCell>>)
         }
     }
     months
+}
+
+/// `anchor..end` as the view keeps it.
+fn parse_selection(text: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (a, b) = text.split_once("..")?;
+    let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
+    Some((day(a)?, day(b)?))
 }

@@ -186,8 +186,12 @@ def diff_rows(b, kind):
     return b.js(script, kind)
 
 
-def run_lesson_step(b, number):
+def run_lesson_step(b, number, confirm=False):
     b.click(b.find("lesson-run-step"))
+    if confirm:
+        text = b.s("/alert/text", method="GET")
+        check("replaces this session's files" in text, f"the lesson asks before replacing the session: {text!r}")
+        b.s("/alert/accept", {})
     b.wait(f"lesson step {number}", lambda: b.find_all("lesson-step-view")
            and b.attr(b.find("lesson-step-view"), "data-step") == str(number), timeout=180)
     b.wait("idle status", lambda: "Ready" in b.text(b.find("status")))
@@ -206,7 +210,7 @@ def day_row(b, day):
 
 def lesson_walks_six_steps(ctx):
     b = ctx["browser"]
-    run_lesson_step(b, 1)
+    run_lesson_step(b, 1, confirm=True)
     check(diff_counts(b) == {"added": 33, "changed": 0, "removed": 0, "rewritten": 0},
           f"step 1 adds March and the two stray days: {diff_counts(b)}")
     check(drift_days(b) == [], "a full build is the truth")

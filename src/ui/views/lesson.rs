@@ -22,6 +22,14 @@ pub fn Lesson(session: SessionRef) -> impl IntoView {
     let chosen = RwSignal::new(None::<usize>);
     let shown = Memo::new(move |_| chosen.get().filter(|n| *n <= done.get()).or(Some(done.get())).filter(|n| *n > 0));
     let run = move |number: usize| {
+        // Starting the lesson replaces the session's data: ask first if there is work of the
+        // user's own in it (more than the first visit's sample and build).
+        let own_work = snapshot.with(|s| s.lesson.is_empty() && s.actions.len() > 2);
+        let message = "The lesson replaces this session's files, tables and runs with its own data. \
+                       Share or export first if you want to keep them. Start the lesson?";
+        if number == 1 && own_work && !web_sys::window().and_then(|w| w.confirm_with_message(message).ok()).unwrap_or(false) {
+            return;
+        }
         let s = session.get_value();
         chosen.set(None);
         leptos::task::spawn_local(async move {

@@ -316,7 +316,9 @@ impl Session {
         {
             let mut engine = self.engine.lock().await;
             engine.state = State::default();
-            engine.project = builtin(LESSON).unwrap_or_else(|_| engine.project.clone());
+            if let Ok(project) = builtin(LESSON) {
+                engine.project = project;
+            }
             self.view.set(View::default());
             let taken = self.store.borrow_mut().take();
             if let Some(mut store) = taken {

@@ -310,6 +310,7 @@ def share_link_reopens_in_a_fresh_profile(ctx):
     travel = b.wait("travelled", lambda: "As it was after" in b.text(b.find("time-travel-label")) and b.text(b.find("time-travel-label")))
     link = b.api("shareLink")["ok"]
     check(len(link) < 2000, f"the lesson's link is {len(link)} characters")
+    print(f"        share link after the lesson: {len(link)} characters")
     expected = table_fingerprints(b)
     fresh = Browser(profile=ctx["work"] / "fresh-profile")
     try:

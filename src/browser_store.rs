@@ -118,10 +118,10 @@ async fn file_names(folder: &FileSystemDirectoryHandle) -> Result<Vec<String>> {
             return Ok(names);
         }
         let value = js_sys::Reflect::get(&step, &"value".into()).map_err(|e| fail("list", e))?;
-        if let Some(name) = value.as_string() {
-            if !name.ends_with(".crswap") {
-                names.push(name);
-            }
+        if let Some(name) = value.as_string()
+            && !name.ends_with(".crswap")
+        {
+            names.push(name);
         }
     }
 }

@@ -84,10 +84,10 @@ async fn collect(entry: &web_sys::FileSystemEntry, out: &mut Vec<(String, Vec<u8
     if entry.is_file() {
         let file_entry: &web_sys::FileSystemFileEntry = entry.unchecked_ref();
         let promise = Promise::new(&mut |resolve, reject| file_entry.file_with_callback_and_callback(&resolve, &reject));
-        if let Ok(file) = JsFuture::from(promise).await {
-            if let Some(bytes) = bytes_of(file.unchecked_ref()).await {
-                out.push((path, bytes));
-            }
+        if let Ok(file) = JsFuture::from(promise).await
+            && let Some(bytes) = bytes_of(file.unchecked_ref()).await
+        {
+            out.push((path, bytes));
         }
         return;
     }

@@ -81,10 +81,10 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                                             }
                                         }
                                         on:mouseenter=move |_| {
-                                            if dragging.get_untracked() {
-                                                if let Some((anchor, _)) = selection.get_untracked() {
-                                                    select(Some((anchor, day)));
-                                                }
+                                            if dragging.get_untracked()
+                                                && let Some((anchor, _)) = selection.get_untracked()
+                                            {
+                                                select(Some((anchor, day)));
                                             }
                                         }
                                     >

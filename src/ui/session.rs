@@ -137,10 +137,13 @@ impl Session {
                 engine.restore_project(builtin(LESSON)?)?;
             }
             (None, None) => {
-                self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 2 }));
+                self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 3 }));
                 engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
-                self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 2 }));
+                self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 3 }));
                 engine.build(&BuildRequest::default()).await?;
+                // The chart first: saving writes every table as Parquet, which takes a while.
+                self.publish(&engine).await;
+                self.progress.set(Some(Progress { label: "Saving in this browser".into(), done: 2, total: 3 }));
                 self.save(&mut engine).await?;
             }
         }
@@ -332,14 +335,17 @@ impl Session {
         self.start().await;
     }
 
-    /// Saves (whether the operation succeeded or a run failed and was recorded), publishes,
-    /// and shows an error if there was one.
+    /// Publishes, then saves (whether the operation succeeded or a run failed and was
+    /// recorded), and shows an error if there was one. A failed save is shown even when the
+    /// operation succeeded.
     async fn finish<T>(&self, engine: &mut Engine, result: Result<T>) -> Result<T> {
-        if let Err(e) = self.save(engine).await {
-            self.error.set(Some(e.to_string()));
-        }
         self.publish(engine).await;
-        self.report(result)
+        let saved = self.save(engine).await;
+        let result = self.report(result);
+        if let Err(e) = saved {
+            self.error.set(Some(format!("{e}: the page shows the change, but it is not saved in this browser")));
+        }
+        result
     }
 
     fn report<T>(&self, result: Result<T>) -> Result<T> {

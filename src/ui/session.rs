@@ -1,6 +1,6 @@
 //! The page's one engine and what the views show of it. Every operation (from a view or the
 //! page API) goes through here: it takes the engine lock (so operations run one at a time),
-//! saves the state to browser storage when it changed, and publishes a fresh [`Snapshot`].
+//! publishes a fresh [`Snapshot`], then saves the state to browser storage.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

@@ -21,11 +21,25 @@ pub fn start() {
         }
     };
     page_api::install(session.clone());
+    listen_for_pasted_links(session.clone());
     let starting = session.clone();
     let session = StoredValue::new_local(session);
     leptos::mount::mount_to_body(move || view! { <views::App session=session /> });
     // After mounting: mounting sets up the executor the views' tasks use.
     wasm_bindgen_futures::spawn_local(async move { starting.start().await });
+}
+
+/// A share link pasted into the address of the open page only changes its fragment.
+fn listen_for_pasted_links(session: session::Shared) {
+    use wasm_bindgen::JsCast;
+    let Some(window) = web_sys::window() else { return };
+    let on_change = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+        let session = session.clone();
+        wasm_bindgen_futures::spawn_local(async move { session.open_link_in_location().await });
+    });
+    let _ = window.add_event_listener_with_callback("hashchange", on_change.as_ref().unchecked_ref());
+    // The listener lives as long as the page.
+    on_change.forget();
 }
 
 /// A panic stops the wasm module; say so on the page (the state saved so far is kept).

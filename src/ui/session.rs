@@ -119,19 +119,10 @@ impl Session {
         let mut engine = self.engine.lock().await;
         let restored = store.as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
         *self.store.borrow_mut() = store;
-        let shared = shared_in_location()?;
+        // Opening a link replaces this browser's session: ask first when there is one.
+        let shared = shared_in_location()?.filter(|_| restored.is_none() || confirm_replacing_session());
         match (shared, restored) {
-            (Some(shared), _) => {
-                self.progress.set(Some(Progress { label: "Opening the shared session".into(), done: 0, total: 1 }));
-                let notes = share::open(&mut engine, &shared).await?;
-                self.view.set(shared.view.clone());
-                self.save(&mut engine).await?;
-                forget_location_fragment();
-                if !notes.is_empty() {
-                    self.publish(&engine).await;
-                    return Ok(Some(format!("Opened the shared session without its files from disk: {}", notes.join("; "))));
-                }
-            }
+            (Some(shared), _) => return Ok(self.open_shared(&mut engine, &shared).await?.or(warning)),
             (None, Some(state)) => {
                 engine.state = state;
                 engine.restore_project(builtin(LESSON)?)?;
@@ -149,6 +140,35 @@ impl Session {
         }
         self.publish(&engine).await;
         Ok(warning)
+    }
+
+    /// Opens a share link pasted into the address of an open page (a fragment change does not
+    /// reload it), after asking: it replaces this session.
+    pub async fn open_link_in_location(&self) {
+        let result = match shared_in_location() {
+            Ok(Some(shared)) if confirm_replacing_session() => {
+                let mut engine = self.engine.lock().await;
+                self.open_shared(&mut engine, &shared).await
+            }
+            Ok(_) => return,
+            Err(e) => Err(e),
+        };
+        if let Ok(Some(warning)) = self.report(result) {
+            self.error.set(Some(warning));
+        }
+    }
+
+    /// Replays `shared` on an empty state, shows and saves it; returns a warning naming the
+    /// files the link could not carry.
+    async fn open_shared(&self, engine: &mut Engine, shared: &SharedSession) -> Result<Option<String>> {
+        self.progress.set(Some(Progress { label: "Opening the shared session".into(), done: 0, total: 1 }));
+        next_frame().await;
+        let notes = share::open(engine, shared).await?;
+        self.view.set(shared.view.clone());
+        self.publish(engine).await;
+        self.save(engine).await?;
+        forget_location_fragment();
+        Ok((!notes.is_empty()).then(|| format!("Opened the shared session without its files from disk: {}", notes.join("; "))))
     }
 
     /// Runs lesson step `number` (1 starts over).
@@ -442,6 +462,12 @@ fn shared_in_location() -> Result<Option<SharedSession>> {
         return Ok(None);
     }
     SharedSession::from_fragment(&hash).map(Some)
+}
+
+fn confirm_replacing_session() -> bool {
+    let message = "Open the shared session? It replaces the session saved in this browser (its files, tables and runs). \
+                   Cancel keeps yours; the link stays in the address bar.";
+    web_sys::window().and_then(|w| w.confirm_with_message(message).ok()).unwrap_or(false)
 }
 
 /// Once opened, the session lives in browser storage: a reload must not replay the link over

@@ -310,6 +310,14 @@ def share_link_reopens_in_a_fresh_profile(ctx):
     travel = b.wait("travelled", lambda: "As it was after" in b.text(b.find("time-travel-label")) and b.text(b.find("time-travel-label")))
     link = b.api("shareLink")["ok"]
     check(len(link) < 2000, f"the lesson's link is {len(link)} characters")
+    # Pasted into the open page, a link asks first (it replaces the session); cancelling keeps it.
+    runs = len(b.find_all("run-entry"))
+    b.open(link)
+    prompt = b.wait("the replace prompt", lambda: b.s("/alert/text", method="GET"))
+    check("replaces the session saved in this browser" in prompt, f"prompt {prompt!r}")
+    b.s("/alert/dismiss", {})
+    b.wait("the saved session", lambda: "Ready" in b.text(b.find("status")) and len(b.find_all("run-entry")) == runs)
+    check("#s=" in b.js("return location.href;"), "a declined link stays in the address bar")
     print(f"        share link after the lesson: {len(link)} characters")
     expected = table_fingerprints(b)
     fresh = Browser(profile=ctx["work"] / "fresh-profile")

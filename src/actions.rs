@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::partitions::{parse_range, range_text};
 use crate::sample::SampleSpec;
 use crate::template::Vars;
 
@@ -74,7 +75,7 @@ pub fn record(log: &mut Vec<Action>, action: Action) {
         && last + Duration::days(1) == day
         && (!*single_run || first == last)
     {
-        *range = format!("{}..{}", first.format("%Y-%m-%d"), day.format("%Y-%m-%d"));
+        *range = range_text(first, day);
         *single_run = false;
         return;
     }
@@ -82,11 +83,7 @@ pub fn record(log: &mut Vec<Action>, action: Action) {
 }
 
 fn bounds(range: &str) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let parse = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
-    match range.split_once("..") {
-        Some((a, b)) => (parse(a), parse(b)),
-        None => (parse(range), parse(range)),
-    }
+    parse_range(range).map_or((None, None), |(first, last)| (Some(first), Some(last)))
 }
 
 #[cfg(test)]

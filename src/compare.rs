@@ -11,6 +11,7 @@ use crate::actions::Action;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::lesson::MODEL;
+use crate::partitions::{PartitionStatus, range_text};
 use crate::project::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 use crate::run::{BuildRequest, EventTimeRange};
 use crate::state::State;
@@ -154,10 +155,14 @@ async fn update(strategy: Strategy, engine: &mut Engine, arrival: &Action) -> Re
         Strategy::MaxFilter => drop(engine.build(&model).await?),
         Strategy::FullRefresh => drop(engine.build(&BuildRequest { full_refresh: true, ..model }).await?),
         Strategy::Partitioned => {
-            let due: Vec<NaiveDate> =
-                engine.partitions().into_iter().filter(|p| matches!(p.status.name(), "missing" | "stale")).map(|p| p.day).collect();
+            let due: Vec<NaiveDate> = engine
+                .partitions()
+                .into_iter()
+                .filter(|p| matches!(p.status, PartitionStatus::Missing | PartitionStatus::Stale { .. }))
+                .map(|p| p.day)
+                .collect();
             for (first, last) in runs_of_days(&due) {
-                engine.materialize(&format!("{first}..{last}"), true).await?;
+                engine.materialize(&range_text(first, last), true).await?;
             }
         }
         Strategy::Microbatch => {

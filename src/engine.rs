@@ -11,7 +11,7 @@ use crate::actions::{self, Action};
 use crate::error::{Error, Result};
 use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, parse_month};
-use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, window_vars};
+use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, window_vars};
 use crate::project::{Materialization, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
 use crate::sample::{self, SampleSpec};
@@ -299,8 +299,7 @@ impl Engine {
                     for day in &group {
                         self.state.partitions.record_success(*day, record.id, &record.started_at, &self.state.fingerprints);
                     }
-                    let range = if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) };
-                    self.record(Action::Materialize { range, single_run });
+                    self.record(Action::Materialize { range: range_text(first, last), single_run });
                     records.push(record);
                 }
                 Err(e) => {
@@ -391,10 +390,6 @@ fn changed_project(project: &Project, action: &Action) -> Result<Project> {
         }
         _ => Ok(project.clone()),
     }
-}
-
-pub fn day_text(day: NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
 }
 
 fn now_text() -> String {

@@ -10,6 +10,7 @@ use crate::actions::Action;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::history::RunStatus;
+use crate::partitions::{PartitionStatus, day_text};
 use crate::project::{LESSON, LESSON_FIRST_VERSION};
 use crate::sample::{FileSchema, SampleSpec};
 use crate::state::State;
@@ -135,7 +136,8 @@ pub async fn run_step(engine: &mut Engine, number: usize) -> Result<StepOutcome>
     let mut stale = std::collections::BTreeSet::new();
     for action in &step.actions {
         engine.apply(action).await?;
-        stale.extend(engine.partitions().into_iter().filter(|p| p.status.name() == "stale").map(|p| p.day.format("%Y-%m-%d").to_string()));
+        let now_stale = engine.partitions().into_iter().filter(|p| matches!(p.status, PartitionStatus::Stale { .. }));
+        stale.extend(now_stale.map(|p| day_text(p.day)));
     }
     let runs = &engine.state.runs[runs_before..];
     let model_runs: Vec<_> = runs
@@ -143,19 +145,18 @@ pub async fn run_step(engine: &mut Engine, number: usize) -> Result<StepOutcome>
         .filter(|r| r.status == RunStatus::Success)
         .filter_map(|r| r.models.iter().find(|m| m.name == MODEL))
         .collect();
-    let diff = model_runs.iter().try_fold(None::<TableDiff>, |total, run| {
-        let diff = run.diff.as_ref()?;
-        Some(Some(match total {
-            Some(total) => total.then(diff),
-            None => diff.clone(),
-        }))
+    // The step's diff is its runs' diffs in order; none if a run kept none.
+    let diffs: Option<Vec<&TableDiff>> = model_runs.iter().map(|run| run.diff.as_ref()).collect();
+    let diff = diffs.and_then(|diffs| {
+        let (first, rest) = diffs.split_first()?;
+        Some(rest.iter().fold((*first).clone(), |total, next| total.then(next)))
     });
     let outcome = StepOutcome {
         step: number,
         run_ids: runs.iter().map(|r| r.id).collect(),
         commands: runs.iter().map(|r| r.command.clone()).collect(),
         compiled_sql: model_runs.last().map(|m| m.compiled_sql.clone()).unwrap_or_default(),
-        diff: diff.flatten(),
+        diff,
         stale: stale.into_iter().collect(),
         drift: engine.drift(MODEL).await.ok().flatten(),
     };

@@ -36,13 +36,7 @@ impl DailyPartitions {
     /// Parses `START` or `START..END` (both inclusive) into the days it names, each checked
     /// against the definition.
     pub fn select(&self, range: &str) -> Result<Vec<NaiveDate>> {
-        let (from, to) = match range.split_once("..") {
-            Some((a, b)) => (parse_day(a, range)?, parse_day(b, range)?),
-            None => {
-                let day = parse_day(range, range)?;
-                (day, day)
-            }
-        };
+        let (from, to) = parse_range(range)?;
         if to < from {
             return Err(Error::Partition {
                 partition: range.into(),
@@ -66,8 +60,22 @@ impl DailyPartitions {
     }
 }
 
-fn day_key(day: NaiveDate) -> String {
+/// `2023-03-04`: how days are written in ranges, vars and keys.
+pub fn day_text(day: NaiveDate) -> String {
     day.format(DAY_FORMAT).to_string()
+}
+
+/// A range as partitions are selected: `START` for one day, else `START..END`.
+pub fn range_text(first: NaiveDate, last: NaiveDate) -> String {
+    if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) }
+}
+
+/// The two ends of `START` or `START..END`, as written (not checked for order).
+pub fn parse_range(range: &str) -> Result<(NaiveDate, NaiveDate)> {
+    match range.split_once("..") {
+        Some((a, b)) => Ok((parse_day(a, range)?, parse_day(b, range)?)),
+        None => parse_day(range, range).map(|day| (day, day)),
+    }
 }
 
 fn parse_day(text: &str, range: &str) -> Result<NaiveDate> {
@@ -82,8 +90,8 @@ fn parse_day(text: &str, range: &str) -> Result<NaiveDate> {
 pub fn window_vars(first: NaiveDate, last: NaiveDate) -> Vars {
     let end = last.checked_add_days(Days::new(1)).unwrap_or(last);
     let mut vars = Vars::new();
-    vars.insert("min_date".into(), first.format(DAY_FORMAT).to_string().into());
-    vars.insert("max_date".into(), end.format(DAY_FORMAT).to_string().into());
+    vars.insert("min_date".into(), day_text(first).into());
+    vars.insert("max_date".into(), day_text(end).into());
     vars
 }
 
@@ -126,11 +134,11 @@ pub struct PartitionLedger {
 
 impl PartitionLedger {
     pub fn record_success(&mut self, day: NaiveDate, run_id: u64, at: &str, fingerprints: &DayFingerprints) {
-        self.entries.insert(day_key(day), Entry { run_id, at: at.into(), error: None, sources: fingerprints.window(day) });
+        self.entries.insert(day_text(day), Entry { run_id, at: at.into(), error: None, sources: fingerprints.window(day) });
     }
 
     pub fn record_failure(&mut self, day: NaiveDate, run_id: u64, at: &str, error: &str) {
-        self.entries.insert(day_key(day), Entry { run_id, at: at.into(), error: Some(error.into()), sources: 0 });
+        self.entries.insert(day_text(day), Entry { run_id, at: at.into(), error: Some(error.into()), sources: 0 });
     }
 
     /// Forgets every partition (a full refresh rebuilds the table from scratch).
@@ -139,7 +147,7 @@ impl PartitionLedger {
     }
 
     pub fn status(&self, day: NaiveDate, fingerprints: &DayFingerprints) -> PartitionStatus {
-        match self.entries.get(&day_key(day)) {
+        match self.entries.get(&day_text(day)) {
             None => PartitionStatus::Missing,
             Some(Entry { run_id, at, error: Some(error), .. }) => PartitionStatus::Failed {
                 run_id: *run_id,
@@ -162,7 +170,7 @@ impl DayFingerprints {
     /// A daily partition reads its own day and the next (`between` includes `max_date`).
     pub fn window(&self, day: NaiveDate) -> u64 {
         let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
-        let get = |d: NaiveDate| self.0.get(&day_key(d)).copied().unwrap_or(0);
+        let get = |d: NaiveDate| self.0.get(&day_text(d)).copied().unwrap_or(0);
         get(day).rotate_left(1) ^ get(next)
     }
 
@@ -183,7 +191,7 @@ impl DayFingerprints {
                 for column in batch.columns() {
                     hash_value(column.as_ref(), row, &mut hasher);
                 }
-                let entry = days.entry(day_key(day.date_naive())).or_default();
+                let entry = days.entry(day_text(day.date_naive())).or_default();
                 *entry = entry.wrapping_add(hasher.finish());
             }
         }

@@ -98,9 +98,6 @@ impl TableDiff {
 impl KeyedRows {
     /// `None` when the table is too large to keep or the key does not identify its rows.
     pub fn of(table: &Table, key_columns: &[String]) -> Option<KeyedRows> {
-        if table.num_rows() > DIFF_ROW_LIMIT {
-            return None;
-        }
         let columns: Vec<String> = table.schema.fields().iter().map(|f| f.name().clone()).collect();
         let key: Vec<usize> = key_columns.iter().map(|k| columns.iter().position(|c| c == k)).collect::<Option<_>>()?;
         let key = if key.is_empty() { vec![0] } else { key };

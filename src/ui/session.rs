@@ -15,6 +15,7 @@ use crate::chart::{self, DailyPoint};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::history::RunRecord;
+use crate::partitions::{day_text, range_text};
 use crate::actions::Action;
 use crate::compare::{self, Comparison};
 use crate::import;
@@ -126,6 +127,7 @@ impl Session {
             (None, Some(state)) => {
                 engine.state = state;
                 engine.restore_project(builtin(LESSON)?)?;
+                self.publish(&engine).await;
             }
             (None, None) => {
                 self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 3 }));
@@ -138,7 +140,6 @@ impl Session {
                 self.save(&mut engine).await?;
             }
         }
-        self.publish(&engine).await;
         Ok(warning)
     }
 
@@ -255,8 +256,7 @@ impl Session {
             self.running.set(group.iter().copied().collect());
             self.progress.set(Some(Progress { label: format!("Materializing {}", range_label(first, last)), done: index, total }));
             next_frame().await;
-            let key = if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) };
-            match engine.materialize(&key, true).await {
+            match engine.materialize(&range_text(first, last), true).await {
                 Ok(mut done) => records.append(&mut done),
                 Err(e) => {
                     self.running.set(BTreeSet::new());
@@ -478,10 +478,6 @@ fn forget_location_fragment() {
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
     }
-}
-
-pub fn day_text(day: NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
 }
 
 fn range_label(first: NaiveDate, last: NaiveDate) -> String {

@@ -13,7 +13,7 @@ use crate::chart::{self, DailyPoint};
 use crate::history::RunRecord;
 use crate::lesson::MODEL;
 use crate::time_travel;
-use crate::ui::session::day_text;
+use crate::partitions::day_text;
 use super::lesson::show;
 
 const WIDTH: f64 = 900.0;

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use super::SessionRef;
 use crate::compare::Comparison;
 use crate::chart::row_date;
+use crate::partitions::day_text;
 use crate::table_diff::{Row, TableDiff};
 
 const CELL: f64 = 12.0;
@@ -42,7 +43,7 @@ pub fn Compare(session: SessionRef) -> impl IntoView {
 #[component]
 fn ComparisonView(comparison: Comparison) -> impl IntoView {
     let truth = comparison.truth.clone().unwrap_or_default();
-    let days: Vec<String> = truth.rows.values().filter_map(day_text).collect();
+    let days: Vec<String> = truth.rows.values().filter_map(row_day).collect();
     let width = LABEL + CELL * days.len() as f64 + 4.0;
     let height = CELL * comparison.variants.len() as f64 + 18.0;
     let count_column = truth.columns.iter().position(|c| c == "trip_count");
@@ -113,17 +114,17 @@ fn drift_by_day(drift: Option<(&TableDiff, Option<usize>)>) -> BTreeMap<String, 
     let trips = |row: &Row| count.and_then(|c| row.get(c)?.as_i64()).unwrap_or(0);
     let mut out = BTreeMap::new();
     for c in &drift.changed {
-        out.extend(day_text(&c.new).map(|d| (d, trips(&c.old) - trips(&c.new))));
+        out.extend(row_day(&c.new).map(|d| (d, trips(&c.old) - trips(&c.new))));
     }
     for row in &drift.added {
-        out.extend(day_text(row).map(|d| (d, -trips(row))));
+        out.extend(row_day(row).map(|d| (d, -trips(row))));
     }
     for row in &drift.removed {
-        out.extend(day_text(row).map(|d| (d, trips(row))));
+        out.extend(row_day(row).map(|d| (d, trips(row))));
     }
     out
 }
 
-fn day_text(row: &Row) -> Option<String> {
-    row_date(row).map(|d| d.format("%Y-%m-%d").to_string())
+fn row_day(row: &Row) -> Option<String> {
+    row_date(row).map(day_text)
 }

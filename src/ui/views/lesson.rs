@@ -6,7 +6,9 @@
 use leptos::prelude::*;
 
 use super::SessionRef;
+use crate::chart::row_date;
 use crate::lesson::{self, StepOutcome};
+use crate::partitions::day_text;
 use crate::line_diff::{self, Line};
 use crate::table_diff::{ChangedRow, Row, TableDiff};
 
@@ -213,11 +215,7 @@ pub fn DiffTable(diff: TableDiff, testid: &'static str) -> impl IntoView {
 
 /// A row's key as a reader knows it: the day of a `date_of_business`, else the first value.
 fn day_of(row: &Row) -> String {
-    let text = show(row.first());
-    match text.get(..10) {
-        Some(day) if text.ends_with(" 00:00:00") => day.to_string(),
-        _ => text,
-    }
+    row_date(row).map_or_else(|| show(row.first()), day_text)
 }
 
 /// A value as the page shows it: doubles to 6 decimals, NULL spelled out.

@@ -7,24 +7,22 @@ use leptos::prelude::*;
 
 use super::SessionRef;
 use crate::run::BuildRequest;
-use crate::ui::session::{PartitionCell, day_text};
+use crate::partitions::{day_text, parse_range, range_text};
+use crate::ui::session::PartitionCell;
 
 #[component]
 pub fn Partitions(session: SessionRef) -> impl IntoView {
     let (snapshot, running, progress, view_state) = session.with_value(|s| (s.snapshot, s.running, s.progress, s.view));
     // (anchor, other end) of the selection, kept in the page's view so share links carry it.
-    let selection = Signal::derive(move || view_state.with(|v| v.selection.as_deref().and_then(parse_selection)));
+    let selection = Signal::derive(move || view_state.with(|v| v.selection.as_deref().and_then(|r| parse_range(r).ok())));
     let select = move |value: Option<(NaiveDate, NaiveDate)>| {
-        view_state.update(|v| v.selection = value.map(|(a, b)| format!("{}..{}", day_text(a), day_text(b))));
+        view_state.update(|v| v.selection = value.map(|(a, b)| range_text(a, b)));
     };
     let dragging = RwSignal::new(false);
     let single_run = RwSignal::new(false);
     let selected = move |day: NaiveDate| selection.get().is_some_and(|(a, b)| day >= a.min(b) && day <= a.max(b));
     let range = move || {
-        selection.get().map(|(a, b)| {
-            let (first, last) = (a.min(b), a.max(b));
-            if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) }
-        })
+        selection.get().map(|(a, b)| range_text(a.min(b), a.max(b)))
     };
     let materialize = move |_| {
         let Some(range) = range() else { return };
@@ -133,9 +131,3 @@ fn by_month(cells: &[PartitionCell]) -> Vec<(String, Vec<Option<PartitionCell>>)
     months
 }
 
-/// `anchor..end` as the view keeps it.
-fn parse_selection(text: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let (a, b) = text.split_once("..")?;
-    let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
-    Some((day(a)?, day(b)?))
-}

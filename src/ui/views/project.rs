@@ -11,7 +11,8 @@ use crate::highlight::pieces;
 use crate::partitions::window_vars;
 use crate::project::Project;
 use crate::template::{self, CompileContext};
-use crate::ui::session::{day_text, next_day};
+use crate::partitions::day_text;
+use crate::ui::session::next_day;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Context {

@@ -98,13 +98,24 @@ async fn await_promise(promise: Promise, what: &str) -> Result<JsValue> {
 }
 
 async fn folder() -> Result<FileSystemDirectoryHandle> {
-    let window = web_sys::window().ok_or_else(|| fail("", JsValue::from_str("no window")))?;
-    let root = await_promise(window.navigator().storage().get_directory(), "root").await?;
+    let root = await_promise(storage()?.get_directory(), "root").await?;
     let root: FileSystemDirectoryHandle = root.unchecked_into();
     let options = web_sys::FileSystemGetDirectoryOptions::new();
     options.set_create(true);
     let folder = await_promise(root.get_directory_handle_with_options(FOLDER, &options), FOLDER).await?;
     Ok(folder.unchecked_into())
+}
+
+/// The origin's storage, from the page or from the engine's worker.
+fn storage() -> Result<web_sys::StorageManager> {
+    let global = js_sys::global();
+    if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        return Ok(window.navigator().storage());
+    }
+    match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        Some(worker) => Ok(worker.navigator().storage()),
+        None => Err(fail("", JsValue::from_str("neither a page nor a worker"))),
+    }
 }
 
 /// The names in the folder, through its async iterator of keys.

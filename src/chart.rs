@@ -6,13 +6,30 @@ use chrono::NaiveDate;
 use crate::table_diff::{KeyedRows, Row};
 
 /// One day of `daily_metrics`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DailyPoint {
+    #[serde(with = "crate::serde_dates::day")]
     pub date: NaiveDate,
     pub trip_count: i64,
+    #[serde(with = "nan_as_null")]
     pub average_duration: f64,
+    #[serde(with = "nan_as_null")]
     pub average_amount: f64,
+    #[serde(with = "nan_as_null")]
     pub pct_over_30_min: f64,
+}
+
+/// A missing average is NaN, which JSON cannot hold: it travels as null.
+mod nan_as_null {
+    use serde::Deserialize;
+
+    pub fn serialize<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() { serializer.serialize_f64(*value) } else { serializer.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// The chartable days of `daily_metrics` rows (a row without a readable date or count is

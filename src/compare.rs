@@ -18,7 +18,7 @@ use crate::state::State;
 use crate::table_diff::{self, KeyedRows, TableDiff};
 use crate::warehouse::{Relation, RelationName};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Strategy {
     /// The lesson's first version: `dbt build` after each arrival.
     MaxFilter,
@@ -61,7 +61,7 @@ impl Strategy {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VariantOutcome {
     pub strategy: Strategy,
     /// dbt runs this variant needed.
@@ -71,7 +71,7 @@ pub struct VariantOutcome {
     pub drift: Option<TableDiff>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Comparison {
     pub truth: Option<KeyedRows>,
     pub variants: Vec<VariantOutcome>,

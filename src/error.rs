@@ -6,7 +6,7 @@ use std::fmt;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where in a project file something went wrong (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: String,
     pub line: usize,
@@ -19,7 +19,8 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Serializable, so the page's worker can hand it to the page as it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A model or macro could not be rendered by the template engine.
     #[error("{location}: {message} (model {model})")]
@@ -58,6 +59,10 @@ pub enum Error {
     /// A shared session's action could not be replayed.
     #[error("step {step} of the link ({action}): {message}")]
     Replay { step: usize, action: String, message: String },
+    /// The page's engine worker stopped (a panic, out of memory, or a cancel it could not
+    /// honour in time); the page restarts it on the last saved state.
+    #[error("the engine stopped ({0}); it was restarted on the last saved state")]
+    Stopped(String),
     /// Bad arguments to an engine call (vars JSON, selection syntax, generator options).
     #[error("{0}")]
     Usage(String),

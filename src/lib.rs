@@ -24,10 +24,13 @@ pub mod lesson;
 pub mod line_diff;
 pub mod partitions;
 pub mod project;
+pub mod protocol;
 pub mod query;
 pub mod run;
 pub mod sample;
+pub mod serde_dates;
 pub mod share;
+pub mod snapshot;
 pub mod source_edits;
 pub mod state;
 pub mod table_diff;
@@ -37,3 +40,7 @@ pub mod warehouse;
 pub mod zip;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod wire;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

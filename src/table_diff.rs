@@ -37,7 +37,7 @@ pub struct ChangedRow {
 }
 
 /// A table's rows by key, in key order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyedRows {
     pub columns: Vec<String>,
     pub key: Vec<usize>,

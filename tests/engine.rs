@@ -186,3 +186,27 @@ async fn queries_speak_duckdb() {
     let lateral = csv(&engine, "select 2 as two, two * 3 as six order by all").await;
     assert_eq!(lateral, "two,six\n2,6\n");
 }
+
+/// What the page's worker publishes after an operation: the calendar, the chart's points and the
+/// project, as the views read them (and they survive the trip to the page as JSON).
+#[tokio::test]
+async fn the_snapshot_shows_the_partitions_chart_and_project() {
+    let mut engine = lesson_engine(LESSON).await;
+    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = backfill::snapshot::snapshot(&engine).await;
+    assert_eq!(snapshot.days.len(), 31);
+    let statuses: Vec<&str> = snapshot.partitions.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "materialized").count(), 1, "{statuses:?}");
+    assert_eq!(statuses[3], "materialized");
+    assert_eq!(snapshot.daily.len(), 31, "one chart point per day of March");
+    let counted: i64 = snapshot.daily.iter().map(|p| p.trip_count).sum();
+    let in_march = csv(&engine, "select sum(trip_count) as n from daily_metrics where date_of_business >= '2023-03-01' and date_of_business < '2023-04-01'").await;
+    assert_eq!(format!("n\n{counted}\n"), in_march);
+    assert_eq!(snapshot.project, engine.project.files);
+    assert!(snapshot.unbuilt_months.is_empty());
+    let event = backfill::protocol::Event::Snapshot(Box::new(snapshot.clone()));
+    let back = backfill::protocol::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let backfill::protocol::Event::Snapshot(back) = back else { panic!("not a snapshot") };
+    assert_eq!(back.partitions, snapshot.partitions);
+    assert_eq!(back.runs, snapshot.runs);
+}

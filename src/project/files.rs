@@ -11,7 +11,7 @@ use crate::dialect::{DEFAULT_SCHEMA, SqlDialect};
 use crate::error::{Error, Result};
 
 /// A project's files by path relative to its root (`/`-separated), with their text.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectFiles(pub BTreeMap<String, String>);
 
 /// Folders dbt writes or fills itself, and hidden ones: never part of a project's sources.

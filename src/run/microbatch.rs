@@ -37,9 +37,11 @@ impl BatchWindow {
 }
 
 /// What the run asked for: dbt's `--event-time-start` / `--event-time-end`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventTimeRange {
+    #[serde(with = "crate::serde_dates::optional_time")]
     pub start: Option<NaiveDateTime>,
+    #[serde(with = "crate::serde_dates::optional_time")]
     pub end: Option<NaiveDateTime>,
 }
 

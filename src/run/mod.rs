@@ -24,7 +24,7 @@ use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
 use crate::warehouse::{Aliases, RelationName, Warehouse};
 
 /// What to build, as `dbt build` takes it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildRequest {
     /// dbt selection syntax; empty builds everything.
     pub select: String,

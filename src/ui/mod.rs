@@ -1,6 +1,6 @@
-//! The browser app: a thin Leptos face over [`crate::engine`]. [`session`] owns the engine and
-//! publishes snapshots; `views/` render them; [`page_api`] exposes the same operations as
-//! `window.backfill`. Text from models, files and tables is only ever inserted as text.
+//! The browser app: a thin Leptos face over the engine, which runs in a Web Worker
+//! ([`crate::worker`]). [`session`] talks to it and holds the snapshots it publishes;
+//! `views/` render them; [`page_api`] exposes the same operations as `window.backfill`. Text from models, files and tables is only ever inserted as text.
 
 mod page_api;
 mod session;
@@ -13,13 +13,7 @@ use session::Session;
 /// Mounts the app on the page body and starts the session.
 pub fn start() {
     install_panic_message();
-    let session = match Session::new() {
-        Ok(session) => session,
-        Err(e) => {
-            leptos::mount::mount_to_body(move || view! { <p class="fatal" data-testid="error-message">{e.to_string()}</p> });
-            return;
-        }
-    };
+    let session = Session::new();
     page_api::install(session.clone());
     listen_for_pasted_links(session.clone());
     let starting = session.clone();

@@ -19,7 +19,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::error::{Error, Result};
-use crate::query::to_json_rows;
 use crate::run::BuildRequest;
 use crate::ui::session::Shared;
 
@@ -36,7 +35,7 @@ pub fn install(session: Shared) {
                 .unwrap_or_else(|| "upload.parquet".into());
             let month = text_option(&options, "month");
             let bytes = bytes_of(&source).await?;
-            let loaded = s.load(&name, &bytes, month.as_deref()).await?;
+            let loaded = s.load(&name, bytes, month.as_deref()).await?;
             to_js(&serde_json::to_value(&loaded).unwrap_or_default())
         })
     }));
@@ -80,15 +79,13 @@ pub fn install(session: Shared) {
         let s = s.clone();
         promise(async move {
             let sql = sql.as_string().ok_or_else(|| Error::Usage("query: give the SQL as a string".into()))?;
-            let table = s.query(&sql).await?;
-            let rows: Vec<serde_json::Value> = to_json_rows(&table).into_iter().map(serde_json::Value::Object).collect();
-            to_js(&serde_json::Value::Array(rows))
+            to_js(&s.query(&sql).await?)
         })
     }));
     let s = session.clone();
     add(&api, "partitions", Closure::<dyn Fn() -> Promise>::new(move || {
         let s = s.clone();
-        promise(async move { to_js(&s.partitions_json().await) })
+        promise(async move { to_js(&s.partitions_json().await?) })
     }));
     let s = session.clone();
     add(&api, "exportProject", Closure::<dyn Fn() -> Promise>::new(move || {
@@ -112,7 +109,7 @@ pub fn install(session: Shared) {
     let s = session;
     add(&api, "runs", Closure::<dyn Fn() -> Promise>::new(move || {
         let s = s.clone();
-        promise(async move { to_js(&s.runs_json().await) })
+        promise(async move { to_js(&s.runs_json().await?) })
     }));
     let _ = Reflect::set(&window, &"backfill".into(), &api);
 }

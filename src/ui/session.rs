@@ -1,371 +1,367 @@
-//! The page's one engine and what the views show of it. Every operation (from a view or the
-//! page API) goes through here: it takes the engine lock (so operations run one at a time),
-//! publishes a fresh [`Snapshot`], then saves the state to browser storage.
+//! The page's side of the engine: the engine runs in a Web Worker (`crate::worker`); every
+//! operation (from a view or the page API) is a [`Request`] to it, answered by a Promise-like
+//! future. The worker's events feed the signals the views read: the snapshot, progress, the
+//! days being materialized. A worker that dies (a panic, out of memory) or does not stop when
+//! cancelled is replaced by a new one, started on the last saved state, and the page says so.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use chrono::{Duration, NaiveDate};
-use futures::lock::Mutex;
+use chrono::NaiveDate;
+use futures::channel::oneshot;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{MessageEvent, Worker};
 
-use crate::browser_store::BrowserStore;
-use crate::chart::{self, DailyPoint};
-use crate::engine::Engine;
+use crate::compare::Comparison;
 use crate::error::{Error, Result};
 use crate::history::RunRecord;
-use crate::partitions::{day_text, range_text};
-use crate::actions::Action;
-use crate::compare::{self, Comparison};
-use crate::import;
-use crate::lesson::{self, StepOutcome};
-use crate::project::{LESSON, Project, builtin};
-use crate::share::{self, SharedSession, View};
-use crate::table_diff::KeyedRows;
-use crate::query::cell;
+use crate::lesson::StepOutcome;
+use crate::project::Project;
+use crate::protocol::{Answer, Event, Message, Progress, Request, Snapshot, TablePage};
 use crate::run::BuildRequest;
-use crate::sample::{FileSchema, SampleSpec};
-use crate::state::{LoadedFile, State};
-use crate::warehouse::Table;
+use crate::share::{self, View};
+use crate::state::LoadedFile;
+use crate::wire;
 
-/// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
-pub const SAMPLE_MONTH: &str = "2023-03";
-pub const SAMPLE_ROWS: usize = 200_000;
+/// The worker script (`worker.js`, beside `index.html`): it loads the engine's wasm.
+const WORKER_SCRIPT: &str = "./worker.js";
+/// How long a cancelled operation may take to stop at a checkpoint before the worker is
+/// stopped outright.
+const CANCEL_GRACE_MS: i32 = 2_000;
 
-/// What the views render; rebuilt after every operation.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub partitions: Vec<PartitionCell>,
-    /// Every day of the partitions definition, in order (the chart's x axis).
-    pub days: Vec<NaiveDate>,
-    pub daily: Vec<DailyPoint>,
-    /// Days of `daily_metrics` outside the partitions definition (dirty pickups): not charted.
-    pub daily_outside: usize,
-    pub runs: Vec<RunRecord>,
-    pub files: Vec<LoadedFile>,
-    pub tables: Vec<String>,
-    pub project: Option<Project>,
-    /// Loaded months that stg_trips has not been rebuilt with yet.
-    pub unbuilt_months: Vec<String>,
-    /// `daily_metrics` by day, for time travel (`None` if it is missing or not one row a day).
-    pub daily_rows: Option<KeyedRows>,
-    pub lesson: Vec<StepOutcome>,
-    pub actions: Vec<Action>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartitionCell {
-    pub day: NaiveDate,
-    pub status: &'static str,
-    /// Run and time, or the error.
-    pub detail: String,
-}
-
-/// A long operation's progress, for the status bar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    pub label: String,
-    pub done: usize,
-    pub total: usize,
-}
+type Reply = (Result<Answer>, Vec<Vec<u8>>);
 
 pub struct Session {
-    engine: Mutex<Engine>,
-    store: RefCell<Option<BrowserStore>>,
+    worker: RefCell<Option<Worker>>,
+    /// The worker sends `Ready` once it listens; messages before that would be lost.
+    ready: Cell<bool>,
+    queued: RefCell<Vec<(String, Vec<Vec<u8>>)>>,
+    pending: RefCell<BTreeMap<u64, oneshot::Sender<Reply>>>,
+    next_id: Cell<u64>,
     pub snapshot: RwSignal<Snapshot>,
+    /// The snapshot's project, parsed for the editor and lineage.
+    pub project: RwSignal<Option<Project>>,
     pub progress: RwSignal<Option<Progress>>,
     pub error: RwSignal<Option<String>>,
     /// Days being materialized right now (shown as `running`).
     pub running: RwSignal<BTreeSet<NaiveDate>>,
     /// What the page shows that a share link keeps (lesson step, time-travel position).
     pub view: RwSignal<View>,
-    cancel: RwSignal<bool>,
+    /// Bumped by every cancel, so a late grace timer knows whether it still applies.
+    cancels: Cell<u64>,
 }
 
 pub type Shared = Rc<Session>;
 
 impl Session {
-    pub fn new() -> Result<Shared> {
-        let project = builtin(LESSON)?;
-        Ok(Rc::new(Session {
-            engine: Mutex::new(Engine::new(project, State::default())),
-            store: RefCell::new(None),
+    pub fn new() -> Shared {
+        let session = Rc::new(Session {
+            worker: RefCell::new(None),
+            ready: Cell::new(false),
+            queued: RefCell::new(Vec::new()),
+            pending: RefCell::new(BTreeMap::new()),
+            next_id: Cell::new(1),
             snapshot: RwSignal::new(Snapshot::default()),
+            project: RwSignal::new(None),
             progress: RwSignal::new(None),
             error: RwSignal::new(None),
             running: RwSignal::new(BTreeSet::new()),
             view: RwSignal::new(View::default()),
-            cancel: RwSignal::new(false),
-        }))
+            cancels: Cell::new(0),
+        });
+        spawn_worker(&session);
+        session
     }
 
-    /// Restores the saved state, or on a first visit ingests the sample month and builds the
-    /// lesson.
-    pub async fn start(&self) {
+    /// Restores the saved session, or opens the share link in the address (asking first when
+    /// a session is saved), or on a first visit ingests the sample month and builds the lesson.
+    pub async fn start(self: &Rc<Self>) {
         let result = self.start_inner().await;
-        // A failed start is shown on the page by `report`; there is no caller to hand it to.
         if let Ok(Some(warning)) = self.report(result) {
             self.error.set(Some(warning));
         }
     }
 
-    /// Returns a warning when the browser offers no storage (e.g. a private window):
-    /// everything works, nothing persists.
-    async fn start_inner(&self) -> Result<Option<String>> {
-        let (store, warning) = match BrowserStore::open().await {
-            Ok(store) => (Some(store), None),
-            Err(e) => (None, Some(format!("{e}; this session will not be saved"))),
+    async fn start_inner(self: &Rc<Self>) -> Result<Option<String>> {
+        let Answer::Opened { saved, warning } = self.call(Request::Open, Vec::new()).await?.0 else {
+            return Err(unexpected());
         };
-        let mut engine = self.engine.lock().await;
-        let restored = store.as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
-        *self.store.borrow_mut() = store;
-        // Opening a link replaces this browser's session: ask first when there is one.
-        let shared = shared_in_location()?.filter(|_| restored.is_none() || confirm_replacing_session());
-        match (shared, restored) {
-            (Some(shared), _) => return Ok(self.open_shared(&mut engine, &shared).await?.or(warning)),
-            (None, Some(state)) => {
-                engine.state = state;
-                engine.restore_project(builtin(LESSON)?)?;
-                self.publish(&engine).await;
-            }
-            (None, None) => {
-                self.progress.set(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 3 }));
-                engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
-                self.progress.set(Some(Progress { label: "Building the lesson".into(), done: 1, total: 3 }));
-                engine.build(&BuildRequest::default()).await?;
-                // The chart first: saving writes every table as Parquet, which takes a while.
-                self.publish(&engine).await;
-                self.progress.set(Some(Progress { label: "Saving in this browser".into(), done: 2, total: 3 }));
-                self.save(&mut engine).await?;
-            }
+        let shared = shared_fragment_in_location().filter(|_| !saved || confirm_replacing_session());
+        let opening_link = shared.is_some();
+        let started = self.call(Request::Start { shared }, Vec::new()).await?.0;
+        let Answer::Started { warning: started_warning, view } = started else { return Err(unexpected()) };
+        if opening_link {
+            self.view.set(view.unwrap_or_default());
+            forget_location_fragment();
         }
-        Ok(warning)
+        Ok(started_warning.or(warning))
     }
 
     /// Opens a share link pasted into the address of an open page (a fragment change does not
     /// reload it), after asking: it replaces this session.
-    pub async fn open_link_in_location(&self) {
-        let result = match shared_in_location() {
-            Ok(Some(shared)) if confirm_replacing_session() => {
-                let mut engine = self.engine.lock().await;
-                self.open_shared(&mut engine, &shared).await
-            }
-            Ok(_) => return,
-            Err(e) => Err(e),
-        };
-        if let Ok(Some(warning)) = self.report(result) {
-            self.error.set(Some(warning));
+    pub async fn open_link_in_location(self: &Rc<Self>) {
+        let Some(fragment) = shared_fragment_in_location() else { return };
+        if !confirm_replacing_session() {
+            return;
+        }
+        let result = self.call(Request::OpenShared { fragment }, Vec::new()).await.map(|(answer, _)| answer);
+        if let Ok(Answer::Started { warning, view }) = self.report(result) {
+            self.view.set(view.unwrap_or_default());
+            forget_location_fragment();
+            self.error.set(warning);
         }
     }
 
-    /// Replays `shared` on an empty state, shows and saves it; returns a warning naming the
-    /// files the link could not carry.
-    async fn open_shared(&self, engine: &mut Engine, shared: &SharedSession) -> Result<Option<String>> {
-        self.progress.set(Some(Progress { label: "Opening the shared session".into(), done: 0, total: 1 }));
-        next_frame().await;
-        let notes = share::open(engine, shared).await?;
-        self.view.set(shared.view.clone());
-        self.publish(engine).await;
-        self.save(engine).await?;
-        forget_location_fragment();
-        Ok((!notes.is_empty()).then(|| format!("Opened the shared session without its files from disk: {}", notes.join("; "))))
-    }
-
     /// Runs lesson step `number` (1 starts over).
-    pub async fn lesson_step(&self, number: usize) -> Result<StepOutcome> {
-        let mut engine = self.engine.lock().await;
-        self.progress.set(Some(Progress { label: format!("Lesson step {number}"), done: 0, total: 1 }));
-        next_frame().await;
-        let result = lesson::run_step(&mut engine, number).await;
+    pub async fn lesson_step(self: &Rc<Self>, number: usize) -> Result<StepOutcome> {
         self.view.update(|v| v.run = None);
-        self.finish(&mut engine, result).await
+        match self.ask(Request::LessonStep { number }).await? {
+            Answer::Step(outcome) => Ok(*outcome),
+            _ => Err(unexpected()),
+        }
     }
 
     /// Runs the lesson's data story, or this session's arrivals, through every strategy. The
     /// session's own tables are not touched.
-    pub async fn compare(&self, lesson_story: bool) -> Result<Comparison> {
-        let arrivals = if lesson_story {
-            lesson::data_story()
-        } else {
-            compare::arrivals(&self.engine.lock().await.state.actions)
-        };
-        let progress = self.progress;
-        let result = compare::compare(&arrivals, async |done, all| {
-            progress.set(Some(Progress { label: format!("Comparing strategies: arrival {} of {all}", done + 1), done, total: all }));
-            next_frame().await;
-        })
-        .await;
-        self.report(result)
+    pub async fn compare(self: &Rc<Self>, lesson_story: bool) -> Result<Comparison> {
+        match self.ask(Request::Compare { lesson_story }).await? {
+            Answer::Comparison(comparison) => Ok(*comparison),
+            _ => Err(unexpected()),
+        }
     }
 
     /// The page's address with this session in its fragment.
-    pub async fn share_link(&self) -> Result<String> {
-        let engine = self.engine.lock().await;
-        let mut view = self.view.get_untracked();
-        view.lesson_steps = engine.state.lesson.len();
-        let fragment = SharedSession::new(engine.state.actions.clone(), view).to_fragment();
+    pub async fn share_link(self: &Rc<Self>) -> Result<String> {
+        let view = self.view.get_untracked();
+        let Answer::Text(fragment) = self.ask(Request::ShareFragment { view }).await? else { return Err(unexpected()) };
         let base = web_sys::window()
             .and_then(|w| w.location().href().ok())
             .map(|href| href.split('#').next().unwrap_or_default().to_string())
             .unwrap_or_default();
-        self.report(fragment.map(|f| format!("{base}{f}")))
+        Ok(format!("{base}{fragment}"))
     }
 
     /// Ingests one trip file. A bad file changes nothing.
-    pub async fn load(&self, name: &str, bytes: &[u8], month: Option<&str>) -> Result<LoadedFile> {
-        let mut engine = self.engine.lock().await;
-        let result = engine.load_trips(name, bytes, month);
-        self.finish(&mut engine, result).await
+    pub async fn load(self: &Rc<Self>, name: &str, bytes: Vec<u8>, month: Option<&str>) -> Result<LoadedFile> {
+        let request = Request::Load { name: name.to_string(), month: month.map(str::to_string) };
+        match self.ask_with(request, vec![bytes]).await?.0 {
+            Answer::File(file) => Ok(file),
+            _ => Err(unexpected()),
+        }
     }
 
-    /// Generates a sample month in the page and ingests it.
-    pub async fn generate(&self, month: &str, rows: usize) -> Result<LoadedFile> {
-        let mut engine = self.engine.lock().await;
-        let result = engine.load_sample(&sample_spec(month, rows));
-        self.finish(&mut engine, result).await
+    /// Generates a sample month in the engine and ingests it.
+    pub async fn generate(self: &Rc<Self>, month: &str, rows: usize) -> Result<LoadedFile> {
+        match self.ask(Request::Generate { month: month.to_string(), rows }).await? {
+            Answer::File(file) => Ok(file),
+            _ => Err(unexpected()),
+        }
     }
 
-    pub async fn build(&self, request: &BuildRequest) -> Result<RunRecord> {
-        let mut engine = self.engine.lock().await;
-        let result = engine.build(request).await;
-        self.finish(&mut engine, result).await
+    pub async fn build(self: &Rc<Self>, request: &BuildRequest) -> Result<RunRecord> {
+        match self.ask(Request::Build(request.clone())).await? {
+            Answer::Run(record) => Ok(record),
+            _ => Err(unexpected()),
+        }
     }
 
     /// Materializes a range: one run per day (with progress, cancellable between days), or
     /// one run over the whole range.
-    pub async fn materialize(&self, range: &str, single_run: bool) -> Result<Vec<RunRecord>> {
-        let mut engine = self.engine.lock().await;
-        let days = match engine.partitions_definition() {
-            Some(definition) => definition.select(range),
-            None => Err(Error::Partition { partition: range.into(), message: "no trips loaded: no partitions yet".into() }),
-        };
-        let days = match days {
-            Ok(days) => days,
-            Err(e) => return self.finish(&mut engine, Err(e)).await,
-        };
-        self.cancel.set(false);
-        let groups: Vec<Vec<NaiveDate>> = if single_run { vec![days] } else { days.into_iter().map(|d| vec![d]).collect() };
-        let total = groups.len();
-        let mut records = Vec::new();
-        for (index, group) in groups.into_iter().enumerate() {
-            if self.cancel.get_untracked() {
-                break;
-            }
-            let (first, last) = (group[0], group[group.len() - 1]);
-            self.running.set(group.iter().copied().collect());
-            self.progress.set(Some(Progress { label: format!("Materializing {}", range_label(first, last)), done: index, total }));
-            next_frame().await;
-            match engine.materialize(&range_text(first, last), true).await {
-                Ok(mut done) => records.append(&mut done),
-                Err(e) => {
-                    self.running.set(BTreeSet::new());
-                    return self.finish(&mut engine, Err(e)).await;
-                }
-            }
-            // Each partition's outcome is kept even if a later one fails or is cancelled.
-            if let Err(e) = self.save(&mut engine).await {
-                self.error.set(Some(e.to_string()));
-            }
-            self.publish(&engine).await;
+    pub async fn materialize(self: &Rc<Self>, range: &str, single_run: bool) -> Result<Vec<RunRecord>> {
+        match self.ask(Request::Materialize { range: range.to_string(), single_run }).await? {
+            Answer::Runs(records) => Ok(records),
+            _ => Err(unexpected()),
         }
-        self.running.set(BTreeSet::new());
-        self.finish(&mut engine, Ok(records)).await
     }
 
     /// Replaces a model's SQL (the project is re-read, so its YAML config still applies).
-    pub async fn set_model_sql(&self, model: &str, sql: &str) -> Result<()> {
-        let mut engine = self.engine.lock().await;
-        let result = engine.change_project(Action::Model { name: model.to_string(), sql: sql.to_string() });
-        self.finish(&mut engine, result).await
+    pub async fn set_model_sql(self: &Rc<Self>, model: &str, sql: &str) -> Result<()> {
+        self.ask(Request::SetModelSql { model: model.to_string(), sql: sql.to_string() }).await.map(|_| ())
     }
 
     /// Replaces the project with a dropped one: a zip archive, or a folder's files by path.
     /// A file that is not a dbt project, or a project that does not parse, changes nothing.
-    pub async fn import_project(&self, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
-        let mut engine = self.engine.lock().await;
-        let files = match files.as_slice() {
-            [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
-            _ => import::from_files(name, files),
-        };
-        let result = files.and_then(|files| engine.change_project(Action::ProjectFiles { files: files.0 }));
-        self.finish(&mut engine, result).await
+    pub async fn import_project(self: &Rc<Self>, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let (paths, payloads): (Vec<String>, Vec<Vec<u8>>) = files.into_iter().unzip();
+        self.ask_with(Request::ImportProject { name: name.to_string(), paths }, payloads).await.map(|_| ())
     }
 
     /// The project as a dbt project zip, its Dagster partitions starting where the page's do.
-    pub async fn export_project(&self) -> Result<Vec<u8>> {
-        let engine = self.engine.lock().await;
-        let start = engine.partitions_definition().map_or_else(|| "2023-03-01".to_string(), |d| day_text(d.start));
-        let result = crate::export::project_zip(&engine.project, &start);
-        self.report(result)
+    pub async fn export_project(self: &Rc<Self>) -> Result<Vec<u8>> {
+        self.bytes(Request::ExportProject).await
     }
 
-    pub fn cancel(&self) {
-        self.cancel.set(true);
+    /// A whole table as CSV or Parquet bytes.
+    pub async fn download(self: &Rc<Self>, table: &str, csv: bool) -> Result<Vec<u8>> {
+        self.bytes(Request::Download { table: table.to_string(), csv }).await
     }
 
-    pub async fn query(&self, sql: &str) -> Result<Table> {
-        let engine = self.engine.lock().await;
-        let result = engine.query(sql).await;
-        if let Err(e) = &result {
-            self.error.set(Some(e.to_string()));
+    /// Rows as JSON objects. A failed query is shown on the page too.
+    pub async fn query(self: &Rc<Self>, sql: &str) -> Result<serde_json::Value> {
+        let result = self.call(Request::Query { sql: sql.to_string() }, Vec::new()).await;
+        match result {
+            Ok((Answer::Json(rows), _)) => Ok(rows),
+            Ok(_) => Err(unexpected()),
+            Err(e) => {
+                self.error.set(Some(e.to_string()));
+                Err(e)
+            }
         }
-        result
     }
 
-    pub async fn partitions_json(&self) -> serde_json::Value {
-        let engine = self.engine.lock().await;
-        let cells: Vec<serde_json::Value> = engine
-            .partitions()
-            .into_iter()
-            .map(|p| {
-                let mut value = serde_json::to_value(&p.status).unwrap_or_default();
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("partition".into(), day_text(p.day).into());
-                }
-                value
-            })
-            .collect();
-        serde_json::Value::Array(cells)
+    pub async fn table_page(self: &Rc<Self>, table: &str, order: Option<(String, bool)>, offset: usize, limit: usize) -> Result<TablePage> {
+        match self.call(Request::TablePage { table: table.to_string(), order, offset, limit }, Vec::new()).await?.0 {
+            Answer::Page(page) => Ok(page),
+            _ => Err(unexpected()),
+        }
     }
 
-    pub async fn runs_json(&self) -> serde_json::Value {
-        let engine = self.engine.lock().await;
-        serde_json::to_value(&engine.state.runs).unwrap_or_default()
+    pub async fn partitions_json(self: &Rc<Self>) -> Result<serde_json::Value> {
+        self.json(Request::Partitions).await
+    }
+
+    pub async fn runs_json(self: &Rc<Self>) -> Result<serde_json::Value> {
+        self.json(Request::Runs).await
     }
 
     /// Forgets every file, table, partition and run, then starts over with the sample.
-    pub async fn reset(&self) {
-        {
-            let mut engine = self.engine.lock().await;
-            engine.state = State::default();
-            if let Ok(project) = builtin(LESSON) {
-                engine.project = project;
-            }
-            self.view.set(View::default());
-            let taken = self.store.borrow_mut().take();
-            if let Some(mut store) = taken {
-                if let Err(e) = store.clear().await {
-                    self.error.set(Some(e.to_string()));
-                }
-                *self.store.borrow_mut() = Some(store);
-            }
+    pub async fn reset(self: &Rc<Self>) {
+        self.view.set(View::default());
+        let result = self.ask(Request::Reset).await;
+        if let Ok(Answer::Started { warning, .. }) = result {
+            self.error.set(warning);
         }
-        self.error.set(None);
-        self.start().await;
     }
 
-    /// Publishes, then saves (whether the operation succeeded or a run failed and was
-    /// recorded), and shows an error if there was one. A failed save is shown even when the
-    /// operation succeeded.
-    async fn finish<T>(&self, engine: &mut Engine, result: Result<T>) -> Result<T> {
-        self.publish(engine).await;
-        let saved = self.save(engine).await;
-        let result = self.report(result);
-        if let Err(e) = saved {
-            self.error.set(Some(format!("{e}: the page shows the change, but it is not saved in this browser")));
+    /// Asks the running operation to stop at its next checkpoint (between partitions); one
+    /// that has not stopped after a grace period is stopped with its worker, which restarts
+    /// on the last saved state.
+    pub fn cancel(self: &Rc<Self>) {
+        if self.pending.borrow().is_empty() {
+            return;
         }
-        result
+        self.send(&Message::Cancel, Vec::new());
+        let cancel = self.cancels.get() + 1;
+        self.cancels.set(cancel);
+        let waiting: Vec<u64> = self.pending.borrow().keys().copied().collect();
+        let session = Rc::downgrade(self);
+        let check = Closure::once_into_js(move || {
+            let Some(session) = session.upgrade() else { return };
+            let still_running = waiting.iter().any(|id| session.pending.borrow().contains_key(id));
+            if still_running && session.cancels.get() == cancel {
+                session.restart("cancelled: the operation was stopped".to_string());
+            }
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(check.unchecked_ref(), CANCEL_GRACE_MS);
+        }
+    }
+
+    async fn json(self: &Rc<Self>, request: Request) -> Result<serde_json::Value> {
+        match self.call(request, Vec::new()).await?.0 {
+            Answer::Json(value) => Ok(value),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn bytes(self: &Rc<Self>, request: Request) -> Result<Vec<u8>> {
+        match self.ask_with(request, Vec::new()).await? {
+            (Answer::Bytes, mut payloads) => payloads.pop().ok_or_else(unexpected),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// A request whose outcome the page reports (the error line, or clears it).
+    async fn ask(self: &Rc<Self>, request: Request) -> Result<Answer> {
+        self.ask_with(request, Vec::new()).await.map(|(answer, _)| answer)
+    }
+
+    async fn ask_with(self: &Rc<Self>, request: Request, payloads: Vec<Vec<u8>>) -> Result<(Answer, Vec<Vec<u8>>)> {
+        let result = self.call(request, payloads).await;
+        self.report(result)
+    }
+
+    /// Sends `request` and waits for its reply; the reply's warning (a failed save) is shown.
+    async fn call(self: &Rc<Self>, request: Request, payloads: Vec<Vec<u8>>) -> Result<(Answer, Vec<Vec<u8>>)> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (sender, receiver) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, sender);
+        self.send(&Message::Call { id, request }, payloads);
+        let (result, payloads) = receiver.await.unwrap_or_else(|_| (Err(Error::Stopped("no reply".into())), Vec::new()));
+        result.map(|answer| (answer, payloads))
+    }
+
+    fn send(&self, message: &Message, payloads: Vec<Vec<u8>>) {
+        let json = message.to_json();
+        if !self.ready.get() {
+            self.queued.borrow_mut().push((json, payloads));
+            return;
+        }
+        post(self.worker.borrow().as_ref(), &json, &payloads);
+    }
+
+    fn receive(self: &Rc<Self>, event: Event, payloads: Vec<Vec<u8>>) {
+        match event {
+            Event::Ready => {
+                self.ready.set(true);
+                let queued = std::mem::take(&mut *self.queued.borrow_mut());
+                for (json, payloads) in queued {
+                    post(self.worker.borrow().as_ref(), &json, &payloads);
+                }
+            }
+            Event::Reply { id, result, warning } => {
+                if let Some(sender) = self.pending.borrow_mut().remove(&id) {
+                    let _ = sender.send((result, payloads));
+                }
+                if warning.is_some() {
+                    self.error.set(warning);
+                }
+            }
+            Event::Snapshot(snapshot) => {
+                if self.snapshot.with_untracked(|s| s.project != snapshot.project) || self.project.with_untracked(Option::is_none) {
+                    self.project.set(snapshot.project.parse().ok());
+                }
+                self.snapshot.set(*snapshot);
+            }
+            Event::Progress(progress) => self.progress.set(progress),
+            Event::Running { days } => self.running.set(days),
+            Event::Fatal(why) => self.restart(why),
+        }
+    }
+
+    /// Replaces a dead (or stuck) worker with a new one on the last saved state; whatever was
+    /// waiting for the old one fails with `why`.
+    fn restart(self: &Rc<Self>, why: String) {
+        if let Some(worker) = self.worker.borrow_mut().take() {
+            worker.terminate();
+        }
+        self.ready.set(false);
+        self.queued.borrow_mut().clear();
+        let waiting = std::mem::take(&mut *self.pending.borrow_mut());
+        for (_, sender) in waiting {
+            let _ = sender.send((Err(Error::Stopped(why.clone())), Vec::new()));
+        }
+        self.running.set(BTreeSet::new());
+        spawn_worker(self);
+        let session = self.clone();
+        leptos::task::spawn_local(async move {
+            // After the failed calls above have reported (and cleared the status bar).
+            session.progress.set(Some(Progress { label: "Restarting the engine on the last saved state".into(), done: 0, total: 1 }));
+            let restarted = session.call(Request::Open, Vec::new()).await;
+            let restarted = match restarted {
+                Ok(_) => session.call(Request::Start { shared: None }, Vec::new()).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            session.progress.set(None);
+            session.error.set(Some(match restarted {
+                Ok(()) => Error::Stopped(why).to_string(),
+                Err(e) => format!("{}; restarting failed: {e}", Error::Stopped(why)),
+            }));
+        });
     }
 
     fn report<T>(&self, result: Result<T>) -> Result<T> {
@@ -376,92 +372,55 @@ impl Session {
         }
         result
     }
-
-    async fn save(&self, engine: &mut Engine) -> Result<()> {
-        // The store is taken out while flushing so no RefCell borrow lives across an await.
-        let Some(mut store) = self.store.borrow_mut().take() else { return Ok(()) };
-        let result = match engine.state.save(&mut store) {
-            Ok(()) => store.flush().await,
-            Err(e) => Err(e),
-        };
-        *self.store.borrow_mut() = Some(store);
-        result
-    }
-
-    async fn publish(&self, engine: &Engine) {
-        let snapshot = snapshot(engine).await;
-        self.snapshot.set(snapshot);
-    }
 }
 
-async fn snapshot(engine: &Engine) -> Snapshot {
-    let days: Vec<NaiveDate> = engine
-        .partitions_definition()
-        .map(|d| d.start.iter_days().take_while(|day| *day < d.end).collect())
-        .unwrap_or_default();
-    let partitions = engine
-        .partitions()
-        .into_iter()
-        .map(|p| {
-            let detail = match &p.status {
-                crate::partitions::PartitionStatus::Missing => "not materialized yet".to_string(),
-                crate::partitions::PartitionStatus::Materialized { run_id, at } => format!("run {run_id} at {at}"),
-                crate::partitions::PartitionStatus::Stale { run_id, at } => {
-                    format!("run {run_id} at {at}; its source rows changed since")
-                }
-                crate::partitions::PartitionStatus::Failed { run_id, error, .. } => format!("run {run_id} failed: {error}"),
-            };
-            PartitionCell { day: p.day, status: p.status.name(), detail }
-        })
-        .collect();
-    let daily_rows = daily_rows(engine).await;
-    let all_daily = daily_rows.as_ref().map(chart::daily_points).unwrap_or_default();
-    let unbuilt_months = unbuilt_months(engine).await;
-    let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
-        all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
-    let tables = engine.state.warehouse.relations().map(|(name, _)| name.to_string()).collect();
-    Snapshot {
-        partitions,
-        days,
-        daily,
-        daily_outside: outside.len(),
-        runs: engine.state.runs.clone(),
-        files: engine.state.files.clone(),
-        tables,
-        project: Some(engine.project.clone()),
-        unbuilt_months,
-        daily_rows,
-        lesson: engine.state.lesson.clone(),
-        actions: engine.state.actions.clone(),
-    }
+fn spawn_worker(session: &Shared) {
+    let worker = match Worker::new(WORKER_SCRIPT) {
+        Ok(worker) => worker,
+        Err(_) => {
+            session.error.set(Some("This browser cannot start the engine's Web Worker.".into()));
+            return;
+        }
+    };
+    let weak = Rc::downgrade(session);
+    let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
+        let Some(session) = weak.upgrade() else { return };
+        let Some((json, payloads)) = wire::decode(&message.data()) else { return };
+        match Event::from_json(&json) {
+            Ok(event) => session.receive(event, payloads),
+            Err(e) => session.restart(e),
+        }
+    });
+    // A trap (out of memory, a panic) or a script that cannot load.
+    let weak = Rc::downgrade(session);
+    let on_error = Closure::<dyn Fn(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+        event.prevent_default();
+        if let Some(session) = weak.upgrade() {
+            session.restart(event.message());
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // The handlers live as long as this worker; a restart makes new ones.
+    on_message.forget();
+    on_error.forget();
+    *session.worker.borrow_mut() = Some(worker);
 }
 
-async fn daily_rows(engine: &Engine) -> Option<KeyedRows> {
-    let table = engine.query("select * from daily_metrics").await.ok()?;
-    KeyedRows::of(&table, &["date_of_business".to_string()])
+fn post(worker: Option<&Worker>, json: &str, payloads: &[Vec<u8>]) {
+    let Some(worker) = worker else { return };
+    let wire = wire::encode(json, payloads);
+    let _ = worker.post_message_with_transfer(&wire.message, &wire.transfer);
 }
 
-/// Months of loaded files missing from stg_trips: their partitions would read nothing until
-/// stg_trips is rebuilt (the lesson's orchestrator runs it as its own, unpartitioned asset).
-async fn unbuilt_months(engine: &Engine) -> Vec<String> {
-    let Ok(table) = engine.query("select distinct partition_date from stg_trips").await else { return Vec::new() };
-    let built: BTreeSet<String> =
-        table.batches.iter().flat_map(|b| (0..b.num_rows()).filter_map(move |r| cell(b, 0, r))).collect();
-    engine.state.files.iter().map(|f| f.month.clone()).filter(|m| !built.contains(m)).collect()
+fn unexpected() -> Error {
+    Error::Stopped("the engine answered another request".into())
 }
 
-/// A month as `backfill gen` makes it by default (seed 1, the 2023 layout).
-fn sample_spec(month: &str, rows: usize) -> SampleSpec {
-    SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 }
-}
-
-/// The shared session in the page's address, if it has one.
-fn shared_in_location() -> Result<Option<SharedSession>> {
+/// The share-link fragment in the page's address, if it has one.
+fn shared_fragment_in_location() -> Option<String> {
     let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-    if !hash.starts_with(share::FRAGMENT_PREFIX) {
-        return Ok(None);
-    }
-    SharedSession::from_fragment(&hash).map(Some)
+    hash.starts_with(share::FRAGMENT_PREFIX).then_some(hash)
 }
 
 fn confirm_replacing_session() -> bool {
@@ -478,27 +437,4 @@ fn forget_location_fragment() {
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
     }
-}
-
-fn range_label(first: NaiveDate, last: NaiveDate) -> String {
-    if first == last {
-        day_text(first)
-    } else {
-        format!("{} to {}", day_text(first), day_text(last))
-    }
-}
-
-/// The day after `day`, as the partitions' `max_date` is.
-pub fn next_day(day: NaiveDate) -> NaiveDate {
-    day + Duration::days(1)
-}
-
-/// Lets the browser paint before the next piece of work.
-pub async fn next_frame() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

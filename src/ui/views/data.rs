@@ -34,7 +34,7 @@ pub fn Data(session: SessionRef) -> impl IntoView {
                 });
                 let bytes = read_with_progress(&file, |read| uploads.update(|u| u[id].bytes_read = read)).await;
                 let outcome = match bytes {
-                    Ok(bytes) => s.load(&file.name(), &bytes, None).await.map(|f| f.stats.rows).map_err(|e| e.to_string()),
+                    Ok(bytes) => s.load(&file.name(), bytes, None).await.map(|f| f.stats.rows).map_err(|e| e.to_string()),
                     Err(message) => Err(message),
                 };
                 uploads.update(|u| u[id].outcome = Some(outcome));
@@ -95,13 +95,14 @@ pub fn Data(session: SessionRef) -> impl IntoView {
         </ul>
         <div class="generate">
             <span>"Generate a sample month: "</span>
-            <input type="month" prop:value=move || month.get() on:input=move |ev| month.set(event_target_value(&ev)) />
-            <select on:change=move |ev| rows.set(event_target_value(&ev))>
+            <input type="month" data-testid="generate-month" prop:value=move || month.get() on:input=move |ev| month.set(event_target_value(&ev)) />
+            <select data-testid="generate-rows" on:change=move |ev| rows.set(event_target_value(&ev))>
                 <option value="50000">"50,000 rows"</option>
                 <option value="200000" selected>"200,000 rows"</option>
                 <option value="1000000">"1,000,000 rows"</option>
+                <option value="3000000">"3,000,000 rows (a real month's size)"</option>
             </select>
-            <button on:click=generate>"Generate"</button>
+            <button data-testid="generate-button" on:click=generate>"Generate"</button>
         </div>
         <div class="files">
             {move || snapshot.with(|s| s.files.iter().cloned().map(|f| view! { <FileCard file=f /> }).collect_view())}

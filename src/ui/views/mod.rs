@@ -31,18 +31,29 @@ pub fn App(session: SessionRef) -> impl IntoView {
             leptos::task::spawn_local(async move { s.reset().await });
         }
     };
+    let cancel = move |_| session.with_value(|s| s.cancel());
+    let elapsed = elapsed_seconds(progress);
     view! {
         <header class="top">
             <h1>"Backfill"</h1>
             <p class="tagline">"Partitioned incremental models, the dbt + Dagster lesson, in your browser"</p>
             <div class="status" data-testid="status">
                 {move || match progress.get() {
+                    // One step of unknown length: an indeterminate bar, which moves by itself.
+                    Some(p) if p.total <= 1 => view! {
+                        <span class="busy">{p.label.clone()}</span>
+                        <progress data-testid="progress"></progress>
+                    }.into_any(),
                     Some(p) => view! {
                         <span class="busy">{p.label.clone()}</span>
-                        <progress max=p.total.max(1).to_string() value=p.done.to_string()></progress>
+                        <progress data-testid="progress" max=p.total.to_string() value=p.done.to_string()></progress>
                     }.into_any(),
                     None => view! { <span class="idle">"Ready"</span> }.into_any(),
                 }}
+                {move || elapsed.get().map(|seconds| view! { <span class="elapsed" data-testid="elapsed">{format!("{seconds} s")}</span> })}
+                <Show when=move || progress.with(Option::is_some)>
+                    <button class="cancel" data-testid="cancel-button" on:click=cancel>"Cancel"</button>
+                </Show>
             </div>
             <share::Share session=session />
             <button class="reset" on:click=reset>"Reset"</button>
@@ -64,6 +75,23 @@ pub fn App(session: SessionRef) -> impl IntoView {
             <section class="panel tables-panel"><tables::Tables session=session /></section>
         </main>
     }
+}
+
+/// Whole seconds since the running operation started, ticking while it runs: the engine
+/// works in a worker, so the page keeps counting.
+fn elapsed_seconds(progress: RwSignal<Option<crate::protocol::Progress>>) -> Signal<Option<u64>> {
+    let since = RwSignal::new(None::<f64>);
+    let now = RwSignal::new(js_sys::Date::now());
+    Effect::new(move |_| {
+        let busy = progress.with(Option::is_some);
+        match (busy, since.get_untracked()) {
+            (false, Some(_)) => since.set(None),
+            (true, None) => since.set(Some(js_sys::Date::now())),
+            _ => {}
+        }
+    });
+    set_interval(move || now.set(js_sys::Date::now()), std::time::Duration::from_millis(250));
+    Signal::derive(move || since.get().map(|start| ((now.get() - start).max(0.0) / 1000.0) as u64))
 }
 
 /// Offers `bytes` as a download named `name`.

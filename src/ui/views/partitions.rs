@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::SessionRef;
 use crate::run::BuildRequest;
 use crate::partitions::{day_text, parse_range, range_text};
-use crate::ui::session::PartitionCell;
+use crate::protocol::PartitionCell;
 
 #[component]
 pub fn Partitions(session: SessionRef) -> impl IntoView {
@@ -63,10 +63,11 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                             None => view! { <span class="blank"></span> }.into_any(),
                             Some(p) => {
                                 let day = p.day;
-                                let status = move || if running.with(|r| r.contains(&day)) { "running" } else { p.status };
+                                let saved = p.status.clone();
+                                let status = Signal::derive(move || if running.with(|r| r.contains(&day)) { "running".to_string() } else { saved.clone() });
                                 view! {
                                     <button
-                                        class=move || format!("day {}{}", status(), if selected(day) { " selected" } else { "" })
+                                        class=move || format!("day {}{}", status.get(), if selected(day) { " selected" } else { "" })
                                         data-testid=format!("partition-{}", day_text(day))
                                         data-status=status
                                         title=format!("{}: {}", day_text(day), p.detail)

@@ -12,7 +12,6 @@ use crate::partitions::window_vars;
 use crate::project::Project;
 use crate::template::{self, CompileContext};
 use crate::partitions::day_text;
-use crate::ui::session::next_day;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Context {
@@ -22,19 +21,19 @@ enum Context {
 
 #[component]
 pub fn ProjectView(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let project = session.with_value(|s| s.project);
     let selected = RwSignal::new("daily_metrics".to_string());
     let edits = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let context = RwSignal::new(Context::Incremental);
     let day = RwSignal::new("2023-03-04".to_string());
     let source = move || {
         let name = selected.get();
-        edits.with(|e| e.get(&name).cloned()).or_else(|| snapshot.with(|s| s.project.as_ref().and_then(|p| p.model(&name)).map(|m| m.sql.clone()))).unwrap_or_default()
+        edits.with(|e| e.get(&name).cloned()).or_else(|| project.with(|p| p.as_ref().and_then(|p| p.model(&name)).map(|m| m.sql.clone()))).unwrap_or_default()
     };
     let compiled = Memo::new(move |_| {
         let name = selected.get();
         let text = source();
-        let Some(mut project) = snapshot.with(|s| s.project.clone()) else { return Err("no project".to_string()) };
+        let Some(mut project) = project.get() else { return Err("no project".to_string()) };
         if let Some(model) = project.models.get_mut(&name) {
             model.sql = text;
         }
@@ -58,7 +57,7 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
         </p>
         <super::import::ImportProject session=session />
         <div class="lineage" data-testid="project-panel-lineage">
-            {move || snapshot.with(|s| lineage(s.project.as_ref())).into_iter().map(|(stage, models)| view! {
+            {move || project.with(|p| lineage(p.as_ref())).into_iter().map(|(stage, models)| view! {
                 <div class="stage">
                     <h3>{stage}</h3>
                     {models.into_iter().map(|(name, kind)| {
@@ -150,7 +149,7 @@ fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result
         Context::FullRefresh => "-- full refresh: is_incremental() is false".to_string(),
         Context::Incremental if compiled.config.materialized == crate::project::Materialization::Incremental => {
             let start = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_default();
-            format!("-- partition {}: min_date = {}, max_date = {}", day_text(start), day_text(start), day_text(next_day(start)))
+            format!("-- partition {}: min_date = {}, max_date = {}", day_text(start), day_text(start), day_text(start.succ_opt().unwrap_or(start)))
         }
         Context::Incremental => "-- not an incremental model: built in full every run".to_string(),
     };

@@ -3,18 +3,9 @@
 
 use leptos::prelude::*;
 use super::{SessionRef, save_file};
-use crate::query::{cell, to_csv};
-use crate::sample::{FileCompression, write_parquet};
-use crate::warehouse::Table;
+use crate::protocol::TablePage;
 
 const PAGE: usize = 25;
-
-#[derive(Debug, Clone, PartialEq)]
-struct Page {
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
-    total: usize,
-}
 
 #[component]
 pub fn Tables(session: SessionRef) -> impl IntoView {
@@ -22,19 +13,13 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
     let table = RwSignal::new("main.location_metrics".to_string());
     let sort = RwSignal::new(None::<(String, bool)>);
     let page = RwSignal::new(0usize);
-    let data = RwSignal::new(None::<Result<Page, String>>);
+    let data = RwSignal::new(None::<Result<TablePage, String>>);
     Effect::new(move |_| {
         let (name, order, offset) = (table.get(), sort.get(), page.get() * PAGE);
         snapshot.track();
         let s = session.get_value();
         leptos::task::spawn_local(async move {
-            let order_by = order.map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" })).unwrap_or_default();
-            let rows = s.query(&format!("select * from {name}{order_by} limit {PAGE} offset {offset}")).await;
-            let total = s.query(&format!("select count(*) from {name}")).await;
-            let result = match (rows, total) {
-                (Ok(rows), Ok(total)) => Ok(page_of(&rows, &total)),
-                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
-            };
+            let result = s.table_page(&name, order, offset, PAGE).await.map_err(|e| e.to_string());
             data.set(Some(result));
         });
     });
@@ -42,16 +27,9 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
         let s = session.get_value();
         let name = table.get_untracked();
         leptos::task::spawn_local(async move {
-            let Ok(all) = s.query(&format!("select * from {name}")).await else { return };
+            let Ok(bytes) = s.download(&name, csv).await else { return };
             let file = name.rsplit('.').next().unwrap_or("table").to_string();
-            let (bytes, kind, ext) = if csv {
-                (to_csv(&all).into_bytes(), "text/csv", "csv")
-            } else {
-                match write_parquet(&all.batches, FileCompression::Zstd) {
-                    Ok(bytes) => (bytes, "application/vnd.apache.parquet", "parquet"),
-                    Err(_) => return,
-                }
-            };
+            let (kind, ext) = if csv { ("text/csv", "csv") } else { ("application/vnd.apache.parquet", "parquet") };
             save_file(&format!("{file}.{ext}"), kind, &bytes);
         });
     };
@@ -112,15 +90,12 @@ fn LocationChart(session: SessionRef) -> impl IntoView {
         let s = session.get_value();
         leptos::task::spawn_local(async move {
             let sql = "select coalesce(zone, 'Unknown') as zone, sum(trips) as trips from location_metrics group by all order by trips desc, zone limit 12";
-            let Ok(table) = s.query(sql).await else { return };
-            let mut out = Vec::new();
-            for batch in table.batches.iter() {
-                for row in 0..batch.num_rows() {
-                    let trips = cell(batch, 1, row).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                    out.push((cell(batch, 0, row).unwrap_or_default(), trips));
-                }
-            }
-            zones.set(out);
+            let Ok(serde_json::Value::Array(rows)) = s.query(sql).await else { return };
+            let zone_trips = |row: &serde_json::Value| {
+                let zone = row.get("zone").and_then(|z| z.as_str()).unwrap_or_default().to_string();
+                (zone, row.get("trips").and_then(serde_json::Value::as_f64).unwrap_or(0.0))
+            };
+            zones.set(rows.iter().map(zone_trips).collect());
         });
     });
     view! {
@@ -140,16 +115,4 @@ fn LocationChart(session: SessionRef) -> impl IntoView {
             }}
         </svg>
     }
-}
-
-fn page_of(rows: &Table, total: &Table) -> Page {
-    let columns = rows.schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
-    let mut out = Vec::new();
-    for batch in rows.batches.iter() {
-        for row in 0..batch.num_rows() {
-            out.push((0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect());
-        }
-    }
-    let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Page { columns, rows: out, total }
 }

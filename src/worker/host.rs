@@ -1,0 +1,373 @@
+//! The worker's one engine and its browser storage. Requests run one at a time (the engine
+//! lock); each that changes state publishes a fresh snapshot, then saves to OPFS.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use futures::lock::Mutex;
+
+use crate::actions::Action;
+use crate::browser_store::BrowserStore;
+use crate::compare;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::import;
+use crate::lesson;
+use crate::partitions::{day_text, range_text};
+use crate::project::{LESSON, builtin};
+use crate::protocol::{Answer, Event, Progress, Request, TablePage};
+use crate::query::{cell, to_csv, to_json_rows};
+use crate::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
+use crate::share::{self, SharedSession};
+use crate::snapshot::snapshot;
+use crate::state::State;
+
+/// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
+const SAMPLE_MONTH: &str = "2023-03";
+const SAMPLE_ROWS: usize = 200_000;
+
+/// What a request produced: its answer, the bytes that go with it, and a warning to show even
+/// if it succeeded.
+pub struct Outcome {
+    pub result: Result<Answer>,
+    pub payloads: Vec<Vec<u8>>,
+    pub warning: Option<String>,
+}
+
+pub struct Host {
+    engine: Mutex<Engine>,
+    store: RefCell<Option<BrowserStore>>,
+    /// Set by the page's Cancel; checked between partitions.
+    cancelled: Cell<bool>,
+    post: Box<dyn Fn(Event)>,
+    /// A save that failed during the current request.
+    save_warning: RefCell<Option<String>>,
+}
+
+impl Host {
+    pub fn new(post: Box<dyn Fn(Event)>) -> Result<Host> {
+        Ok(Host {
+            engine: Mutex::new(Engine::new(builtin(LESSON)?, State::default())),
+            store: RefCell::new(None),
+            cancelled: Cell::new(false),
+            post,
+            save_warning: RefCell::new(None),
+        })
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.set(true);
+    }
+
+    pub async fn handle(&self, request: Request, mut payloads: Vec<Vec<u8>>) -> Outcome {
+        let mut bytes = Vec::new();
+        self.save_warning.replace(None);
+        let result = match request {
+            Request::Open => self.open().await,
+            Request::Start { shared } => self.start(shared).await,
+            Request::OpenShared { fragment } => {
+                let mut engine = self.engine.lock().await;
+                self.open_shared(&mut engine, &fragment).await
+            }
+            Request::Load { name, month } => {
+                let file = payloads.pop().unwrap_or_default();
+                let mut engine = self.engine.lock().await;
+                self.progress(&format!("Loading {name}"));
+                let result = engine.load_trips(&name, &file, month.as_deref()).map(Answer::File);
+                self.finish(&mut engine, result).await
+            }
+            Request::Generate { month, rows } => {
+                let mut engine = self.engine.lock().await;
+                self.progress(&format!("Generating {rows} trips for {month}"));
+                let result = engine.load_sample(&sample_spec(&month, rows)).map(Answer::File);
+                self.finish(&mut engine, result).await
+            }
+            Request::Build(request) => {
+                let mut engine = self.engine.lock().await;
+                self.progress(if request.full_refresh { "Full refresh" } else { "Building" });
+                let result = engine.build(&request).await.map(Answer::Run);
+                self.finish(&mut engine, result).await
+            }
+            Request::Materialize { range, single_run } => self.materialize(&range, single_run).await,
+            Request::SetModelSql { model, sql } => {
+                let mut engine = self.engine.lock().await;
+                let result = engine.change_project(Action::Model { name: model, sql }).map(|()| Answer::Done);
+                self.finish(&mut engine, result).await
+            }
+            Request::ImportProject { name, paths } => {
+                let mut engine = self.engine.lock().await;
+                let files: Vec<(String, Vec<u8>)> = paths.into_iter().zip(payloads).collect();
+                let files = match files.as_slice() {
+                    [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
+                    _ => import::from_files(&name, files),
+                };
+                let result = files.and_then(|files| engine.change_project(Action::ProjectFiles { files: files.0 })).map(|()| Answer::Done);
+                self.finish(&mut engine, result).await
+            }
+            Request::ExportProject => {
+                let engine = self.engine.lock().await;
+                let start = engine.partitions_definition().map_or_else(|| "2023-03-01".to_string(), |d| day_text(d.start));
+                crate::export::project_zip(&engine.project, &start).map(|zip| {
+                    bytes.push(zip);
+                    Answer::Bytes
+                })
+            }
+            Request::Query { sql } => {
+                let engine = self.engine.lock().await;
+                let table = engine.query(&sql).await;
+                table.map(|t| Answer::Json(serde_json::Value::Array(to_json_rows(&t).into_iter().map(serde_json::Value::Object).collect())))
+            }
+            Request::TablePage { table, order, offset, limit } => {
+                let engine = self.engine.lock().await;
+                table_page(&engine, &table, order, offset, limit).await.map(Answer::Page)
+            }
+            Request::Download { table, csv } => {
+                let engine = self.engine.lock().await;
+                let all = engine.query(&format!("select * from {table}")).await;
+                let file = all.and_then(|all| {
+                    if csv {
+                        Ok(to_csv(&all).into_bytes())
+                    } else {
+                        write_parquet(&all.batches, FileCompression::Zstd)
+                    }
+                });
+                file.map(|file| {
+                    bytes.push(file);
+                    Answer::Bytes
+                })
+            }
+            Request::Partitions => Ok(Answer::Json(self.partitions_json().await)),
+            Request::Runs => {
+                let engine = self.engine.lock().await;
+                Ok(Answer::Json(serde_json::to_value(&engine.state.runs).unwrap_or_default()))
+            }
+            Request::LessonStep { number } => {
+                let mut engine = self.engine.lock().await;
+                self.progress(&format!("Lesson step {number}"));
+                let result = lesson::run_step(&mut engine, number).await.map(|o| Answer::Step(Box::new(o)));
+                self.finish(&mut engine, result).await
+            }
+            Request::Compare { lesson_story } => self.compare(lesson_story).await,
+            Request::ShareFragment { mut view } => {
+                let engine = self.engine.lock().await;
+                view.lesson_steps = engine.state.lesson.len();
+                SharedSession::new(engine.state.actions.clone(), view).to_fragment().map(Answer::Text)
+            }
+            Request::Reset => self.reset().await,
+        };
+        self.post(Event::Progress(None));
+        Outcome { result, payloads: bytes, warning: self.save_warning.take() }
+    }
+
+    /// Opens browser storage; without it (a private window) everything works, nothing persists.
+    async fn open(&self) -> Result<Answer> {
+        let (store, warning) = match BrowserStore::open().await {
+            Ok(store) => (Some(store), None),
+            Err(e) => (None, Some(format!("{e}; this session will not be saved"))),
+        };
+        let saved = store.as_ref().is_some_and(BrowserStore::has_state);
+        *self.store.borrow_mut() = store;
+        Ok(Answer::Opened { saved, warning })
+    }
+
+    async fn start(&self, shared: Option<String>) -> Result<Answer> {
+        let mut engine = self.engine.lock().await;
+        if let Some(fragment) = shared {
+            return self.open_shared(&mut engine, &fragment).await;
+        }
+        let restored = self.store.borrow().as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
+        match restored {
+            Some(state) => {
+                engine.state = state;
+                engine.restore_project(builtin(LESSON)?)?;
+                self.publish(&engine).await;
+            }
+            None => {
+                self.post(Event::Progress(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 3 })));
+                engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
+                self.post(Event::Progress(Some(Progress { label: "Building the lesson".into(), done: 1, total: 3 })));
+                engine.build(&crate::run::BuildRequest::default()).await?;
+                // The chart first: saving writes every table as Parquet, which takes a while.
+                self.publish(&engine).await;
+                self.post(Event::Progress(Some(Progress { label: "Saving in this browser".into(), done: 2, total: 3 })));
+                self.save(&mut engine).await?;
+            }
+        }
+        Ok(Answer::Started { warning: None, view: None })
+    }
+
+    /// Replays a shared session on an empty state, shows and saves it; the answer names the
+    /// files the link could not carry.
+    async fn open_shared(&self, engine: &mut Engine, fragment: &str) -> Result<Answer> {
+        self.progress("Opening the shared session");
+        let shared = SharedSession::from_fragment(fragment)?;
+        let notes = share::open(engine, &shared).await?;
+        self.publish(engine).await;
+        self.save(engine).await?;
+        let warning =
+            (!notes.is_empty()).then(|| format!("Opened the shared session without its files from disk: {}", notes.join("; ")));
+        Ok(Answer::Started { warning, view: Some(shared.view) })
+    }
+
+    /// One run per day (with progress, cancellable between days), or one run over the range.
+    async fn materialize(&self, range: &str, single_run: bool) -> Result<Answer> {
+        let mut engine = self.engine.lock().await;
+        let days = match engine.partitions_definition() {
+            Some(definition) => definition.select(range),
+            None => Err(Error::Partition { partition: range.into(), message: "no trips loaded: no partitions yet".into() }),
+        };
+        let days = match days {
+            Ok(days) => days,
+            Err(e) => return self.finish(&mut engine, Err(e)).await,
+        };
+        self.cancelled.set(false);
+        let groups: Vec<Vec<NaiveDate>> = if single_run { vec![days] } else { days.into_iter().map(|d| vec![d]).collect() };
+        let total = groups.len();
+        let mut records = Vec::new();
+        for (index, group) in groups.into_iter().enumerate() {
+            // Lets a Cancel sent meanwhile arrive.
+            next_tick().await;
+            if self.cancelled.get() {
+                break;
+            }
+            let (Some(&first), Some(&last)) = (group.first(), group.last()) else { continue };
+            self.post(Event::Running { days: group.iter().copied().collect() });
+            self.post(Event::Progress(Some(Progress { label: format!("Materializing {}", range_label(first, last)), done: index, total })));
+            match engine.materialize(&range_text(first, last), true).await {
+                Ok(mut done) => records.append(&mut done),
+                Err(e) => {
+                    self.post(Event::Running { days: BTreeSet::new() });
+                    return self.finish(&mut engine, Err(e)).await;
+                }
+            }
+            // Each partition's outcome is kept even if a later one fails or is cancelled.
+            self.publish(&engine).await;
+            self.save_or_warn(&mut engine).await;
+        }
+        self.post(Event::Running { days: BTreeSet::new() });
+        self.finish(&mut engine, Ok(Answer::Runs(records))).await
+    }
+
+    /// The lesson's data story, or this session's arrivals, through every strategy; the
+    /// session's own tables are not touched.
+    async fn compare(&self, lesson_story: bool) -> Result<Answer> {
+        let arrivals =
+            if lesson_story { lesson::data_story() } else { compare::arrivals(&self.engine.lock().await.state.actions) };
+        let comparison = compare::compare(&arrivals, async |done, all| {
+            self.post(Event::Progress(Some(Progress {
+                label: format!("Comparing strategies: arrival {} of {all}", done + 1),
+                done,
+                total: all,
+            })));
+        })
+        .await?;
+        Ok(Answer::Comparison(Box::new(comparison)))
+    }
+
+    async fn partitions_json(&self) -> serde_json::Value {
+        let engine = self.engine.lock().await;
+        let cells: Vec<serde_json::Value> = engine
+            .partitions()
+            .into_iter()
+            .map(|p| {
+                let mut value = serde_json::to_value(&p.status).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("partition".into(), day_text(p.day).into());
+                }
+                value
+            })
+            .collect();
+        serde_json::Value::Array(cells)
+    }
+
+    /// Forgets every file, table, partition and run, then starts over with the sample.
+    async fn reset(&self) -> Result<Answer> {
+        {
+            let mut engine = self.engine.lock().await;
+            engine.state = State::default();
+            engine.project = builtin(LESSON)?;
+            let taken = self.store.borrow_mut().take();
+            if let Some(mut store) = taken {
+                let cleared = store.clear().await;
+                *self.store.borrow_mut() = Some(store);
+                cleared?;
+            }
+        }
+        self.start(None).await
+    }
+
+    /// Publishes, then saves (whether the operation succeeded or a run failed and was
+    /// recorded); a failed save becomes the reply's warning.
+    async fn finish(&self, engine: &mut Engine, result: Result<Answer>) -> Result<Answer> {
+        self.publish(engine).await;
+        self.save_or_warn(engine).await;
+        result
+    }
+
+    async fn save_or_warn(&self, engine: &mut Engine) {
+        if let Err(e) = self.save(engine).await {
+            self.save_warning.replace(Some(format!("{e}: the page shows the change, but it is not saved in this browser")));
+        }
+    }
+
+    async fn save(&self, engine: &mut Engine) -> Result<()> {
+        // The store is taken out while flushing so no RefCell borrow lives across an await.
+        let Some(mut store) = self.store.borrow_mut().take() else { return Ok(()) };
+        let result = match engine.state.save(&mut store) {
+            Ok(()) => store.flush().await,
+            Err(e) => Err(e),
+        };
+        *self.store.borrow_mut() = Some(store);
+        result
+    }
+
+    async fn publish(&self, engine: &Engine) {
+        self.post(Event::Snapshot(Box::new(snapshot(engine).await)));
+    }
+
+    fn progress(&self, label: &str) {
+        self.post(Event::Progress(Some(Progress { label: label.to_string(), done: 0, total: 1 })));
+    }
+
+    fn post(&self, event: Event) {
+        (self.post)(event);
+    }
+}
+
+async fn table_page(engine: &Engine, table: &str, order: Option<(String, bool)>, offset: usize, limit: usize) -> Result<TablePage> {
+    let order_by = order
+        .map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" }))
+        .unwrap_or_default();
+    let rows = engine.query(&format!("select * from {table}{order_by} limit {limit} offset {offset}")).await?;
+    let total = engine.query(&format!("select count(*) from {table}")).await?;
+    let columns: Vec<String> = rows.schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut out = Vec::new();
+    for batch in rows.batches.iter() {
+        for row in 0..batch.num_rows() {
+            out.push((0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect());
+        }
+    }
+    let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(TablePage { columns, rows: out, total })
+}
+
+/// A month as `backfill gen` makes it by default (seed 1, the 2023 layout).
+fn sample_spec(month: &str, rows: usize) -> SampleSpec {
+    SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 }
+}
+
+fn range_label(first: NaiveDate, last: NaiveDate) -> String {
+    if first == last { day_text(first) } else { format!("{} to {}", day_text(first), day_text(last)) }
+}
+
+/// Yields to the worker's event loop, so messages sent meanwhile (Cancel) are handled.
+async fn next_tick() {
+    use wasm_bindgen::JsCast;
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Ok(scope) = js_sys::global().dyn_into::<web_sys::WorkerGlobalScope>() {
+            let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

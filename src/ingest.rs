@@ -7,7 +7,8 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::compute::{CastOptions, SortOptions, cast_with_options, concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
@@ -142,12 +143,31 @@ fn normalise(name: &str, batches: &[RecordBatch], month: &str, is_csv: bool) -> 
         out.push(RecordBatch::try_new(trips_schema(), arrays).map_err(|e| Error::ingest(name, e))?);
         first_row += batch.num_rows();
     }
-    let table = Table::new(trips_schema(), out);
+    let table = Table::new(trips_schema(), clustered_by_pickup(out).map_err(|e| Error::ingest(name, e))?);
     let stats = file_stats(&table, &month);
     if stats.rows == 0 {
         return Err(Error::ingest(name, "the file has no rows"));
     }
     Ok(TripFile { month, table, stats })
+}
+
+/// Rows per batch once clustered: small enough that a day's partition skips most of a month.
+const CLUSTER_ROWS: usize = 8192;
+
+/// The month's rows sorted by pickup time, in batches of [`CLUSTER_ROWS`]: a scan for one
+/// day then skips the batches of other days (the warehouse keeps each batch's time range),
+/// and every model built from trips inherits the order.
+fn clustered_by_pickup(batches: Vec<RecordBatch>) -> std::result::Result<Vec<RecordBatch>, ArrowError> {
+    let all = concat_batches(&trips_schema(), &batches)?;
+    drop(batches);
+    let pickup = all.column(trips_schema().index_of("pickup_datetime")?);
+    let order = sort_to_indices(pickup, Some(SortOptions { descending: false, nulls_first: false }), None)?;
+    // Each batch owns its buffers: slices of one sorted batch would each report (and keep) the
+    // whole month's memory, which overflows 32-bit size sums in wasm.
+    (0..order.len())
+        .step_by(CLUSTER_ROWS)
+        .map(|start| take_record_batch(&all, &order.slice(start, CLUSTER_ROWS.min(order.len() - start))))
+        .collect()
 }
 
 fn read_parquet(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {

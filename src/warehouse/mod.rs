@@ -2,19 +2,21 @@
 //! batches. Cloning a warehouse is cheap (the batches are shared), which is how a run stays
 //! atomic: it works on a clone and the caller keeps the clone only if every step succeeded.
 
+mod pruning;
+
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::common::TableReference;
 
 use crate::dialect::{self, DEFAULT_CATALOG, SqlDialect};
 use crate::error::{Error, Result, describe_datafusion};
+use pruning::{PrunedTable, TimeRanges};
 
 /// `schema.name`, both lower-case, as DuckDB and dbt-duckdb address relations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -59,6 +61,9 @@ pub struct Table {
     pub schema: SchemaRef,
     pub batches: Arc<Vec<RecordBatch>>,
     pub version: u64,
+    /// Each batch's range of every time column, for scans that skip batches; computed the
+    /// first time a scan needs it.
+    ranges: Arc<OnceLock<Arc<TimeRanges>>>,
 }
 
 impl Table {
@@ -69,6 +74,7 @@ impl Table {
             schema,
             batches: Arc::new(batches.into_iter().filter(|b| b.num_rows() > 0).collect()),
             version: VERSIONS.fetch_add(1, Ordering::Relaxed),
+            ranges: Arc::default(),
         }
     }
 
@@ -76,14 +82,8 @@ impl Table {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// Batches dealt round-robin into `n` partitions so DataFusion can scan them in parallel.
-    fn partitions(&self, n: usize) -> Vec<Vec<RecordBatch>> {
-        let n = n.max(1);
-        let mut parts = vec![Vec::new(); n];
-        for (i, batch) in self.batches.iter().enumerate() {
-            parts[i % n].push(batch.clone());
-        }
-        parts
+    fn ranges(&self) -> Arc<TimeRanges> {
+        Arc::clone(self.ranges.get_or_init(|| Arc::new(TimeRanges::of(&self.schema, &self.batches))))
     }
 }
 
@@ -197,8 +197,12 @@ fn register_table(
     table: &Table,
     parallelism: usize,
 ) -> Result<()> {
-    let provider = MemTable::try_new(Arc::clone(&table.schema), table.partitions(parallelism))
-        .map_err(|e| Error::Query(describe_datafusion(&e)))?;
+    let provider = PrunedTable {
+        schema: Arc::clone(&table.schema),
+        batches: Arc::clone(&table.batches),
+        ranges: table.ranges(),
+        parallelism,
+    };
     ctx.register_table(name.reference(), Arc::new(provider))
         .map_err(|e| Error::Query(describe_datafusion(&e)))?;
     Ok(())

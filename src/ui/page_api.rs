@@ -90,7 +90,7 @@ pub fn install(session: Shared) {
     let s = session.clone();
     add(&api, "exportProject", Closure::<dyn Fn() -> Promise>::new(move || {
         let s = s.clone();
-        promise(async move { Ok(Uint8Array::from(s.export_project().await?.as_slice()).into()) })
+        promise(async move { Ok(s.export_project().await?.into()) })
     }));
     let s = session.clone();
     add(&api, "shareLink", Closure::<dyn Fn() -> Promise>::new(move || {
@@ -139,8 +139,9 @@ fn to_js(value: &serde_json::Value) -> Result<JsValue> {
     js_sys::JSON::parse(&value.to_string()).map_err(|_| Error::Usage("result is not JSON".into()))
 }
 
-/// A URL (fetched), an ArrayBuffer, a typed array or a Blob/File.
-async fn bytes_of(source: &JsValue) -> Result<Vec<u8>> {
+/// A URL (fetched), an ArrayBuffer, a typed array or a Blob/File, as a JS array that owns its
+/// buffer (the caller's own buffers are copied, not handed over to the worker).
+async fn bytes_of(source: &JsValue) -> Result<Uint8Array> {
     let fail = |what: &str| Error::Usage(format!("load: {what}"));
     if let Some(url) = source.as_string() {
         let window = web_sys::window().ok_or_else(|| fail("no window"))?;
@@ -151,21 +152,22 @@ async fn bytes_of(source: &JsValue) -> Result<Vec<u8>> {
         }
         let buffer = response.array_buffer().map_err(|_| fail("unreadable response"))?;
         let buffer = JsFuture::from(buffer).await.map_err(|_| fail("unreadable response"))?;
-        return Ok(Uint8Array::new(&buffer).to_vec());
+        return Ok(Uint8Array::new(&buffer));
     }
     if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
         let buffer = JsFuture::from(blob.array_buffer()).await.map_err(|_| fail("unreadable file"))?;
-        return Ok(Uint8Array::new(&buffer).to_vec());
+        return Ok(Uint8Array::new(&buffer));
     }
     if source.is_instance_of::<js_sys::ArrayBuffer>() || source.is_instance_of::<Uint8Array>() {
-        return Ok(Uint8Array::new(source).to_vec());
+        let bytes = Uint8Array::new(source);
+        return Ok(bytes.slice(0, bytes.length()));
     }
     if js_sys::ArrayBuffer::is_view(source) {
         let view: &js_sys::Object = source.unchecked_ref();
         let buffer = Reflect::get(view, &"buffer".into()).map_err(|_| fail("bad typed array"))?;
         let offset = Reflect::get(view, &"byteOffset".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
         let length = Reflect::get(view, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec());
+        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).slice(0, length));
     }
     Err(fail("give a URL, bytes (ArrayBuffer / Uint8Array) or a File"))
 }

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use chrono::NaiveDate;
 use futures::channel::oneshot;
+use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -32,13 +33,13 @@ const WORKER_SCRIPT: &str = "./worker.js";
 /// stopped outright.
 const CANCEL_GRACE_MS: i32 = 2_000;
 
-type Reply = (Result<Answer>, Vec<Vec<u8>>);
+type Reply = (Result<Answer>, Vec<Uint8Array>);
 
 pub struct Session {
     worker: RefCell<Option<Worker>>,
     /// The worker sends `Ready` once it listens; messages before that would be lost.
     ready: Cell<bool>,
-    queued: RefCell<Vec<(String, Vec<Vec<u8>>)>>,
+    queued: RefCell<Vec<(String, Vec<Uint8Array>)>>,
     pending: RefCell<BTreeMap<u64, oneshot::Sender<Reply>>>,
     next_id: Cell<u64>,
     pub snapshot: RwSignal<Snapshot>,
@@ -144,8 +145,8 @@ impl Session {
         Ok(format!("{base}{fragment}"))
     }
 
-    /// Ingests one trip file. A bad file changes nothing.
-    pub async fn load(self: &Rc<Self>, name: &str, bytes: Vec<u8>, month: Option<&str>) -> Result<LoadedFile> {
+    /// Ingests one trip file (its bytes go to the worker as they are). A bad file changes nothing.
+    pub async fn load(self: &Rc<Self>, name: &str, bytes: Uint8Array, month: Option<&str>) -> Result<LoadedFile> {
         let request = Request::Load { name: name.to_string(), month: month.map(str::to_string) };
         match self.ask_with(request, vec![bytes]).await?.0 {
             Answer::File(file) => Ok(file),
@@ -185,17 +186,18 @@ impl Session {
     /// Replaces the project with a dropped one: a zip archive, or a folder's files by path.
     /// A file that is not a dbt project, or a project that does not parse, changes nothing.
     pub async fn import_project(self: &Rc<Self>, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
-        let (paths, payloads): (Vec<String>, Vec<Vec<u8>>) = files.into_iter().unzip();
+        let (paths, payloads): (Vec<String>, Vec<Uint8Array>) =
+            files.into_iter().map(|(path, bytes)| (path, Uint8Array::from(bytes.as_slice()))).unzip();
         self.ask_with(Request::ImportProject { name: name.to_string(), paths }, payloads).await.map(|_| ())
     }
 
     /// The project as a dbt project zip, its Dagster partitions starting where the page's do.
-    pub async fn export_project(self: &Rc<Self>) -> Result<Vec<u8>> {
+    pub async fn export_project(self: &Rc<Self>) -> Result<Uint8Array> {
         self.bytes(Request::ExportProject).await
     }
 
     /// A whole table as CSV or Parquet bytes.
-    pub async fn download(self: &Rc<Self>, table: &str, csv: bool) -> Result<Vec<u8>> {
+    pub async fn download(self: &Rc<Self>, table: &str, csv: bool) -> Result<Uint8Array> {
         self.bytes(Request::Download { table: table.to_string(), csv }).await
     }
 
@@ -267,7 +269,7 @@ impl Session {
         }
     }
 
-    async fn bytes(self: &Rc<Self>, request: Request) -> Result<Vec<u8>> {
+    async fn bytes(self: &Rc<Self>, request: Request) -> Result<Uint8Array> {
         match self.ask_with(request, Vec::new()).await? {
             (Answer::Bytes, mut payloads) => payloads.pop().ok_or_else(unexpected),
             _ => Err(unexpected()),
@@ -279,13 +281,13 @@ impl Session {
         self.ask_with(request, Vec::new()).await.map(|(answer, _)| answer)
     }
 
-    async fn ask_with(self: &Rc<Self>, request: Request, payloads: Vec<Vec<u8>>) -> Result<(Answer, Vec<Vec<u8>>)> {
+    async fn ask_with(self: &Rc<Self>, request: Request, payloads: Vec<Uint8Array>) -> Result<(Answer, Vec<Uint8Array>)> {
         let result = self.call(request, payloads).await;
         self.report(result)
     }
 
     /// Sends `request` and waits for its reply; the reply's warning (a failed save) is shown.
-    async fn call(self: &Rc<Self>, request: Request, payloads: Vec<Vec<u8>>) -> Result<(Answer, Vec<Vec<u8>>)> {
+    async fn call(self: &Rc<Self>, request: Request, payloads: Vec<Uint8Array>) -> Result<(Answer, Vec<Uint8Array>)> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (sender, receiver) = oneshot::channel();
@@ -295,7 +297,7 @@ impl Session {
         result.map(|answer| (answer, payloads))
     }
 
-    fn send(&self, message: &Message, payloads: Vec<Vec<u8>>) {
+    fn send(&self, message: &Message, payloads: Vec<Uint8Array>) {
         let json = message.to_json();
         if !self.ready.get() {
             self.queued.borrow_mut().push((json, payloads));
@@ -304,7 +306,7 @@ impl Session {
         post(self.worker.borrow().as_ref(), &json, &payloads);
     }
 
-    fn receive(self: &Rc<Self>, event: Event, payloads: Vec<Vec<u8>>) {
+    fn receive(self: &Rc<Self>, event: Event, payloads: Vec<Uint8Array>) {
         match event {
             Event::Ready => {
                 self.ready.set(true);
@@ -407,7 +409,7 @@ fn spawn_worker(session: &Shared) {
     *session.worker.borrow_mut() = Some(worker);
 }
 
-fn post(worker: Option<&Worker>, json: &str, payloads: &[Vec<u8>]) {
+fn post(worker: Option<&Worker>, json: &str, payloads: &[Uint8Array]) {
     let Some(worker) = worker else { return };
     let wire = wire::encode(json, payloads);
     let _ = worker.post_message_with_transfer(&wire.message, &wire.transfer);

@@ -135,19 +135,25 @@ fn size(bytes: f64) -> String {
     if bytes >= 1e6 { format!("{:.1} MB", bytes / 1e6) } else { format!("{:.0} kB", bytes / 1e3) }
 }
 
-/// The file's bytes, reading its stream chunk by chunk to report progress.
-async fn read_with_progress(file: &web_sys::File, progress: impl Fn(f64)) -> Result<Vec<u8>, String> {
+/// The file's bytes, reading its stream chunk by chunk to report progress. The chunks stay JS
+/// buffers (joined by a Blob), never copied into the page's wasm memory.
+async fn read_with_progress(file: &web_sys::File, progress: impl Fn(f64)) -> Result<js_sys::Uint8Array, String> {
     let fail = |_| format!("{}: the browser could not read the file", file.name());
     let reader: web_sys::ReadableStreamDefaultReader = file.stream().get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(file.size() as usize);
+    let chunks = js_sys::Array::new();
+    let mut read = 0.0;
     loop {
         let step = JsFuture::from(reader.read()).await.map_err(fail)?;
         let done = js_sys::Reflect::get(&step, &"done".into()).map_err(fail)?;
         if done.as_bool().unwrap_or(true) {
-            return Ok(bytes);
+            break;
         }
         let chunk = js_sys::Reflect::get(&step, &"value".into()).map_err(fail)?;
-        bytes.extend(js_sys::Uint8Array::new(&chunk).to_vec());
-        progress(bytes.len() as f64);
+        read += f64::from(js_sys::Uint8Array::new(&chunk).length());
+        chunks.push(&chunk);
+        progress(read);
     }
+    let whole = web_sys::Blob::new_with_u8_array_sequence(&chunks).map_err(fail)?;
+    let buffer = JsFuture::from(whole.array_buffer()).await.map_err(fail)?;
+    Ok(js_sys::Uint8Array::new(&buffer))
 }

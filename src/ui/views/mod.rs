@@ -95,8 +95,8 @@ fn elapsed_seconds(progress: RwSignal<Option<crate::protocol::Progress>>) -> Sig
 }
 
 /// Offers `bytes` as a download named `name`.
-fn save_file(name: &str, kind: &str, bytes: &[u8]) {
-    let array = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+fn save_file(name: &str, kind: &str, bytes: &js_sys::Uint8Array) {
+    let array = js_sys::Array::of1(bytes);
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(kind);
     let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &options) else { return };

@@ -63,6 +63,14 @@ pub enum Error {
     /// honour in time); the page restarts it on the last saved state.
     #[error("the engine stopped ({0}); it was restarted on the last saved state")]
     Stopped(String),
+    /// An input over one of Backfill's bounds (`crate::limits`): which, where, and the value
+    /// when it is known.
+    #[error("{}", limit.message(place, *value))]
+    Limit {
+        limit: crate::limits::Limit,
+        place: String,
+        value: Option<u64>,
+    },
     /// Bad arguments to an engine call (vars JSON, selection syntax, generator options).
     #[error("{0}")]
     Usage(String),

@@ -21,6 +21,7 @@ pub mod history;
 pub mod import;
 pub mod ingest;
 pub mod lesson;
+pub mod limits;
 pub mod line_diff;
 pub mod partitions;
 pub mod project;

@@ -1,0 +1,145 @@
+//! Every bound on what a user, a dropped file or a share link controls, in one place (the
+//! README's "Limits" table lists them). A share link is written by a stranger and replayed in
+//! the receiver's tab, so nothing it carries may ask for unbounded time or memory; an input over
+//! a limit fails with [`Error::Limit`], which says which limit, where, and how to go further.
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Limit {
+    /// Rows one generated sample month may have (the generator, a link's recipe).
+    SampleRows,
+    /// Rows all the sample recipes of one share link generate together.
+    LinkRows,
+    /// Actions one share link replays.
+    LinkActions,
+    /// Bytes a share link's fragment inflates to.
+    LinkBytes,
+    /// Late trips one action may add to a day.
+    LateTrips,
+    /// Bytes of one trip file.
+    TripFileBytes,
+    /// Files in one imported (or linked) project.
+    ProjectFiles,
+    /// Bytes of one imported project, all files together, unpacked.
+    ProjectBytes,
+    /// Bytes of one YAML file of a project.
+    YamlBytes,
+    /// Template instructions one model may execute when compiled (minijinja's fuel).
+    TemplateFuel,
+    /// Bytes of one model's compiled SQL.
+    RenderedBytes,
+    /// Memory one query may hold in sorts, joins and aggregates.
+    QueryMemory,
+    /// Nesting depth of one SQL statement.
+    SqlDepth,
+    /// Days in the daily partitions definition (first to last day of trips).
+    PartitionDays,
+    /// Batches one microbatch run may have.
+    MicrobatchBatches,
+}
+
+impl Limit {
+    pub const fn max(self) -> u64 {
+        match self {
+            Limit::SampleRows => 5_000_000,
+            Limit::LinkRows => 10_000_000,
+            Limit::LinkActions => 500,
+            Limit::LinkBytes => 4 << 20,
+            Limit::LateTrips => 100_000,
+            Limit::TripFileBytes => 1 << 30,
+            Limit::ProjectFiles => 2_000,
+            Limit::ProjectBytes => 64 << 20,
+            Limit::YamlBytes => 1 << 20,
+            Limit::TemplateFuel => 10_000_000,
+            Limit::RenderedBytes => 4 << 20,
+            Limit::QueryMemory => 2 << 30,
+            Limit::SqlDepth => 200,
+            Limit::PartitionDays => 3_660,
+            Limit::MicrobatchBatches => 10_000,
+        }
+    }
+
+    /// What is counted, and its unit.
+    pub const fn what(self) -> (&'static str, &'static str) {
+        match self {
+            Limit::SampleRows => ("a generated month", "rows"),
+            Limit::LinkRows => ("the sample months of one share link", "rows"),
+            Limit::LinkActions => ("one share link", "actions"),
+            Limit::LinkBytes => ("one share link, inflated", "bytes"),
+            Limit::LateTrips => ("late trips added at once", "rows"),
+            Limit::TripFileBytes => ("one trip file", "bytes"),
+            Limit::ProjectFiles => ("one project", "files"),
+            Limit::ProjectBytes => ("one project, unpacked", "bytes"),
+            Limit::YamlBytes => ("one YAML file", "bytes"),
+            Limit::TemplateFuel => ("compiling one model", "template steps"),
+            Limit::RenderedBytes => ("one model's compiled SQL", "bytes"),
+            Limit::QueryMemory => ("one query's sorts, joins and aggregates", "bytes"),
+            Limit::SqlDepth => ("one SQL statement's nesting", "levels"),
+            Limit::PartitionDays => ("the daily partitions (first to last day of trips)", "days"),
+            Limit::MicrobatchBatches => ("one microbatch run", "batches"),
+        }
+    }
+
+    /// How a user goes further than Backfill does.
+    pub const fn further(self) -> &'static str {
+        match self {
+            Limit::SampleRows | Limit::LinkRows | Limit::TripFileBytes | Limit::QueryMemory => {
+                "for more data, export the project and run it in dbt-duckdb"
+            }
+            Limit::LinkActions | Limit::LinkBytes => "share a shorter session, or export the project",
+            Limit::LateTrips => "add them in smaller steps",
+            Limit::ProjectFiles | Limit::ProjectBytes | Limit::YamlBytes => {
+                "import only the dbt project (models, macros, seeds and YAML), not its data or build output"
+            }
+            Limit::TemplateFuel | Limit::RenderedBytes | Limit::SqlDepth => {
+                "simplify the model, or run it in dbt-duckdb"
+            }
+            Limit::PartitionDays => "load trips from fewer years",
+            Limit::MicrobatchBatches => "narrow --event-time-start/--event-time-end or use a larger batch_size",
+        }
+    }
+
+    /// Fails when `value` is over this limit; `place` says where it was found.
+    pub fn check(self, value: u64, place: impl Into<String>) -> Result<()> {
+        if value > self.max() {
+            return Err(self.exceeded(Some(value), place));
+        }
+        Ok(())
+    }
+
+    /// The error for an input over this limit (`value` when it is known).
+    pub fn exceeded(self, value: Option<u64>, place: impl Into<String>) -> Error {
+        Error::Limit { limit: self, place: place.into(), value }
+    }
+
+    /// The message of [`Error::Limit`].
+    pub fn message(self, place: &str, value: Option<u64>) -> String {
+        let (what, unit) = self.what();
+        let max = self.max();
+        let found = value.map(|v| format!("{v} {unit} is ")).unwrap_or_default();
+        format!("{place}: {found}over Backfill's limit for {what} ({max} {unit}); {}", self.further())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_limit_the_place_and_a_way_on() {
+        assert!(Limit::SampleRows.check(5_000_000, "x").is_ok());
+        let error = Limit::SampleRows.check(100_000_000, "step 2 of the link (sample 2023-03)").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "step 2 of the link (sample 2023-03): 100000000 rows is over Backfill's limit for a generated month \
+             (5000000 rows); for more data, export the project and run it in dbt-duckdb"
+        );
+        let fuel = Limit::TemplateFuel.exceeded(None, "models/a.sql").to_string();
+        assert_eq!(
+            fuel,
+            "models/a.sql: over Backfill's limit for compiling one model (10000000 template steps); \
+             simplify the model, or run it in dbt-duckdb"
+        );
+    }
+}

@@ -59,6 +59,9 @@ pub enum Error {
     /// A shared session's action could not be replayed.
     #[error("step {step} of the link ({action}): {message}")]
     Replay { step: usize, action: String, message: String },
+    /// The user cancelled an operation at a point where it could stop; `0` says what was kept.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// The page's engine worker stopped (a panic, out of memory, or a cancel it could not
     /// honour in time); the page restarts it on the last saved state.
     #[error("the engine stopped ({0}); it was restarted on the last saved state")]

@@ -144,6 +144,19 @@ pub struct Progress {
     pub label: String,
     pub done: usize,
     pub total: usize,
+    /// False once the outcome is shown and being saved, or while the session starts: Cancel
+    /// is offered only while it can still leave everything as it was.
+    pub cancellable: bool,
+}
+
+impl Progress {
+    pub fn step(label: impl Into<String>, done: usize, total: usize) -> Progress {
+        Progress { label: label.into(), done, total, cancellable: true }
+    }
+
+    pub fn uncancellable(label: impl Into<String>, done: usize, total: usize) -> Progress {
+        Progress { label: label.into(), done, total, cancellable: false }
+    }
 }
 
 /// One page of a table, as the tables view shows it.

@@ -242,7 +242,7 @@ impl Session {
     /// that has not stopped after a grace period is stopped with its worker, which restarts
     /// on the last saved state.
     pub fn cancel(self: &Rc<Self>) {
-        if self.pending.borrow().is_empty() {
+        if self.pending.borrow().is_empty() || !self.cancellable() {
             return;
         }
         self.send(&Message::Cancel, Vec::new());
@@ -253,13 +253,20 @@ impl Session {
         let check = Closure::once_into_js(move || {
             let Some(session) = session.upgrade() else { return };
             let still_running = waiting.iter().any(|id| session.pending.borrow().contains_key(id));
-            if still_running && session.cancels.get() == cancel {
+            // A save under way is not interrupted: the outcome is shown already, and a worker
+            // stopped after writing the manifest would come back with what was cancelled.
+            if still_running && session.cancels.get() == cancel && session.cancellable() {
                 session.restart("cancelled: the operation was stopped".to_string());
             }
         });
         if let Some(window) = web_sys::window() {
             let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(check.unchecked_ref(), CANCEL_GRACE_MS);
         }
+    }
+
+    /// Whether the operation under way may still be cancelled (not once it is being saved).
+    pub fn cancellable(&self) -> bool {
+        self.progress.with_untracked(|p| p.as_ref().is_some_and(|p| p.cancellable))
     }
 
     async fn json(self: &Rc<Self>, request: Request) -> Result<serde_json::Value> {
@@ -352,7 +359,7 @@ impl Session {
         let session = self.clone();
         leptos::task::spawn_local(async move {
             // After the failed calls above have reported (and cleared the status bar).
-            session.progress.set(Some(Progress { label: "Restarting the engine on the last saved state".into(), done: 0, total: 1 }));
+            session.progress.set(Some(Progress::uncancellable("Restarting the engine on the last saved state", 0, 1)));
             let restarted = session.call(Request::Open, Vec::new()).await;
             let restarted = match restarted {
                 Ok(_) => session.call(Request::Start { shared: None }, Vec::new()).await.map(|_| ()),

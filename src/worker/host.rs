@@ -63,6 +63,7 @@ impl Host {
     pub async fn handle(&self, request: Request, mut payloads: Vec<Vec<u8>>) -> Outcome {
         let mut bytes = Vec::new();
         self.save_warning.replace(None);
+        self.cancelled.set(false);
         let result = match request {
             Request::Open => self.open().await,
             Request::Start { shared } => self.start(shared).await,
@@ -72,38 +73,35 @@ impl Host {
             }
             Request::Load { name, month } => {
                 let file = payloads.pop().unwrap_or_default();
-                let mut engine = self.engine.lock().await;
-                self.progress(&format!("Loading {name}"));
-                let result = engine.load_trips(&name, &file, month.as_deref()).map(Answer::File);
-                self.finish(&mut engine, result).await
+                self.change(&format!("Loading {name}"), async |engine| engine.load_trips(&name, &file, month.as_deref()).map(Answer::File))
+                    .await
             }
             Request::Generate { month, rows } => {
-                let mut engine = self.engine.lock().await;
-                self.progress(&format!("Generating {rows} trips for {month}"));
-                let result = engine.load_sample(&sample_spec(&month, rows)).map(Answer::File);
-                self.finish(&mut engine, result).await
+                let spec = sample_spec(&month, rows);
+                self.change(&format!("Generating {rows} trips for {month}"), async |engine| engine.load_sample(&spec).map(Answer::File))
+                    .await
             }
             Request::Build(request) => {
-                let mut engine = self.engine.lock().await;
-                self.progress(if request.full_refresh { "Full refresh" } else { "Building" });
-                let result = engine.build(&request).await.map(Answer::Run);
-                self.finish(&mut engine, result).await
+                let label = if request.full_refresh { "Full refresh" } else { "Building" };
+                self.change(label, async |engine| engine.build(&request).await.map(Answer::Run)).await
             }
             Request::Materialize { range, single_run } => self.materialize(&range, single_run).await,
             Request::SetModelSql { model, sql } => {
-                let mut engine = self.engine.lock().await;
-                let result = engine.change_project(Action::Model { name: model, sql }).map(|()| Answer::Done);
-                self.finish(&mut engine, result).await
+                self.change("Changing the model", async |engine| {
+                    engine.change_project(Action::Model { name: model, sql }).map(|()| Answer::Done)
+                })
+                .await
             }
             Request::ImportProject { name, paths } => {
-                let mut engine = self.engine.lock().await;
                 let files: Vec<(String, Vec<u8>)> = paths.into_iter().zip(payloads).collect();
-                let files = match files.as_slice() {
-                    [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
-                    _ => import::from_files(&name, files),
-                };
-                let result = files.and_then(|files| engine.change_project(Action::ProjectFiles { files: files.0 })).map(|()| Answer::Done);
-                self.finish(&mut engine, result).await
+                self.change(&format!("Importing {name}"), async |engine| {
+                    let files = match files.as_slice() {
+                        [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
+                        _ => import::from_files(&name, files),
+                    }?;
+                    engine.change_project(Action::ProjectFiles { files: files.0 }).map(|()| Answer::Done)
+                })
+                .await
             }
             Request::ExportProject => {
                 let engine = self.engine.lock().await;
@@ -143,10 +141,10 @@ impl Host {
                 Ok(Answer::Json(serde_json::to_value(&engine.state.runs).unwrap_or_default()))
             }
             Request::LessonStep { number } => {
-                let mut engine = self.engine.lock().await;
-                self.progress(&format!("Lesson step {number}"));
-                let result = lesson::run_step(&mut engine, number).await.map(|o| Answer::Step(Box::new(o)));
-                self.finish(&mut engine, result).await
+                self.change(&format!("Lesson step {number}"), async |engine| {
+                    lesson::run_step(engine, number).await.map(|o| Answer::Step(Box::new(o)))
+                })
+                .await
             }
             Request::Compare { lesson_story } => self.compare(lesson_story).await,
             Request::ShareFragment { mut view } => {
@@ -184,13 +182,12 @@ impl Host {
                 self.publish(&engine).await;
             }
             None => {
-                self.post(Event::Progress(Some(Progress { label: "Generating the sample month".into(), done: 0, total: 3 })));
+                self.post(Event::Progress(Some(Progress::uncancellable("Generating the sample month", 0, 3))));
                 engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
-                self.post(Event::Progress(Some(Progress { label: "Building the lesson".into(), done: 1, total: 3 })));
+                self.post(Event::Progress(Some(Progress::uncancellable("Building the lesson", 1, 3))));
                 engine.build(&crate::run::BuildRequest::default()).await?;
                 // The chart first: saving writes every table as Parquet, which takes a while.
                 self.publish(&engine).await;
-                self.post(Event::Progress(Some(Progress { label: "Saving in this browser".into(), done: 2, total: 3 })));
                 self.save(&mut engine).await?;
             }
         }
@@ -221,7 +218,6 @@ impl Host {
             Ok(days) => days,
             Err(e) => return self.finish(&mut engine, Err(e)).await,
         };
-        self.cancelled.set(false);
         let groups: Vec<Vec<NaiveDate>> = if single_run { vec![days] } else { days.into_iter().map(|d| vec![d]).collect() };
         let total = groups.len();
         let mut records = Vec::new();
@@ -229,11 +225,13 @@ impl Host {
             // Lets a Cancel sent meanwhile arrive.
             next_tick().await;
             if self.cancelled.get() {
-                break;
+                self.post(Event::Running { days: BTreeSet::new() });
+                let kept = format!("the {index} of {total} partitions materialized before it are kept");
+                return self.finish(&mut engine, Err(Error::Cancelled(kept))).await;
             }
             let (Some(&first), Some(&last)) = (group.first(), group.last()) else { continue };
             self.post(Event::Running { days: group.iter().copied().collect() });
-            self.post(Event::Progress(Some(Progress { label: format!("Materializing {}", range_label(first, last)), done: index, total })));
+            self.post(Event::Progress(Some(Progress::step(format!("Materializing {}", range_label(first, last)), index, total))));
             match engine.materialize(&range_text(first, last), true).await {
                 Ok(mut done) => records.append(&mut done),
                 Err(e) => {
@@ -255,11 +253,7 @@ impl Host {
         let arrivals =
             if lesson_story { lesson::data_story() } else { compare::arrivals(&self.engine.lock().await.state.actions) };
         let comparison = compare::compare(&arrivals, async |done, all| {
-            self.post(Event::Progress(Some(Progress {
-                label: format!("Comparing strategies: arrival {} of {all}", done + 1),
-                done,
-                total: all,
-            })));
+            self.post(Event::Progress(Some(Progress::step(format!("Comparing strategies: arrival {} of {all}", done + 1), done, all))));
         })
         .await?;
         Ok(Answer::Comparison(Box::new(comparison)))
@@ -297,6 +291,22 @@ impl Host {
         self.start(None).await
     }
 
+    /// Runs an operation that changes the engine. A Cancel sent while it ran (seen once it
+    /// yields) puts the engine back as it was, with nothing published or saved; otherwise its
+    /// outcome is published and saved like any other.
+    async fn change(&self, label: &str, operation: impl AsyncFnOnce(&mut Engine) -> Result<Answer>) -> Result<Answer> {
+        let mut engine = self.engine.lock().await;
+        self.progress(label);
+        let before = (engine.project.clone(), engine.state.clone());
+        let result = operation(&mut *engine).await;
+        next_tick().await;
+        if self.cancelled.get() {
+            (engine.project, engine.state) = before;
+            return Err(Error::Cancelled("nothing was changed".into()));
+        }
+        self.finish(&mut engine, result).await
+    }
+
     /// Publishes, then saves (whether the operation succeeded or a run failed and was
     /// recorded); a failed save becomes the reply's warning.
     async fn finish(&self, engine: &mut Engine, result: Result<Answer>) -> Result<Answer> {
@@ -314,6 +324,7 @@ impl Host {
     async fn save(&self, engine: &mut Engine) -> Result<()> {
         // The store is taken out while flushing so no RefCell borrow lives across an await.
         let Some(mut store) = self.store.borrow_mut().take() else { return Ok(()) };
+        self.post(Event::Progress(Some(Progress::uncancellable("Saving in this browser", 0, 1))));
         let result = match engine.state.save(&mut store) {
             Ok(()) => store.flush().await,
             Err(e) => Err(e),
@@ -327,7 +338,7 @@ impl Host {
     }
 
     fn progress(&self, label: &str) {
-        self.post(Event::Progress(Some(Progress { label: label.to_string(), done: 0, total: 1 })));
+        self.post(Event::Progress(Some(Progress::step(label, 0, 1))));
     }
 
     fn post(&self, event: Event) {

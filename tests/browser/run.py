@@ -439,7 +439,7 @@ def the_page_answers_during_a_long_build(ctx):
          "setInterval(() => { const now = performance.now();"
          " __main.longest = Math.max(__main.longest, now - __main.last); __main.last = now; }, 20);")
     b.click(b.find("full-refresh-button"))
-    b.wait("the status counting seconds", lambda: b.find_all("elapsed") and b.text(b.find("elapsed")) == "2 s", timeout=120)
+    b.wait("the status counting seconds", lambda: b.find_all("elapsed") and b.text(b.find("elapsed")) == "1 s", timeout=120)
     check("Full refresh" in b.text(b.find("status")), f"still building: {b.text(b.find('status'))!r}")
     b.screenshot(ctx["shots"] / "building-3m-rows-1280x800.png")
     longest = b.js("return Math.round(__main.longest);")
@@ -448,6 +448,8 @@ def the_page_answers_during_a_long_build(ctx):
     b.click(b.find("cancel-button"))
     b.wait("the cancel", lambda: b.find_all("error-message") and "cancelled" in b.text(b.find("error-message")), timeout=120)
     b.wait("the restarted engine", lambda: "Ready" in b.text(b.find("status")), timeout=300)
+    # Cancelled while the build still ran: either the engine stopped at its checkpoint or its worker was
+    # stopped and restarted; in both the tables are as they were (a save under way is not cancellable).
     check(len(b.find_all("run-entry")) == runs, "a cancelled build records no run")
     check(query(b, daily) == before, "daily_metrics is as it was before the cancelled full refresh")
     check(query(b, "select count(*) as n from stg_trips where partition_date = '2023-05'") == [{"n": 0}],

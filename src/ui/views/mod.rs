@@ -51,7 +51,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
                     None => view! { <span class="idle">"Ready"</span> }.into_any(),
                 }}
                 {move || elapsed.get().map(|seconds| view! { <span class="elapsed" data-testid="elapsed">{format!("{seconds} s")}</span> })}
-                <Show when=move || progress.with(Option::is_some)>
+                <Show when=move || progress.with(|p| p.as_ref().is_some_and(|p| p.cancellable))>
                     <button class="cancel" data-testid="cancel-button" on:click=cancel>"Cancel"</button>
                 </Show>
             </div>

@@ -109,7 +109,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                 "Materialize selected"
             </button>
             <button data-testid="full-refresh-button" disabled=move || progress.get().is_some() on:click=full_refresh>"Full refresh"</button>
-            <Show when=move || progress.get().is_some()>
+            <Show when=move || progress.with(|p| p.as_ref().is_some_and(|p| p.cancellable))>
                 <button class="cancel" on:click=cancel>"Cancel"</button>
             </Show>
         </div>

@@ -40,6 +40,25 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// Every limit, in the order the README lists them.
+    pub const ALL: [Limit; 15] = [
+        Limit::SampleRows,
+        Limit::LinkRows,
+        Limit::LinkActions,
+        Limit::LinkBytes,
+        Limit::LateTrips,
+        Limit::TripFileBytes,
+        Limit::ProjectFiles,
+        Limit::ProjectBytes,
+        Limit::YamlBytes,
+        Limit::TemplateFuel,
+        Limit::RenderedBytes,
+        Limit::QueryMemory,
+        Limit::SqlDepth,
+        Limit::PartitionDays,
+        Limit::MicrobatchBatches,
+    ];
+
     pub const fn max(self) -> u64 {
         match self {
             Limit::SampleRows => 5_000_000,
@@ -100,6 +119,11 @@ impl Limit {
         }
     }
 
+    /// The maximum as a person reads it: `5,000,000 rows`, `64 MiB`.
+    pub fn max_text(self) -> String {
+        quantity(self.max(), self.what().1)
+    }
+
     /// Fails when `value` is over this limit; `place` says where it was found.
     pub fn check(self, value: u64, place: impl Into<String>) -> Result<()> {
         if value > self.max() {
@@ -116,9 +140,29 @@ impl Limit {
     /// The message of [`Error::Limit`].
     pub fn message(self, place: &str, value: Option<u64>) -> String {
         let (what, unit) = self.what();
-        let max = self.max();
-        let found = value.map(|v| format!("{v} {unit} is ")).unwrap_or_default();
-        format!("{place}: {found}over Backfill's limit for {what} ({max} {unit}); {}", self.further())
+        let found = value.map(|v| format!("{} is ", quantity(v, unit))).unwrap_or_default();
+        format!("{place}: {found}over Backfill's limit for {what} ({}); {}", self.max_text(), self.further())
+    }
+}
+
+/// `value` in `unit`, bytes in whole MiB or GiB where they are, numbers with thousands separators.
+fn quantity(value: u64, unit: &str) -> String {
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    match unit {
+        "bytes" if value >= GIB && value % GIB == 0 => format!("{} GiB", value / GIB),
+        "bytes" if value >= MIB && value % MIB == 0 => format!("{} MiB", value / MIB),
+        _ => {
+            let digits = value.to_string();
+            let mut grouped = String::new();
+            for (i, digit) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(digit);
+            }
+            format!("{grouped} {unit}")
+        }
     }
 }
 
@@ -132,14 +176,26 @@ mod tests {
         let error = Limit::SampleRows.check(100_000_000, "step 2 of the link (sample 2023-03)").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "step 2 of the link (sample 2023-03): 100000000 rows is over Backfill's limit for a generated month \
-             (5000000 rows); for more data, export the project and run it in dbt-duckdb"
+            "step 2 of the link (sample 2023-03): 100,000,000 rows is over Backfill's limit for a generated month \
+             (5,000,000 rows); for more data, export the project and run it in dbt-duckdb"
         );
         let fuel = Limit::TemplateFuel.exceeded(None, "models/a.sql").to_string();
         assert_eq!(
             fuel,
-            "models/a.sql: over Backfill's limit for compiling one model (10000000 template steps); \
+            "models/a.sql: over Backfill's limit for compiling one model (10,000,000 template steps); \
              simplify the model, or run it in dbt-duckdb"
         );
+        assert_eq!(Limit::QueryMemory.max_text(), "2 GiB");
+        assert_eq!(Limit::LinkActions.max_text(), "500 actions");
+    }
+
+    /// The README's table is the user's view of these limits: it lists each one as it is.
+    #[test]
+    fn the_readme_lists_every_limit() {
+        let readme = include_str!("../README.md");
+        for limit in Limit::ALL {
+            let row = format!("| {} | {} | {} |", limit.what().0, limit.max_text(), limit.further());
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
     }
 }

@@ -47,6 +47,8 @@ pub struct Session {
     pub project: RwSignal<Option<Project>>,
     pub progress: RwSignal<Option<Progress>>,
     pub error: RwSignal<Option<String>>,
+    /// What to paste into a bug report when the engine crashed (shown with the error).
+    pub crash_details: RwSignal<Option<String>>,
     /// Days being materialized right now (shown as `running`).
     pub running: RwSignal<BTreeSet<NaiveDate>>,
     /// What the page shows that a share link keeps (lesson step, time-travel position).
@@ -69,6 +71,7 @@ impl Session {
             project: RwSignal::new(None),
             progress: RwSignal::new(None),
             error: RwSignal::new(None),
+            crash_details: RwSignal::new(None),
             running: RwSignal::new(BTreeSet::new()),
             view: RwSignal::new(View::default()),
             cancels: Cell::new(0),
@@ -209,6 +212,7 @@ impl Session {
             Ok(_) => Err(unexpected()),
             Err(e) => {
                 self.error.set(Some(e.to_string()));
+                self.crash_details.set(None);
                 Err(e)
             }
         }
@@ -256,7 +260,7 @@ impl Session {
             // A save under way is not interrupted: the outcome is shown already, and a worker
             // stopped after writing the manifest would come back with what was cancelled.
             if still_running && session.cancels.get() == cancel && session.cancellable() {
-                session.restart("cancelled: the operation was stopped".to_string());
+                session.restart("cancelled: the operation was stopped".to_string(), false);
             }
         });
         if let Some(window) = web_sys::window() {
@@ -338,13 +342,15 @@ impl Session {
             }
             Event::Progress(progress) => self.progress.set(progress),
             Event::Running { days } => self.running.set(days),
-            Event::Fatal(why) => self.restart(why),
+            Event::Fatal(why) => self.restart(why, true),
         }
     }
 
     /// Replaces a dead (or stuck) worker with a new one on the last saved state; whatever was
-    /// waiting for the old one fails with `why`.
-    fn restart(self: &Rc<Self>, why: String) {
+    /// waiting for the old one fails with `why`. A crash (not a cancel) also leaves details a
+    /// user can copy into a bug report.
+    fn restart(self: &Rc<Self>, why: String, crashed: bool) {
+        let details = crashed.then(|| crash_details(&why, self.progress.get_untracked().map(|p| p.label)));
         if let Some(worker) = self.worker.borrow_mut().take() {
             worker.terminate();
         }
@@ -370,11 +376,13 @@ impl Session {
                 Ok(()) => Error::Stopped(why).to_string(),
                 Err(e) => format!("{}; restarting failed: {e}", Error::Stopped(why)),
             }));
+            session.crash_details.set(details);
         });
     }
 
     fn report<T>(&self, result: Result<T>) -> Result<T> {
         self.progress.set(None);
+        self.crash_details.set(None);
         match &result {
             Ok(_) => self.error.set(None),
             Err(e) => self.error.set(Some(e.to_string())),
@@ -397,7 +405,7 @@ fn spawn_worker(session: &Shared) {
         let Some((json, payloads)) = wire::decode(&message.data()) else { return };
         match Event::from_json(&json) {
             Ok(event) => session.receive(event, payloads),
-            Err(e) => session.restart(e),
+            Err(e) => session.restart(e, true),
         }
     });
     // A trap (out of memory, a panic) or a script that cannot load.
@@ -405,7 +413,7 @@ fn spawn_worker(session: &Shared) {
     let on_error = Closure::<dyn Fn(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
         event.prevent_default();
         if let Some(session) = weak.upgrade() {
-            session.restart(event.message());
+            session.restart(event.message(), true);
         }
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -420,6 +428,17 @@ fn post(worker: Option<&Worker>, json: &str, payloads: &[Uint8Array]) {
     let Some(worker) = worker else { return };
     let wire = wire::encode(json, payloads);
     let _ = worker.post_message_with_transfer(&wire.message, &wire.transfer);
+}
+
+/// The crash report: what stopped, during what, when, in which browser.
+fn crash_details(why: &str, doing: Option<String>) -> String {
+    let browser = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+    let when = String::from(js_sys::Date::new_0().to_iso_string());
+    let doing = doing.unwrap_or_else(|| "nothing (idle)".into());
+    format!(
+        "Backfill {} engine crash\nwhen: {when}\ndoing: {doing}\ncause: {why}\nbrowser: {browser}\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 fn unexpected() -> Error {

@@ -85,6 +85,30 @@ def opening_shows_the_sample_chart(ctx):
     b.screenshot(ctx["shots"] / "opened-1280x800.png")
 
 
+def the_page_runs_only_its_own_code(ctx):
+    """The Content-Security-Policy: no inline script, no eval, nothing fetched from another origin;
+    the sample chart (wasm in a worker) works under it, with no violation on the way."""
+    b = ctx["browser"]
+    policy = b.js("const m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]'); return m && m.content;")
+    check(policy and "script-src 'self' 'wasm-unsafe-eval'" in policy, f"the page's policy is {policy!r}")
+    check(b.js("return document.querySelectorAll('script:not([src])').length;") == 0, "the page has an inline script")
+    violations = [m for m in b.console() if "Content Security Policy" in m]
+    check(not violations, f"the page broke its own policy: {violations[:3]}")
+    # What an injected link or model text could try: an inline script added to the page does not run.
+    blocked = b.js_async(
+        "const done = arguments[0];"
+        "document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective), {once: true});"
+        "const s = document.createElement('script'); s.textContent = 'window.__injected = true;';"
+        "document.body.appendChild(s);")
+    check(blocked.startswith("script-src") and not b.js("return window.__injected === true;"),
+          f"an injected inline script ran (violation: {blocked!r})")
+    refused = b.js_async(
+        "const done = arguments[0];"
+        "document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective), {once: true});"
+        "fetch('https://example.com/trips.parquet').catch(() => {});")
+    check(refused == "connect-src", f"a fetch to another origin was not refused by the policy: {refused!r}")
+
+
 def materialize_a_partition(ctx):
     b, cli = ctx["browser"], ctx["cli"]
     runs_before = len(b.find_all("run-entry"))
@@ -151,6 +175,22 @@ def page_api_matches_the_cli(ctx):
           f"the page's dbt project zip differs from `backfill export` ({digest})")
     runs = b.api("runs")["ok"]
     check(runs[-1]["vars"] == {"min_date": "2023-03-04", "max_date": "2023-03-05"}, f"last run vars {runs[-1]['vars']}")
+
+
+def a_crash_in_the_engine_is_contained(ctx):
+    """A query that runs the engine out of memory kills its worker, not the page: the page says what
+    happened (details to copy), restarts the engine on the saved state, and the next query works."""
+    b = ctx["browser"]
+    daily = "select count(*) as n, sum(trip_count) as trips from daily_metrics"
+    before = query(b, daily)
+    crashed = b.api("query", "select repeat('x', 2000000000) as s")
+    check("the engine stopped" in crashed.get("error", ""), f"the query answered {str(crashed)[:200]!r}")
+    b.wait("the crash report", lambda: b.find_all("crash-details") and "cause:" in b.prop(b.find("crash-details"), "textContent"))
+    check("restarted on the last saved state" in b.text(b.find("error-message")), "the page does not say the engine restarted")
+    b.click(b.find("copy-details"))
+    b.wait("the copy", lambda: b.text(b.find("copy-details")) == "Copied")
+    b.screenshot(ctx["shots"] / "engine-crash-1280x800.png")
+    check(query(b, daily) == before, "the restarted engine lost tables")
 
 
 def reload_keeps_state(ctx):
@@ -467,8 +507,8 @@ def small_screen(ctx):
     b.screenshot(ctx["shots"] / "after-1280x800.png")
 
 
-TESTS = [opening_shows_the_sample_chart, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
-         page_api_matches_the_cli, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
+TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
+         page_api_matches_the_cli, a_crash_in_the_engine_is_contained, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
          time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, import_a_project,
          the_page_answers_during_a_long_build, small_screen]
 

@@ -21,7 +21,7 @@ pub type SessionRef = StoredValue<Shared, LocalStorage>;
 
 #[component]
 pub fn App(session: SessionRef) -> impl IntoView {
-    let (progress, error) = session.with_value(|s| (s.progress, s.error));
+    let (progress, error, crash_details) = session.with_value(|s| (s.progress, s.error, s.crash_details));
     let reset = move |_| {
         let confirmed = web_sys::window()
             .and_then(|w| w.confirm_with_message("Reset: forget every loaded file, table, partition and run, and start over with the sample?").ok())
@@ -61,7 +61,8 @@ pub fn App(session: SessionRef) -> impl IntoView {
         {move || error.get().map(|message| view! {
             <div class="error" role="alert" data-testid="error-message">
                 <span>{message}</span>
-                <button class="dismiss" on:click=move |_| error.set(None)>"×"</button>
+                {move || crash_details.get().map(|details| view! { <CopyDetails details /> })}
+                <button class="dismiss" on:click=move |_| { error.set(None); crash_details.set(None); }>"×"</button>
             </div>
         })}
         <main class="layout">
@@ -74,6 +75,32 @@ pub fn App(session: SessionRef) -> impl IntoView {
             <section class="panel project-panel"><project::ProjectView session=session /></section>
             <section class="panel tables-panel"><tables::Tables session=session /></section>
         </main>
+    }
+}
+
+/// What happened, and a button that copies it to the clipboard for a bug report.
+#[component]
+fn CopyDetails(details: String) -> impl IntoView {
+    let shown = details.clone();
+    // None until clicked; then whether the clipboard took it.
+    let copied = RwSignal::new(None::<bool>);
+    let copy = move |_| {
+        let Some(window) = web_sys::window() else { return };
+        let written = wasm_bindgen_futures::JsFuture::from(window.navigator().clipboard().write_text(&details));
+        leptos::task::spawn_local(async move { copied.set(Some(written.await.is_ok())) });
+    };
+    view! {
+        <details class="crash-details">
+            <summary>"What happened"</summary>
+            <pre data-testid="crash-details">{shown}</pre>
+        </details>
+        <button class="copy-details" data-testid="copy-details" on:click=copy>
+            {move || match copied.get() {
+                None => "Copy details",
+                Some(true) => "Copied",
+                Some(false) => "Could not copy: select the text under \"What happened\"",
+            }}
+        </button>
     }
 }
 

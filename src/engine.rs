@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use web_time::Instant;
 
 use crate::actions::{self, Action};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SqlFailure};
 use crate::history::{self, RunRecord, RunStatus};
-use crate::ingest::{self, parse_month};
+use crate::ingest::{self, trips_relation, zones_relation};
+use crate::limits::Limit;
 use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, window_vars};
 use crate::project::{Materialization, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
@@ -19,15 +20,7 @@ use crate::source_edits;
 use crate::state::{LoadedFile, State};
 use crate::table_diff::{self, TableDiff};
 use crate::template::{self, CompileContext};
-use crate::warehouse::{RelationName, Table, collect};
-
-/// The physical names of the raw tables the TLC ingest writes.
-pub fn trips_relation() -> RelationName {
-    RelationName::main("trips")
-}
-pub fn zones_relation() -> RelationName {
-    RelationName::main("zones")
-}
+use crate::warehouse::{RelationName, Table, collect, typed_column};
 
 pub struct Engine {
     pub project: Project,
@@ -156,6 +149,12 @@ impl Engine {
     }
 
     fn put_trips(&mut self, name: &str, file: ingest::TripFile) -> Result<LoadedFile> {
+        // Every snapshot draws a cell per day: a month far from the others is refused here,
+        // before anything changes, rather than widening the calendar past the limit.
+        let months = self.state.files.iter().map(|f| f.month.as_str()).chain([file.month.as_str()]);
+        if let Some(widened) = DailyPartitions::of_months(months) {
+            Limit::PartitionDays.check(widened.day_count(), format!("{name} ({})", file.month))?;
+        }
         let existing = self.state.warehouse.table(&trips_relation()).cloned();
         let mut batches = Vec::new();
         if let Some(existing) = &existing {
@@ -231,11 +230,7 @@ impl Engine {
 
     /// The daily partitions: every day of every loaded month.
     pub fn partitions_definition(&self) -> Option<DailyPartitions> {
-        let months: Vec<NaiveDate> = self.state.files.iter().filter_map(|f| parse_month(&f.month).ok()).collect();
-        let start = *months.iter().min()?;
-        let last = *months.iter().max()?;
-        let end = last.checked_add_months(chrono::Months::new(1))?;
-        Some(DailyPartitions { start: start.with_day(1)?, end })
+        DailyPartitions::of_months(self.state.files.iter().map(|f| f.month.as_str()))
     }
 
     pub fn partitions(&self) -> Vec<PartitionInfo> {
@@ -290,7 +285,7 @@ impl Engine {
         };
         let mut records = Vec::new();
         for group in groups {
-            let (first, last) = (group[0], group[group.len() - 1]);
+            let (Some(&first), Some(&last)) = (group.first(), group.last()) else { continue };
             let request = BuildRequest { select: select.clone(), vars: window_vars(first, last), ..BuildRequest::default() };
             let command = history::dbt_command(&request);
             let names = group.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
@@ -358,8 +353,9 @@ impl Engine {
     /// Runs a query in the project's dialect; models by name, sources as `source.table`.
     pub async fn query(&self, sql: &str) -> Result<Table> {
         let ctx = self.state.warehouse.context(self.project.dialect, &self.project.aliases()).await?;
-        let df = crate::dialect::sql(&ctx, sql).await.map_err(|e| Error::Query(crate::error::describe_datafusion(&e)))?;
-        collect(df).await.map_err(|e| Error::Query(crate::error::describe_datafusion(&e)))
+        let failed = |failure: SqlFailure| failure.into_error("query", Error::Query);
+        let df = crate::dialect::sql(&ctx, sql).await.map_err(failed)?;
+        collect(df).await.map_err(|e| failed(SqlFailure::of(&e)))
     }
 }
 
@@ -367,19 +363,19 @@ impl Engine {
 fn without_month(table: &Table, month: &str) -> std::result::Result<Vec<datafusion::arrow::array::RecordBatch>, String> {
     use datafusion::arrow::array::{AsArray, BooleanArray};
     use datafusion::arrow::compute::filter_record_batch;
-    let index = table.schema.index_of("partition_date").map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for batch in table.batches.iter() {
-        let months = batch.column(index).as_string::<i32>();
+        let months = typed_column(batch, "partition_date", |c| c.as_string_opt::<i32>()).map_err(|e| format!("the raw trips: {e}"))?;
         let keep: BooleanArray = months.iter().map(|m| Some(m != Some(month))).collect();
         out.push(filter_record_batch(batch, &keep).map_err(|e| e.to_string())?);
     }
     Ok(out)
 }
 
-/// The project after `action`, for the actions that change it.
+/// The project after `action`, for the actions that change it; refused (and so never
+/// recorded) when a model would overwrite a relation the project reads.
 fn changed_project(project: &Project, action: &Action) -> Result<Project> {
-    match action {
+    let changed = match action {
         Action::Project { name } => builtin(name),
         Action::ProjectFiles { files } => ProjectFiles(files.clone()).parse(),
         Action::Model { name, sql } => {
@@ -389,7 +385,9 @@ fn changed_project(project: &Project, action: &Action) -> Result<Project> {
             files.parse()
         }
         _ => Ok(project.clone()),
-    }
+    }?;
+    changed.check_reserved_names()?;
+    Ok(changed)
 }
 
 fn now_text() -> String {

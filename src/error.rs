@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::limits::Limit;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where in a project file something went wrong (1-based line and column).
@@ -70,7 +72,7 @@ pub enum Error {
     /// when it is known.
     #[error("{}", limit.message(place, *value))]
     Limit {
-        limit: crate::limits::Limit,
+        limit: Limit,
         place: String,
         value: Option<u64>,
     },
@@ -102,18 +104,15 @@ impl Error {
     }
 }
 
-/// DataFusion and Arrow errors only ever reach the user through a variant that says which
-/// model, file or query they came from; this trims their noisy prefixes once, here.
 /// Where in a model's source the column an error names ("No field named x") first appears,
 /// as a whole word: DataFusion reports positions in the compiled SQL, which the user did not write.
 pub fn locate_unknown_column(source: &str, message: &str) -> Option<(usize, usize)> {
     let rest = message.split("No field named ").nth(1)?;
-    let name = rest.split(|c: char| c == ' ' || c == ',').next()?.trim_end_matches('.');
-    let name = name.rsplit('.').next()?.trim_matches('"');
+    let name = last_identifier(rest)?;
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
     for (index, line) in source.lines().enumerate() {
         let mut from = 0;
-        while let Some(found) = line[from..].find(name) {
+        while let Some(found) = line.get(from..).and_then(|rest| rest.find(name.as_str())) {
             let start = from + found;
             let end = start + name.len();
             let before = line[..start].chars().next_back();
@@ -127,6 +126,105 @@ pub fn locate_unknown_column(source: &str, message: &str) -> Option<(usize, usiz
     None
 }
 
+/// The last part of the (possibly qualified, possibly quoted) name `text` starts with:
+/// `t."x y"` → `x y`. `None` when it is empty, which no search could make progress on.
+fn last_identifier(text: &str) -> Option<String> {
+    let mut chars = text.chars().peekable();
+    let mut last = String::new();
+    loop {
+        last.clear();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() != Some(&'"') {
+                        break;
+                    }
+                    chars.next();
+                }
+                last.push(c);
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| c.is_alphanumeric() || *c == '_') {
+                last.push(c);
+            }
+        }
+        // A qualifier goes on with a dot and another part; a sentence's full stop does not.
+        let mut ahead = chars.clone();
+        if ahead.next() == Some('.') && ahead.peek().is_some_and(|c| *c == '"' || c.is_alphanumeric() || *c == '_') {
+            chars.next();
+            continue;
+        }
+        return (!last.is_empty()).then_some(last);
+    }
+}
+
+/// Why a SQL statement failed: one of Backfill's bounds (found by type in DataFusion's error
+/// chain, or met before planning), or DataFusion's own message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlFailure {
+    Limit { limit: Limit, value: Option<u64> },
+    Message(String),
+}
+
+impl SqlFailure {
+    pub fn of(err: &datafusion::error::DataFusionError) -> SqlFailure {
+        use datafusion::error::DataFusionError;
+        use datafusion::sql::sqlparser::parser::ParserError;
+        match err.find_root() {
+            DataFusionError::ResourcesExhausted(_) => SqlFailure::Limit { limit: Limit::QueryMemory, value: None },
+            DataFusionError::SQL(parse, _) if matches!(**parse, ParserError::RecursionLimitExceeded) => {
+                SqlFailure::Limit { limit: Limit::SqlDepth, value: None }
+            }
+            _ => SqlFailure::Message(describe_datafusion(err)),
+        }
+    }
+
+    /// The error of `place` (a model's file, `query`): a bound is named with its place; any
+    /// other failure is what `sql` makes of DataFusion's message.
+    pub fn into_error(self, place: &str, sql: impl FnOnce(String) -> Error) -> Error {
+        match self {
+            SqlFailure::Limit { limit, value } => limit.exceeded(value, place),
+            SqlFailure::Message(message) => sql(message),
+        }
+    }
+
+    /// The message with `context` before it (a microbatch's batch, a unique key); a bound is
+    /// named as it is.
+    pub fn within(self, context: &str) -> SqlFailure {
+        match self {
+            SqlFailure::Message(message) => SqlFailure::Message(format!("{context}: {message}")),
+            limit => limit,
+        }
+    }
+}
+
+impl From<String> for SqlFailure {
+    fn from(message: String) -> SqlFailure {
+        SqlFailure::Message(message)
+    }
+}
+
+impl From<Error> for SqlFailure {
+    fn from(error: Error) -> SqlFailure {
+        match error {
+            Error::Limit { limit, value, .. } => SqlFailure::Limit { limit, value },
+            other => SqlFailure::Message(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for SqlFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlFailure::Limit { limit, value } => f.write_str(&limit.message("the statement", *value)),
+            SqlFailure::Message(message) => f.write_str(message),
+        }
+    }
+}
+
+/// DataFusion and Arrow errors only ever reach the user through a variant that says which
+/// model, file or query they came from; this trims their noisy prefixes once, here.
 pub fn describe_datafusion(err: &datafusion::error::DataFusionError) -> String {
     let text = err.to_string();
     let mut text = text.as_str();
@@ -155,5 +253,25 @@ mod tests {
         assert_eq!(locate_unknown_column(source, message), Some((2, 21)));
         assert_eq!(locate_unknown_column(source, "No field named t.\"zzz\". Valid"), None);
         assert_eq!(locate_unknown_column(source, "Division by zero"), None);
+        let quoted = "select \"a b\", x\nfrom t";
+        assert_eq!(locate_unknown_column(quoted, "No field named \"a b\". Valid fields are t.x."), Some((1, 9)));
+        assert_eq!(locate_unknown_column(source, "No field named t.no_such_column. Valid"), Some((2, 21)));
+    }
+
+    /// `select " x"` names a column that is all but blank: finding it must end (it looped on `find("")`).
+    #[test]
+    fn locating_a_blank_column_name_ends() {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = [
+                locate_unknown_column("select \" x\"\nfrom t", "No field named \" x\". Valid fields are t.a."),
+                locate_unknown_column("select \"\"\"\"", "No field named \"\"\"\"."),
+                locate_unknown_column("select 1", "No field named \"\"."),
+                locate_unknown_column("select 1", "No field named "),
+            ];
+            let _ = sender.send(found);
+        });
+        let found = receiver.recv_timeout(std::time::Duration::from_secs(10)).expect("locating a column must not hang");
+        assert_eq!(found, [Some((1, 9)), Some((1, 8)), None, None]);
     }
 }

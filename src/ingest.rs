@@ -13,10 +13,12 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::arrow::util::display::FormatOptions;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
+use crate::contain::contained;
 use crate::error::{Error, Result};
-use crate::warehouse::Table;
+use crate::limits::Limit;
+use crate::warehouse::{RelationName, Table};
 
 /// The NYC TLC zone table (LocationID, zone, borough; geometry dropped).
 pub const BUILTIN_ZONES: &str = include_str!("../data/taxi_zones.csv");
@@ -43,6 +45,14 @@ static TRIPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     fields.push(Field::new("partition_date", DataType::Utf8, true));
     Arc::new(Schema::new(fields))
 });
+
+/// The physical names of the raw tables the TLC ingest writes.
+pub fn trips_relation() -> RelationName {
+    RelationName::main("trips")
+}
+pub fn zones_relation() -> RelationName {
+    RelationName::main("zones")
+}
 
 /// The schema of `raw_taxis.trips`.
 pub fn trips_schema() -> SchemaRef {
@@ -86,8 +96,16 @@ pub fn parse_month(month: &str) -> std::result::Result<chrono::NaiveDate, String
         .ok_or_else(|| format!("`{month}` is not a month (YYYY-MM)"))
 }
 
-/// Reads a yellow-taxi trip file. `month` overrides the month in the file name.
+/// Reads a yellow-taxi trip file. `month` overrides the month in the file name. A file is
+/// untrusted input: over [`Limit::TripFileBytes`] it is refused unread, and a decoder that
+/// panics on it natively is reported as the file's error.
 pub fn read_trips(name: &str, bytes: &[u8], month: Option<&str>) -> Result<TripFile> {
+    Limit::TripFileBytes.check(bytes.len() as u64, name)?;
+    contained(|| read_trips_unbounded(name, bytes, month))
+        .unwrap_or_else(|panic| Err(Error::ingest(name, format!("unreadable file: its decoder failed on it ({panic})"))))
+}
+
+fn read_trips_unbounded(name: &str, bytes: &[u8], month: Option<&str>) -> Result<TripFile> {
     let month = match month {
         Some(m) => {
             parse_month(m).map_err(|e| Error::ingest(name, e))?;
@@ -174,7 +192,10 @@ fn read_parquet(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     if bytes.len() < 12 || !bytes.ends_with(b"PAR1") {
         return Err(Error::ingest(name, "truncated Parquet file: its footer is missing"));
     }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes))
+    // The Arrow schema a writer may embed is only a hint for types we cast anyway, and its
+    // IPC decoder is one more parser of untrusted bytes: the Parquet types are enough.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::copy_from_slice(bytes), options)
         .and_then(|b| b.with_batch_size(64 * 1024).build())
         .map_err(|e| Error::ingest(name, format!("unreadable Parquet file: {e}")))?;
     reader
@@ -305,16 +326,16 @@ fn file_stats(table: &Table, month: &str) -> FileStats {
     let (lo, hi) = (micros(month_start), micros(month_end));
     let (mut min, mut max, mut outside, mut negative) = (i64::MAX, i64::MIN, 0, 0);
     for batch in table.batches.iter() {
-        let pickups = batch.column(pickup).as_primitive::<TimestampMicrosecondType>();
-        for t in pickups.iter().flatten() {
+        let pickups = batch.column(pickup).as_primitive_opt::<TimestampMicrosecondType>();
+        for t in pickups.into_iter().flatten().flatten() {
             min = min.min(t);
             max = max.max(t);
             if lo.is_some_and(|lo| t < lo) || hi.is_some_and(|hi| t >= hi) {
                 outside += 1;
             }
         }
-        let amounts = batch.column(amount).as_primitive::<Float64Type>();
-        negative += amounts.iter().flatten().filter(|a| *a < 0.0).count();
+        let amounts = batch.column(amount).as_primitive_opt::<Float64Type>();
+        negative += amounts.into_iter().flatten().flatten().filter(|a| *a < 0.0).count();
     }
     let text = |t: i64| (t != i64::MAX && t != i64::MIN).then(|| crate::dialect::timestamp_text(t)).flatten();
     FileStats {

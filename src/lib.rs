@@ -12,6 +12,7 @@ pub mod actions;
 pub mod browser_store;
 pub mod chart;
 pub mod compare;
+pub mod contain;
 pub mod dialect;
 pub mod engine;
 pub mod error;

@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use chrono::{Days, NaiveDate};
+use chrono::{Days, Months, NaiveDate};
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ingest::parse_month;
 use crate::template::Vars;
-use crate::warehouse::Table;
+use crate::warehouse::{Table, typed_column};
 
 const DAY_FORMAT: &str = "%Y-%m-%d";
 
@@ -25,6 +26,20 @@ pub struct DailyPartitions {
 }
 
 impl DailyPartitions {
+    /// Every day of the months (`YYYY-MM`) from the first to the last of `months`; `None`
+    /// without a valid month.
+    pub fn of_months<'a>(months: impl IntoIterator<Item = &'a str>) -> Option<DailyPartitions> {
+        let months: Vec<NaiveDate> = months.into_iter().filter_map(|m| parse_month(m).ok()).collect();
+        let start = *months.iter().min()?;
+        let end = months.iter().max()?.checked_add_months(Months::new(1))?;
+        Some(DailyPartitions { start, end })
+    }
+
+    /// How many days (partitions) there are.
+    pub fn day_count(&self) -> u64 {
+        u64::try_from((self.end - self.start).num_days()).unwrap_or(0)
+    }
+
     pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         self.start.iter_days().take_while(|d| d < &self.end)
     }
@@ -177,11 +192,11 @@ impl DayFingerprints {
     pub fn of_trips(trips: Option<&Table>) -> DayFingerprints {
         let mut days: BTreeMap<String, u64> = BTreeMap::new();
         let Some(trips) = trips else { return DayFingerprints(days) };
-        let Ok(pickup) = trips.schema.index_of("pickup_datetime") else {
-            return DayFingerprints(days);
-        };
         for batch in trips.batches.iter() {
-            let pickups = batch.column(pickup).as_primitive::<TimestampMicrosecondType>();
+            // Only the ingest's own column has a day to hash.
+            let Ok(pickups) = typed_column(batch, "pickup_datetime", |c| c.as_primitive_opt::<TimestampMicrosecondType>()) else {
+                continue;
+            };
             for row in 0..batch.num_rows() {
                 if pickups.is_null(row) {
                     continue;
@@ -204,12 +219,16 @@ fn hash_value(column: &dyn Array, row: usize, hasher: &mut impl Hasher) {
         0u8.hash(hasher);
         return;
     }
-    match column.data_type() {
-        DataType::Int32 => column.as_primitive::<Int32Type>().value(row).hash(hasher),
-        DataType::Float64 => column.as_primitive::<Float64Type>().value(row).to_bits().hash(hasher),
-        DataType::Timestamp(..) => column.as_primitive::<TimestampMicrosecondType>().value(row).hash(hasher),
-        DataType::Utf8 => column.as_string::<i32>().value(row).hash(hasher),
-        _ => 1u8.hash(hasher),
+    if let Some(values) = column.as_primitive_opt::<Int32Type>() {
+        values.value(row).hash(hasher);
+    } else if let Some(values) = column.as_primitive_opt::<Float64Type>() {
+        values.value(row).to_bits().hash(hasher);
+    } else if let Some(values) = column.as_primitive_opt::<TimestampMicrosecondType>() {
+        values.value(row).hash(hasher);
+    } else if let Some(values) = column.as_string_opt::<i32>() {
+        values.value(row).hash(hasher);
+    } else {
+        1u8.hash(hasher);
     }
 }
 

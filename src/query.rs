@@ -14,27 +14,23 @@ pub fn cell(batch: &RecordBatch, column: usize, row: usize) -> Option<String> {
     if array.is_null(row) {
         return None;
     }
-    Some(match array.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, None) => {
-            timestamp_text(array.as_primitive::<TimestampMicrosecondType>().value(row)).unwrap_or_default()
-        }
-        DataType::Timestamp(..) => {
-            let micros = datafusion::arrow::compute::cast(
-                &array.slice(row, 1),
-                &DataType::Timestamp(TimeUnit::Microsecond, None),
-            )
-            .ok();
-            micros
-                .and_then(|m| timestamp_text(m.as_primitive::<TimestampMicrosecondType>().value(0)))
-                .unwrap_or_default()
-        }
+    let micros = |a: &dyn Array, row: usize| a.as_primitive_opt::<TimestampMicrosecondType>().and_then(|m| timestamp_text(m.value(row)));
+    let text = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, None) => micros(array.as_ref(), row),
+        DataType::Timestamp(..) => datafusion::arrow::compute::cast(
+            &array.slice(row, 1),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )
+        .ok()
+        .and_then(|m| micros(m.as_ref(), 0)),
         // Rust's shortest round-trip form: every digit needed, none more.
-        DataType::Float64 => format!("{}", array.as_primitive::<Float64Type>().value(row)),
-        DataType::Float32 => format!("{}", array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => array.as_primitive_opt::<Float64Type>().map(|a| format!("{}", a.value(row))),
+        DataType::Float32 => array.as_primitive_opt::<Float32Type>().map(|a| format!("{}", a.value(row))),
         _ => ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
             .map(|f| f.value(row).to_string())
-            .unwrap_or_default(),
-    })
+            .ok(),
+    };
+    Some(text.unwrap_or_default())
 }
 
 /// The first `columns` cells of a row, comma-separated (for messages).

@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 use crate::error::{Error, Result};
 use crate::ingest;
 use crate::sample;
-use crate::warehouse::Table;
+use crate::warehouse::{Table, typed_column};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -33,14 +33,13 @@ pub fn with_late_trips(trips: &Table, day: NaiveDate, rows: usize, seed: u64) ->
 pub fn with_fares_corrected(trips: &Table, day: NaiveDate, amount: f64) -> Result<Table> {
     let name = format!("fare correction for {day}");
     let bad = |message: String| Error::ingest(&name, message);
-    let pickup = trips.schema.index_of("pickup_datetime").map_err(|e| bad(e.to_string()))?;
     let total = trips.schema.index_of("total_amount").map_err(|e| bad(e.to_string()))?;
     let day_start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or_default();
     let mut corrected = 0usize;
     let mut batches = Vec::with_capacity(trips.batches.len());
     for batch in trips.batches.iter() {
-        let pickups = batch.column(pickup).as_primitive::<TimestampMicrosecondType>();
-        let totals = batch.column(total).as_primitive::<Float64Type>();
+        let pickups = typed_column(batch, "pickup_datetime", |c| c.as_primitive_opt::<TimestampMicrosecondType>()).map_err(bad)?;
+        let totals = typed_column(batch, "total_amount", |c| c.as_primitive_opt::<Float64Type>()).map_err(bad)?;
         let fixed: Float64Array = (0..batch.num_rows())
             .map(|row| {
                 let on_day = pickups.is_valid(row) && (pickups.value(row) - day_start).div_euclid(MICROS_PER_DAY) == 0;
@@ -54,8 +53,10 @@ pub fn with_fares_corrected(trips: &Table, day: NaiveDate, amount: f64) -> Resul
             })
             .collect();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns[total] = Arc::new(fixed);
-        batches.push(RecordBatch::try_new(batch.schema(), columns).map_err(|e| bad(e.to_string()))?);
+        if let Some(column) = columns.get_mut(total) {
+            *column = Arc::new(fixed);
+        }
+        batches.push(RecordBatch::try_new(trips.schema.clone(), columns).map_err(|e| bad(e.to_string()))?);
     }
     if corrected == 0 {
         return Err(bad("no trip is picked up on that day".into()));
@@ -64,9 +65,15 @@ pub fn with_fares_corrected(trips: &Table, day: NaiveDate, amount: f64) -> Resul
 }
 
 fn has_month(trips: &Table, month: &str) -> Result<bool> {
-    let index = trips.schema.index_of("partition_date").map_err(|e| Error::ingest("trips", e.to_string()))?;
-    Ok(trips.batches.iter().any(|b| b.column(index).as_string::<i32>().iter().any(|m| m == Some(month))))
+    for batch in trips.batches.iter() {
+        let months = typed_column(batch, "partition_date", |c| c.as_string_opt::<i32>()).map_err(|e| Error::ingest("trips", e))?;
+        if months.iter().any(|m| m == Some(month)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
+
 
 #[cfg(test)]
 mod tests {

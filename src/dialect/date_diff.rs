@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -140,18 +140,22 @@ impl ScalarUDFImpl for DateDiff {
             return exec_err!("date_diff takes three arguments: part, start, end");
         };
         let parts = cast(parts, &DataType::Utf8)?;
-        let parts = parts.as_string::<i32>();
         let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
         let starts = cast(starts, &micros)?;
         let ends = cast(ends, &micros)?;
-        let (starts, ends) = (
-            starts.as_primitive::<TimestampMicrosecondType>(),
-            ends.as_primitive::<TimestampMicrosecondType>(),
-        );
-        let mut out = Int64Builder::with_capacity(rows);
+        let (Some(parts), Some(starts), Some(ends)) = (
+            parts.as_string_opt::<i32>(),
+            starts.as_primitive_opt::<TimestampMicrosecondType>(),
+            ends.as_primitive_opt::<TimestampMicrosecondType>(),
+        ) else {
+            return exec_err!("date_diff: its arguments did not cast to text and timestamps");
+        };
+        // All-literal arguments come as one row, whatever `rows` says.
+        let len = parts.len().min(starts.len()).min(ends.len());
+        let mut out = Int64Builder::with_capacity(len);
         // The part is nearly always one literal: parse a name only when it changes.
         let mut resolved: Option<(&str, DatePart)> = None;
-        for i in 0..rows {
+        for i in 0..len {
             if parts.is_null(i) || starts.is_null(i) || ends.is_null(i) {
                 out.append_null();
                 continue;
@@ -169,7 +173,11 @@ impl ScalarUDFImpl for DateDiff {
             };
             out.append_option(part.diff(starts.value(i), ends.value(i)));
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        let out: ArrayRef = Arc::new(out.finish());
+        if len == 1 && rows != 1 {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
     }
 }
 

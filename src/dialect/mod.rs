@@ -6,6 +6,7 @@
 //! ([`semantics`]).
 
 mod date_diff;
+mod depth;
 mod lateral_alias;
 mod order_by_all;
 mod semantics;
@@ -13,10 +14,19 @@ mod text;
 
 use std::sync::Arc;
 
-use datafusion::config::Dialect;
+use datafusion::config::{ConfigNonZeroUsize, Dialect};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+
+use crate::error::{SqlFailure, describe_datafusion};
+use crate::limits::Limit;
 
 pub use date_diff::DatePart;
 pub use text::{double_text, timestamp_text};
@@ -49,8 +59,10 @@ pub fn default_parallelism() -> usize {
     }
 }
 
-/// A fresh DataFusion context speaking `dialect`, with no tables registered.
-pub fn session(dialect: SqlDialect) -> SessionContext {
+/// A fresh DataFusion context speaking `dialect`, with no tables registered. Its sorts, joins
+/// and aggregates share one pool of [`Limit::QueryMemory`] and never spill to disk: a query
+/// that needs more fails with that limit instead of exhausting the tab or the machine.
+pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_target_partitions(default_parallelism())
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
@@ -58,40 +70,80 @@ pub fn session(dialect: SqlDialect) -> SessionContext {
     if dialect == SqlDialect::Duckdb {
         config.options_mut().sql_parser.dialect = Dialect::DuckDB;
     }
-    let ctx = SessionContext::new_with_config(config);
+    // `sql` measures nesting before parsing; the parser's own bound (it counts up to a few
+    // steps per level) is only a backstop behind it, so it must not refuse less.
+    let depth = usize::try_from(Limit::SqlDepth.max()).unwrap_or(usize::MAX);
+    config.options_mut().sql_parser.recursion_limit = ConfigNonZeroUsize::try_new(depth.saturating_mul(4))?;
+    let memory = usize::try_from(Limit::QueryMemory.max()).unwrap_or(usize::MAX);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory)))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     if dialect == SqlDialect::Duckdb {
         let text = Arc::new(ScalarUDF::from(text::DuckdbText::new()));
         ctx.register_udf(ScalarUDF::from(date_diff::DateDiff::new()));
         ctx.register_udf(text.as_ref().clone());
         ctx.add_analyzer_rule(Arc::new(semantics::DuckdbSemantics::new(text)));
     }
-    ctx
+    Ok(ctx)
 }
 
-/// Plans `sql` like `SessionContext::sql`, and where DuckDB would resolve a column through an
-/// earlier select alias (see `lateral_alias`) or order by all output columns (see
-/// `order_by_all`), does so too.
-pub async fn sql(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<DataFrame> {
-    let first = ctx.sql(sql).await;
+/// Plans `sql`, the one way every model, query and test reaches DataFusion. It must be one
+/// query (`SELECT`, or `WITH … SELECT`) that only reads: no DDL, DML, `COPY … TO` or `SET`, so
+/// nothing written in a model, a query or a share link reaches the file system, the network
+/// or the session. A statement nested deeper than [`Limit::SqlDepth`] is refused before it is
+/// parsed. Where DuckDB would resolve a column through an earlier select alias (see
+/// `lateral_alias`) or order by all output columns (see `order_by_all`), so does this.
+pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailure> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    if let Some(parser_dialect) = dialect_from_str(dialect) {
+        check_depth(depth::depth(sql, parser_dialect.as_ref()))?;
+    }
+    let mut statement = state.sql_to_statement(sql, &dialect).map_err(|e| SqlFailure::of(&e))?;
+    let is_query = matches!(&statement, Statement::Statement(inner) if matches!(**inner, ast::Statement::Query(_)));
+    if !is_query {
+        return Err(SqlFailure::Message(READ_ONLY.into()));
+    }
+    let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };
     let message = error.to_string();
     let unknown_field = message.contains("No field named");
     if !unknown_field && !message.contains("ORDER BY ALL") {
         return first;
     }
-    let state = ctx.state();
-    let dialect = state.config().options().sql_parser.dialect;
-    let Ok(mut statement) = state.sql_to_statement(sql, &dialect) else { return first };
     if unknown_field {
         let Statement::Statement(inner) = &mut statement else { return first };
-        lateral_alias::resolve(inner);
+        lateral_alias::resolve(inner)?;
     }
     // After the aliases are resolved, since spelling out ORDER BY ALL plans the query once.
     if let Some(rewritten) = order_by_all::rewrite(ctx, statement.clone()).await {
         statement = rewritten;
     }
-    match state.statement_to_plan(statement).await {
-        Ok(plan) => ctx.execute_logical_plan(plan).await,
-        Err(_) => first,
+    match plan(ctx, statement).await {
+        Ok(df) => Ok(df),
+        Err(SqlFailure::Limit { limit, value }) => Err(SqlFailure::Limit { limit, value }),
+        Err(SqlFailure::Message(_)) => first,
     }
+}
+
+const READ_ONLY: &str = "only a query (SELECT, or WITH … SELECT) can run here: statements that create, change, copy or set something are refused";
+
+/// Fails when a statement's measured depth is over [`Limit::SqlDepth`].
+fn check_depth(depth: Option<u64>) -> Result<(), SqlFailure> {
+    match depth {
+        Some(depth) if depth > Limit::SqlDepth.max() => Err(SqlFailure::Limit { limit: Limit::SqlDepth, value: Some(depth) }),
+        _ => Ok(()),
+    }
+}
+
+/// Plans a parsed statement, refusing any plan that is not read-only (a query can still carry
+/// `INSERT` in its body).
+async fn plan(ctx: &SessionContext, statement: Statement) -> Result<DataFrame, SqlFailure> {
+    let failure = |e: datafusion::error::DataFusionError| SqlFailure::of(&e);
+    let plan = ctx.state().statement_to_plan(statement).await.map_err(failure)?;
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    read_only.verify_plan(&plan).map_err(|e| SqlFailure::Message(format!("{READ_ONLY} ({})", describe_datafusion(&e))))?;
+    ctx.execute_logical_plan(plan).await.map_err(failure)
 }

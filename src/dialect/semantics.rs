@@ -102,7 +102,7 @@ mod tests {
     use crate::warehouse::collect;
 
     async fn csv(query: &str) -> String {
-        let ctx = session(SqlDialect::Duckdb);
+        let ctx = session(SqlDialect::Duckdb).unwrap_or_else(|e| panic!("{e}"));
         let df = sql(&ctx, query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
         to_csv(&collect(df).await.unwrap_or_else(|e| panic!("{query}: {e}")))
     }

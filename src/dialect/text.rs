@@ -98,7 +98,9 @@ impl ScalarUDFImpl for DuckdbText {
         match input.data_type() {
             DataType::Timestamp(_, None) => {
                 let micros = cast(input, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-                let micros = micros.as_primitive::<TimestampMicrosecondType>();
+                let Some(micros) = micros.as_primitive_opt::<TimestampMicrosecondType>() else {
+                    return exec_err!("duckdb_text: timestamps did not cast to microseconds");
+                };
                 for i in 0..micros.len() {
                     out.append_option(
                         (!micros.is_null(i)).then(|| timestamp_text(micros.value(i))).flatten(),
@@ -107,7 +109,9 @@ impl ScalarUDFImpl for DuckdbText {
             }
             DataType::Float64 | DataType::Float32 => {
                 let doubles = cast(input, &DataType::Float64)?;
-                let doubles = doubles.as_primitive::<Float64Type>();
+                let Some(doubles) = doubles.as_primitive_opt::<Float64Type>() else {
+                    return exec_err!("duckdb_text: numbers did not cast to doubles");
+                };
                 for i in 0..doubles.len() {
                     out.append_option((!doubles.is_null(i)).then(|| double_text(doubles.value(i))));
                 }

@@ -14,6 +14,7 @@ pub use files::ProjectFiles;
 pub use lesson::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 
 use crate::dialect::SqlDialect;
+use crate::error::{Error, Result};
 use crate::warehouse::{Aliases, RelationName};
 
 #[derive(Debug, Clone)]
@@ -124,5 +125,31 @@ impl Project {
 
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.get(name)
+    }
+
+    /// A model or seed is written to `main.<name>`: one named like a raw table or a table its
+    /// sources declare would replace the data the project reads (and be saved over it).
+    pub fn check_reserved_names(&self) -> Result<()> {
+        let mut reserved: BTreeMap<RelationName, String> = BTreeMap::new();
+        for raw in [crate::ingest::trips_relation(), crate::ingest::zones_relation()] {
+            reserved.insert(raw.clone(), format!("the raw table {raw}"));
+        }
+        for source in &self.sources {
+            for table in &source.tables {
+                let relation = RelationName::new(&source.schema, &table.identifier);
+                let described = format!("the table {relation} of source {}", source.name);
+                reserved.entry(relation).or_insert(described);
+            }
+        }
+        let written = self.models.values().map(|m| ("model", &m.name, &m.path)).chain(self.seeds.iter().map(|s| ("seed", &s.name, &s.path)));
+        for (kind, name, path) in written {
+            if let Some(read) = reserved.get(&RelationName::main(name)) {
+                return Err(Error::project(
+                    path.as_str(),
+                    format!("{kind} `{name}` would replace {read}, which the project reads; give it another name"),
+                ));
+            }
+        }
+        Ok(())
     }
 }

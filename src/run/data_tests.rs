@@ -1,7 +1,7 @@
 //! dbt's generic data tests, as the SQL dbt itself would run: a test fails with the number of
 //! rows its query returns.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SqlFailure};
 use crate::project::{DataTest, Project, TestKind};
 use crate::warehouse::{RelationName, Warehouse, collect};
 
@@ -25,17 +25,17 @@ fn test_sql(test: &DataTest) -> String {
 
 /// How many rows violate the test.
 pub async fn failures(warehouse: &Warehouse, project: &Project, test: &DataTest) -> Result<usize> {
-    let fail = |message: String| Error::Sql {
-        at: None,
-        model: test.model.clone(),
-        file: project.model(&test.model).map(|m| m.path.clone()).unwrap_or_default(),
-        message: format!("test {}: {message}", test.name()),
+    let file = project.model(&test.model).map(|m| m.path.clone()).unwrap_or_default();
+    let fail = |failure: SqlFailure| {
+        failure.into_error(&format!("{file} (test {})", test.name()), |message| Error::Sql {
+            at: None,
+            model: test.model.clone(),
+            file: file.clone(),
+            message: format!("test {}: {message}", test.name()),
+        })
     };
     let ctx = warehouse.context(project.dialect, &project.aliases()).await?;
-    let df = ctx
-        .sql(&test_sql(test))
-        .await
-        .map_err(|e| fail(crate::error::describe_datafusion(&e)))?;
-    let rows = collect(df).await.map_err(|e| fail(crate::error::describe_datafusion(&e)))?;
+    let df = crate::dialect::sql(&ctx, &test_sql(test)).await.map_err(fail)?;
+    let rows = collect(df).await.map_err(|e| fail(SqlFailure::of(&e)))?;
     Ok(rows.num_rows())
 }

@@ -10,7 +10,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::dialect::SqlDialect;
-use crate::error::describe_datafusion;
+use crate::error::SqlFailure;
 use crate::project::{Materialization, OnSchemaChange, Strategy};
 use crate::template::CompiledModel;
 use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect, collect_with_plan};
@@ -36,16 +36,16 @@ pub async fn materialize(
     aliases: &Aliases,
     compiled: &CompiledModel,
     incremental: bool,
-) -> Result<Changes, String> {
+) -> Result<Changes, SqlFailure> {
     let relation = RelationName::main(&compiled.name);
-    let ctx = warehouse.context(dialect, aliases).await.map_err(|e| e.to_string())?;
-    let df = crate::dialect::sql(&ctx, &compiled.sql).await.map_err(|e| describe_datafusion(&e))?;
+    let ctx = warehouse.context(dialect, aliases).await?;
+    let df = crate::dialect::sql(&ctx, &compiled.sql).await?;
     if compiled.config.materialized == Materialization::View {
         // Planning succeeded, so the view is valid; it is stored as SQL and read lazily.
         warehouse.put_view(relation, compiled.sql.clone());
         return Ok(Changes::default());
     }
-    let (new_rows, plan) = collect_with_plan(df).await.map_err(|e| describe_datafusion(&e))?;
+    let (new_rows, plan) = collect_with_plan(df).await.map_err(|e| SqlFailure::of(&e))?;
     let existing = warehouse.table(&relation).cloned();
     let (table, changes) = match existing {
         Some(target) if incremental => {
@@ -68,7 +68,7 @@ async fn merge_into(
     new_rows: Table,
     compiled: &CompiledModel,
     dialect: SqlDialect,
-) -> Result<(Table, Changes), String> {
+) -> Result<(Table, Changes), SqlFailure> {
     let config = &compiled.config;
     let schema = nullable(&evolve_schema(&target.schema, &new_rows.schema, config.on_schema_change)?);
     let target = align(target, &schema)?;
@@ -120,14 +120,14 @@ async fn rows_not_replaced(
     keys: &[String],
     predicates: &[String],
     dialect: SqlDialect,
-) -> Result<Table, String> {
+) -> Result<Table, SqlFailure> {
     if keys.is_empty() {
         return Ok(target.clone());
     }
     let mut scratch = Warehouse::default();
     scratch.put_table(RelationName::main("dbt_internal_dest"), target.clone());
     scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
-    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let ctx = scratch.context(dialect, &Aliases::new()).await?;
     let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
     let join = quoted
         .iter()
@@ -148,38 +148,38 @@ async fn rows_not_replaced(
          WHERE s.backfill_matched IS NULL{replace_when}",
         keys = quoted.join(", "),
     );
-    let df = ctx.sql(&sql).await.map_err(|e| format!("unique_key {}: {}", keys.join(", "), describe_datafusion(&e)))?;
-    collect(df).await.map_err(|e| describe_datafusion(&e))
+    let df = crate::dialect::sql(&ctx, &sql).await.map_err(|f| f.within(&format!("unique_key {}", keys.join(", "))))?;
+    collect(df).await.map_err(|e| SqlFailure::of(&e))
 }
 
 /// The rows of `table` for which `condition` (SQL over its columns) holds.
-async fn select_rows(table: &Table, condition: &str, dialect: SqlDialect) -> Result<Table, String> {
+async fn select_rows(table: &Table, condition: &str, dialect: SqlDialect) -> Result<Table, SqlFailure> {
     let mut scratch = Warehouse::default();
     scratch.put_table(RelationName::main("dbt_internal_dest"), table.clone());
-    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let ctx = scratch.context(dialect, &Aliases::new()).await?;
     let sql = format!("SELECT * FROM dbt_internal_dest AS DBT_INTERNAL_DEST WHERE {condition}");
-    let df = ctx.sql(&sql).await.map_err(|e| describe_datafusion(&e))?;
-    collect(df).await.map_err(|e| describe_datafusion(&e))
+    let df = crate::dialect::sql(&ctx, &sql).await?;
+    collect(df).await.map_err(|e| SqlFailure::of(&e))
 }
 
 /// dbt's merge fails when two new rows share a key; so does this, naming the key.
-async fn check_unique_keys(new_rows: &Table, keys: &[String], dialect: SqlDialect) -> Result<(), String> {
+async fn check_unique_keys(new_rows: &Table, keys: &[String], dialect: SqlDialect) -> Result<(), SqlFailure> {
     let mut scratch = Warehouse::default();
     scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
-    let ctx = scratch.context(dialect, &Aliases::new()).await.map_err(|e| e.to_string())?;
+    let ctx = scratch.context(dialect, &Aliases::new()).await?;
     let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
     let sql = format!(
         "SELECT {k}, count(*) AS n FROM dbt_internal_source GROUP BY {k} HAVING count(*) > 1 LIMIT 1",
         k = quoted.join(", ")
     );
-    let df = ctx.sql(&sql).await.map_err(|e| describe_datafusion(&e))?;
-    let duplicates = collect(df).await.map_err(|e| describe_datafusion(&e))?;
+    let df = crate::dialect::sql(&ctx, &sql).await?;
+    let duplicates = collect(df).await.map_err(|e| SqlFailure::of(&e))?;
     if let Some(batch) = duplicates.batches.first() {
         let shown = crate::query::render_row(batch, 0, keys.len());
-        return Err(format!(
+        return Err(SqlFailure::Message(format!(
             "merge needs unique new rows: unique_key ({}) = ({shown}) appears more than once",
             keys.join(", ")
-        ));
+        )));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ pub use dag::Dag;
 pub use materialize::Changes;
 pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 
-use crate::error::Error;
+use crate::error::{Error, SqlFailure};
 use crate::history::{ModelRun, RunStatus, TestRun};
 use crate::project::{Materialization, Project, Strategy};
 use crate::table_diff;
@@ -63,6 +63,7 @@ async fn build_inner(
     model_runs: &mut Vec<ModelRun>,
     test_runs: &mut Vec<TestRun>,
 ) -> Result<Warehouse, Error> {
+    project.check_reserved_names()?;
     let mut vars = project.vars.clone();
     vars.extend(request.vars.clone());
     let base_ctx = CompileContext { vars, env: env.clone(), ..CompileContext::default() };
@@ -71,15 +72,10 @@ async fn build_inner(
     let step = Step { project, dag: &dag, request, base_ctx: &base_ctx, aliases: project.aliases() };
     let mut working = warehouse.clone();
     for name in &selected {
-        let run = step.model(&mut working, name).await?;
-        let error = run.error.clone();
+        let (run, failure) = step.model(&mut working, name).await?;
         model_runs.push(run);
-        if let Some(message) = error {
-            let (file, at) = project
-                .model(name)
-                .map(|m| (m.path.clone(), crate::error::locate_unknown_column(&m.sql, &message)))
-                .unwrap_or_default();
-            return Err(Error::Sql { model: name.clone(), file, at, message });
+        if let Some(error) = failure {
+            return Err(error);
         }
     }
     for test in project.tests.iter().filter(|t| selected.contains(&t.model)) {
@@ -106,11 +102,12 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// Runs one model into `working`; a SQL failure is reported in the returned record.
-    async fn model(&self, working: &mut Warehouse, name: &str) -> Result<ModelRun, Error> {
+    /// Runs one model into `working`; a SQL failure is reported in the returned record and
+    /// returned beside it as the run's error.
+    async fn model(&self, working: &mut Warehouse, name: &str) -> Result<(ModelRun, Option<Error>), Error> {
         let started = Instant::now();
         let Some(parse) = self.dag.parsed(name).cloned() else {
-            return self.seed(working, name, started);
+            return Ok((self.seed(working, name, started)?, None));
         };
         let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
@@ -127,15 +124,19 @@ impl Step<'_> {
             let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, incremental).await;
             (compiled, outcome, Vec::new())
         };
-        let (changes, error) = match outcome {
+        let (changes, failure) = match outcome {
             Ok(changes) => (changes, None),
-            Err(message) => (Changes::default(), Some(message)),
+            Err(failure) => (Changes::default(), Some(self.failure(name, failure))),
         };
+        let error = failure.as_ref().map(|e| match e {
+            Error::Sql { message, .. } => message.clone(),
+            other => other.to_string(),
+        });
         let diff = match (&error, working.table(&RelationName::main(name))) {
             (None, Some(after)) => table_diff::diff(before.as_ref(), changes.written.as_ref(), after, &compiled.config.unique_key),
             _ => None,
         };
-        Ok(ModelRun {
+        let run = ModelRun {
             name: name.to_string(),
             materialization: format!("{:?}", compiled.config.materialized).to_lowercase(),
             strategy: incremental.then(|| compiled.config.strategy().as_str().to_string()),
@@ -151,6 +152,20 @@ impl Step<'_> {
             duration_ms: started.elapsed().as_millis() as u64,
             status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
             error,
+        };
+        Ok((run, failure))
+    }
+
+    /// A model's SQL failure as the run reports it: a bound at the model's file, or the
+    /// message at the place in the model's source it is about.
+    fn failure(&self, name: &str, failure: SqlFailure) -> Error {
+        let (file, source) = self.project.model(name).map(|m| (m.path.clone(), m.sql.as_str())).unwrap_or_default();
+        let place = format!("{file} (model {name})");
+        failure.into_error(&place, |message| Error::Sql {
+            model: name.to_string(),
+            at: crate::error::locate_unknown_column(source, &message),
+            file,
+            message,
         })
     }
 
@@ -161,12 +176,11 @@ impl Step<'_> {
         working: &mut Warehouse,
         parse: &CompiledModel,
         incremental: bool,
-    ) -> Result<(CompiledModel, Result<Changes, String>, Vec<String>), Error> {
+    ) -> Result<(CompiledModel, Result<Changes, SqlFailure>, Vec<String>), Error> {
         let name = parse.name.as_str();
         let file = self.project.model(name).map(|m| m.path.clone()).unwrap_or_default();
         let now = chrono::Utc::now().naive_utc();
-        let windows = microbatch::batches(&parse.config, incremental, self.request.event_time, now)
-            .map_err(|message| Error::Project { file, message: format!("model {name}: {message}") })?;
+        let windows = microbatch::batches(&parse.config, incremental, self.request.event_time, now, (name, &file))?;
         let model_event_times: BTreeMap<String, String> = self
             .dag
             .order()
@@ -184,9 +198,9 @@ impl Step<'_> {
             let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, batch_incremental).await;
             let changes = match outcome {
                 Ok(changes) => changes,
-                Err(message) => {
+                Err(failure) => {
                     let label = window.label(size);
-                    return Ok((compiled, Err(format!("batch {label}: {message}")), labels));
+                    return Ok((compiled, Err(failure.within(&format!("batch {label}"))), labels));
                 }
             };
             total = Changes {

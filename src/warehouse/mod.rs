@@ -8,14 +8,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
-use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 
 use crate::dialect::{self, DEFAULT_CATALOG, SqlDialect};
 use crate::error::{Error, Result, describe_datafusion};
+use crate::limits::Limit;
 use pruning::{PrunedTable, TimeRanges};
 
 /// `schema.name`, both lower-case, as DuckDB and dbt-duckdb address relations.
@@ -137,7 +143,7 @@ impl Warehouse {
 
     /// A DataFusion context in which every relation (and alias) can be read by name.
     pub async fn context(&self, dialect: SqlDialect, aliases: &Aliases) -> Result<SessionContext> {
-        let ctx = dialect::session(dialect);
+        let ctx = dialect::session(dialect).map_err(|e| Error::Query(describe_datafusion(&e)))?;
         let parallelism = ctx.copied_config().target_partitions();
         let catalog = ctx
             .catalog(DEFAULT_CATALOG)
@@ -208,6 +214,20 @@ fn register_table(
     Ok(())
 }
 
+/// `batch`'s column `name` as the type Backfill wrote it (`as_type` is a checked downcast such
+/// as `as_primitive_opt`): tables come back from saved state, which may not be what this
+/// version wrote, so a column of another type is an error, never a panic.
+pub fn typed_column<'a, T>(
+    batch: &'a RecordBatch,
+    name: &str,
+    as_type: impl FnOnce(&'a ArrayRef) -> Option<&'a T>,
+) -> std::result::Result<&'a T, String> {
+    batch
+        .column_by_name(name)
+        .and_then(as_type)
+        .ok_or_else(|| format!("no column {name} of the type Backfill writes"))
+}
+
 /// Runs a data frame to completion and returns its rows as a table.
 pub async fn collect(df: DataFrame) -> std::result::Result<Table, datafusion::error::DataFusionError> {
     Ok(collect_with_plan(df).await?.0)
@@ -219,11 +239,31 @@ pub async fn collect_with_plan(df: DataFrame) -> std::result::Result<(Table, Str
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
-    let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task).await?;
+    let batches = collect_bounded(Arc::clone(&plan), task).await?;
     let metrics = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref())
         .indent(true)
         .to_string();
     // Execution may refine the plan's schema (nullability); the batches' own is the truth.
     let schema = batches.first().map_or(planned, |b| b.schema());
     Ok((Table::new(schema, batches), metrics))
+}
+
+/// The plan's rows, failing as the memory pool does once they hold more than
+/// [`Limit::QueryMemory`]: the pool bounds what operators hold, not the result they return.
+async fn collect_bounded(
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
+) -> std::result::Result<Vec<RecordBatch>, DataFusionError> {
+    let mut stream = execute_stream(plan, task)?;
+    let mut batches = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        bytes = bytes.saturating_add(batch.get_array_memory_size() as u64);
+        if bytes > Limit::QueryMemory.max() {
+            return Err(DataFusionError::ResourcesExhausted(format!("the result holds more than {bytes} bytes")));
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
 }

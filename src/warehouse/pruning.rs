@@ -202,27 +202,27 @@ fn range(array: &dyn Array) -> Option<(i64, i64)> {
     let scaled = |low: i64, high: i64, factor: i64| Some((low.saturating_mul(factor), high.saturating_mul(factor)));
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => {
-            let a = array.as_primitive::<TimestampSecondType>();
+            let a = array.as_primitive_opt::<TimestampSecondType>()?;
             scaled(min(a)?, max(a)?, SECOND)
         }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            let a = array.as_primitive::<TimestampMillisecondType>();
+            let a = array.as_primitive_opt::<TimestampMillisecondType>()?;
             scaled(min(a)?, max(a)?, 1_000_000)
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let a = array.as_primitive::<TimestampMicrosecondType>();
+            let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
             scaled(min(a)?, max(a)?, 1_000)
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            let a = array.as_primitive::<TimestampNanosecondType>();
+            let a = array.as_primitive_opt::<TimestampNanosecondType>()?;
             Some((min(a)?, max(a)?))
         }
         DataType::Date32 => {
-            let a = array.as_primitive::<Date32Type>();
+            let a = array.as_primitive_opt::<Date32Type>()?;
             scaled(i64::from(min(a)?), i64::from(max(a)?), DAY)
         }
         DataType::Date64 => {
-            let a = array.as_primitive::<Date64Type>();
+            let a = array.as_primitive_opt::<Date64Type>()?;
             scaled(min(a)?, max(a)?, 1_000_000)
         }
         _ => None,

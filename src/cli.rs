@@ -152,8 +152,10 @@ fn open_project(name: &str) -> Result<Project> {
     }
 }
 
-fn open(state: &Path, project: &str) -> Result<(Engine, DirStore)> {
-    let store = DirStore(state.to_path_buf());
+/// The engine on the state folder, which stays locked (for writing when `write`) until the
+/// returned store is dropped at the end of the command.
+fn open(state: &Path, project: &str, write: bool) -> Result<(Engine, DirStore)> {
+    let store = DirStore::open(state, write)?;
     let loaded = State::load(&store)?;
     let mut engine = Engine::new(open_project(project)?, loaded);
     engine.env = std::env::vars().collect();
@@ -191,7 +193,7 @@ async fn run(command: Command) -> Result<()> {
             if files.is_empty() && zones.is_none() {
                 return Err(Error::Usage("load needs at least one file (or --zones FILE)".into()));
             }
-            let (mut engine, mut store) = open(&state, LESSON)?;
+            let (mut engine, mut store) = open(&state, LESSON, true)?;
             if let Some(zones) = zones {
                 let rows = engine.load_zones(&zones.display().to_string(), &read(&zones)?)?;
                 println!("zones: {rows} rows from {}", zones.display());
@@ -219,7 +221,7 @@ async fn run(command: Command) -> Result<()> {
                 start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
                 end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
             };
-            let (mut engine, mut store) = open(&state, &project)?;
+            let (mut engine, mut store) = open(&state, &project, true)?;
             let request = BuildRequest {
                 select: select.join(" "),
                 full_refresh,
@@ -232,7 +234,7 @@ async fn run(command: Command) -> Result<()> {
             print_run(&record);
         }
         Command::Materialize { state, project, partition, single_run } => {
-            let (mut engine, mut store) = open(&state, &project)?;
+            let (mut engine, mut store) = open(&state, &project, true)?;
             let result = engine.materialize(&partition, single_run).await;
             engine.state.save(&mut store)?;
             for record in result? {
@@ -240,7 +242,7 @@ async fn run(command: Command) -> Result<()> {
             }
         }
         Command::Partitions { state, project } => {
-            let (engine, _) = open(&state, &project)?;
+            let (engine, _store) = open(&state, &project, false)?;
             for info in engine.partitions() {
                 let detail = match &info.status {
                     backfill::partitions::PartitionStatus::Missing => String::new(),
@@ -254,7 +256,7 @@ async fn run(command: Command) -> Result<()> {
             }
         }
         Command::Query { state, project, format, sql } => {
-            let (engine, _) = open(&state, &project)?;
+            let (engine, _store) = open(&state, &project, false)?;
             let table = engine.query(&sql).await?;
             match format.as_str() {
                 "csv" => print!("{}", query::to_csv(&table)),
@@ -274,7 +276,7 @@ async fn run(command: Command) -> Result<()> {
             println!("wrote {}", out.display());
         }
         Command::Runs { state } => {
-            let store = DirStore(state);
+            let store = DirStore::open(&state, false)?;
             let loaded = State::load(&store)?;
             for record in &loaded.runs {
                 print_run(record);

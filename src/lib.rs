@@ -39,7 +39,6 @@ pub mod table_diff;
 pub mod template;
 pub mod time_travel;
 pub mod warehouse;
-pub mod zip;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 #[cfg(target_arch = "wasm32")]

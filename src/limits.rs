@@ -21,10 +21,13 @@ pub enum Limit {
     TripFileBytes,
     /// Files in one imported (or linked) project.
     ProjectFiles,
-    /// Bytes of one imported project, all files together, unpacked.
+    /// Bytes of one imported project: its files together, unpacked (and the archive it came in).
     ProjectBytes,
     /// Bytes of one YAML file of a project.
     YamlBytes,
+    /// Bytes one YAML file's values take with its aliases expanded (each value counts one byte
+    /// more than its text): anchors and aliases can make a small file expand a million-fold.
+    YamlExpanded,
     /// Template instructions one model may execute when compiled (minijinja's fuel).
     TemplateFuel,
     /// Bytes of one model's compiled SQL.
@@ -70,6 +73,7 @@ impl Limit {
             Limit::ProjectFiles => 2_000,
             Limit::ProjectBytes => 64 << 20,
             Limit::YamlBytes => 1 << 20,
+            Limit::YamlExpanded => 2 << 20,
             Limit::TemplateFuel => 10_000_000,
             Limit::RenderedBytes => 4 << 20,
             Limit::QueryMemory => 2 << 30,
@@ -89,8 +93,9 @@ impl Limit {
             Limit::LateTrips => ("late trips added at once", "rows"),
             Limit::TripFileBytes => ("one trip file", "bytes"),
             Limit::ProjectFiles => ("one project", "files"),
-            Limit::ProjectBytes => ("one project, unpacked", "bytes"),
+            Limit::ProjectBytes => ("one project", "bytes"),
             Limit::YamlBytes => ("one YAML file", "bytes"),
+            Limit::YamlExpanded => ("one YAML file with its aliases expanded", "bytes"),
             Limit::TemplateFuel => ("compiling one model", "template steps"),
             Limit::RenderedBytes => ("one model's compiled SQL", "bytes"),
             Limit::QueryMemory => ("one query's sorts, joins and aggregates", "bytes"),
@@ -111,6 +116,7 @@ impl Limit {
             Limit::ProjectFiles | Limit::ProjectBytes | Limit::YamlBytes => {
                 "import only the dbt project (models, macros, seeds and YAML), not its data or build output"
             }
+            Limit::YamlExpanded => "write the repeated YAML out instead of using anchors and aliases",
             Limit::TemplateFuel | Limit::RenderedBytes | Limit::SqlDepth => {
                 "simplify the model, or run it in dbt-duckdb"
             }

@@ -218,14 +218,54 @@ impl Store for MemoryStore {
     }
 }
 
-/// State in a folder: `manifest.json` and `tables/*.parquet`.
+/// State in a folder: `manifest.json` and `tables/*.parquet`, locked for as long as the store
+/// lives: two processes saving into one folder would share temporary files and remove each
+/// other's tables.
 #[cfg(not(target_arch = "wasm32"))]
-pub struct DirStore(pub std::path::PathBuf);
+pub struct DirStore {
+    root: std::path::PathBuf,
+    /// The open `lock` file, holding the folder's lock (released when it is closed).
+    _lock: std::fs::File,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl DirStore {
+    /// Opens the state folder `root` (creating it), locked for writing, or shared with other
+    /// readers when `write` is false. Fails at once when another process holds it.
+    pub fn open(root: &std::path::Path, write: bool) -> Result<DirStore> {
+        let fail = |e: std::io::Error| Error::state(root.display().to_string(), e);
+        std::fs::create_dir_all(root).map_err(fail)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("lock"))
+            .map_err(fail)?;
+        let locked = if write { lock.try_lock() } else { lock.try_lock_shared() };
+        match locked {
+            Ok(()) => Ok(DirStore { root: root.to_path_buf(), _lock: lock }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::state(
+                root.display().to_string(),
+                "another backfill process is using this state folder; run one command at a time on it",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+        }
+    }
+}
+
+/// Makes a rename in `folder` survive a crash (on Unix a folder's entries are synced like files).
+#[cfg(not(target_arch = "wasm32"))]
+fn sync_folder(folder: &std::path::Path) -> std::io::Result<()> {
+    if cfg!(unix) {
+        std::fs::File::open(folder)?.sync_all()?;
+    }
+    Ok(())
+}
 
 #[cfg(not(target_arch = "wasm32"))]
 impl Store for DirStore {
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.0.join(key);
+        let path = self.root.join(key);
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -233,24 +273,28 @@ impl Store for DirStore {
         }
     }
 
+    /// The bytes reach the disk before the rename publishes them, and the rename before the
+    /// next file: a crash leaves the manifest naming only tables that were written whole.
     fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.0.join(key);
+        use std::io::Write;
+        let path = self.root.join(key);
         let fail = |e: std::io::Error| Error::state(path.display().to_string(), e);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
+        let folder = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(folder).map_err(fail)?;
         let temporary = path.with_extension("partial");
-        std::fs::write(&temporary, bytes).map_err(fail)?;
-        std::fs::rename(&temporary, &path).map_err(fail)
+        let mut file = std::fs::File::create(&temporary).map_err(fail)?;
+        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(fail)?;
+        std::fs::rename(&temporary, &path).map_err(fail)?;
+        sync_folder(folder).map_err(fail)
     }
 
     fn remove(&mut self, key: &str) -> Result<()> {
-        let path = self.0.join(key);
+        let path = self.root.join(key);
         std::fs::remove_file(&path).map_err(|e| Error::state(path.display().to_string(), e))
     }
 
     fn list(&self) -> Result<Vec<String>> {
-        let tables = self.0.join("tables");
+        let tables = self.root.join("tables");
         let entries = match std::fs::read_dir(&tables) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -10,6 +10,7 @@ use minijinja::value::{Kwargs, Object, Value};
 use minijinja::{Environment, ErrorKind, State};
 
 use crate::error::{Error, Location, Result};
+use crate::limits::Limit;
 use crate::project::{ConfigValues, ModelConfig, Project};
 use crate::run::BatchWindow;
 use crate::warehouse::RelationName;
@@ -57,6 +58,23 @@ struct Recorder {
     refs: Vec<String>,
     sources: Vec<RelationName>,
     logs: Vec<String>,
+    /// Bytes the expressions wrote, into the SQL or into what macros and blocks capture.
+    written: u64,
+    /// The limit the render went over, when it stopped for one.
+    over: Option<Limit>,
+}
+
+impl Recorder {
+    /// Counts `bytes` more written, failing the render once they are over
+    /// [`Limit::RenderedBytes`] (minijinja's fuel counts steps, not what each one writes).
+    fn write(&mut self, bytes: usize) -> std::result::Result<(), minijinja::Error> {
+        self.written = self.written.saturating_add(bytes as u64);
+        if self.written > Limit::RenderedBytes.max() {
+            self.over = Some(Limit::RenderedBytes);
+            return Err(minijinja::Error::new(ErrorKind::InvalidOperation, "the compiled SQL is too large"));
+        }
+        Ok(())
+    }
 }
 
 type Shared = Arc<Mutex<Recorder>>;
@@ -65,6 +83,28 @@ fn record<T>(recorder: &Shared, f: impl FnOnce(&mut Recorder) -> T) -> T {
     // A poisoned lock only means an earlier render panicked; its records are still usable.
     let mut guard = recorder.lock().unwrap_or_else(|p| p.into_inner());
     f(&mut guard)
+}
+
+/// The compiled SQL as it is written, refusing to grow past [`Limit::RenderedBytes`].
+#[derive(Default)]
+struct CappedSql {
+    bytes: Vec<u8>,
+    over: Option<Limit>,
+}
+
+impl std::io::Write for CappedSql {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > Limit::RenderedBytes.max() {
+            self.over = Some(Limit::RenderedBytes);
+            return Err(std::io::Error::other("the compiled SQL is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `this` and what `ref()`/`source()` return: renders as the quoted relation (in a microbatch
@@ -153,6 +193,13 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     let recorder: Shared = Arc::default();
     let mut env = Environment::new();
     env.set_debug(true);
+    env.set_fuel(Some(Limit::TemplateFuel.max()));
+    let r = Arc::clone(&recorder);
+    env.set_formatter(move |out, state, value| {
+        let bytes = value.as_str().map_or_else(|| value.to_string().len(), str::len);
+        record(&r, |rec| rec.write(bytes))?;
+        minijinja::escape_formatter(out, state, value)
+    });
 
     let template_error = |e: minijinja::Error, source_prefix: usize| {
         template_error(project, model_name, &model.path, e, source_prefix)
@@ -275,11 +322,18 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     let template = env
         .template_from_named_str(model.path.as_str(), &source)
         .map_err(|e| template_error(e, imports.len()))?;
-    let sql = template
-        .render(minijinja::context! {})
-        .map_err(|e| template_error(e, imports.len()))?;
-
+    let mut sql = CappedSql::default();
+    let rendered = template.render_captured_to(minijinja::context! {}, &mut sql);
     let recorded = record(&recorder, std::mem::take);
+    if let Err(e) = rendered {
+        let over = recorded.over.or(sql.over).or((e.kind() == ErrorKind::OutOfFuel).then_some(Limit::TemplateFuel));
+        return Err(match over {
+            Some(limit) => limit.exceeded(None, format!("{} (model {model_name})", model.path)),
+            None => template_error(e, imports.len()),
+        });
+    }
+    let sql = String::from_utf8(sql.bytes).map_err(|e| Error::project(&model.path, e.to_string()))?;
+
     let mut values = model.config.clone();
     values.extend(recorded.config);
     let config = ModelConfig::resolve(&values).map_err(|message| Error::Project {
@@ -396,5 +450,25 @@ mod tests {
         assert!(err.as_deref().is_some_and(|e| e.contains("required var 'min_date' not found")), "{err:?}");
         let err = render("select {% if %}", &CompileContext::default()).err().map(|e| e.to_string());
         assert!(err.as_deref().is_some_and(|e| e.starts_with("models/m.sql:1:")), "{err:?}");
+    }
+
+    #[test]
+    fn runaway_templates_stop_with_a_limit_naming_the_model() {
+        let too_expensive = |model: &str, limit: Limit| {
+            let error = render(model, &CompileContext::default()).err();
+            assert_eq!(error, Some(limit.exceeded(None, "models/m.sql (model m)")), "{model}");
+        };
+        too_expensive("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}select 1", Limit::TemplateFuel);
+        too_expensive("select '{{ 'x' * 5000000 }}'", Limit::RenderedBytes);
+        too_expensive("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", Limit::RenderedBytes);
+        // What a macro writes is captured before it reaches the SQL; it is counted all the same.
+        too_expensive(
+            "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}{% endmacro %}select '{{ m() }}'",
+            Limit::RenderedBytes,
+        );
+        too_expensive(&format!("{{% for i in range(100000) %}}{}{{% endfor %}}", "x".repeat(100)), Limit::RenderedBytes);
+        let fits = format!("select '{}' as x", "y".repeat(1_000_000));
+        let compiled = render(&fits, &CompileContext::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiled.sql, fits);
     }
 }

@@ -220,3 +220,53 @@ fn failing_runs_leave_every_table_as_it_was() {
     ws.failed_run(&["build", "--select", "daily_metrics"], &["daily_metrics.sql", "min_date"]);
     ws.failed_run(&["query", "select nope from stg_trips"], &["nope"]);
 }
+
+#[test]
+fn a_state_folder_locked_by_another_process_is_refused_and_unchanged() {
+    let ws = Workspace::built();
+    let state = Path::new(&ws.state);
+    let lock = std::fs::File::open(state.join("lock")).unwrap_or_else(|e| panic!("{e}"));
+    lock.try_lock().unwrap_or_else(|e| panic!("{e}"));
+    let before = snapshot(state);
+    let in_use = "another backfill process is using this state folder";
+    fails(&["build", "--state", &ws.state], &[in_use]);
+    fails(&["materialize", "--state", &ws.state, "--partition", "2023-03-05"], &[in_use]);
+    fails(&["query", "--state", &ws.state, "select 1"], &[in_use]);
+    assert!(before == snapshot(state), "a refused command changed the state folder");
+    drop(lock);
+    ok(&["materialize", "--state", &ws.state, "--partition", "2023-03-05"]);
+}
+
+#[test]
+fn two_processes_on_one_state_folder_leave_it_whole() {
+    let ws = Workspace::built();
+    let days = ["2023-03-05", "2023-03-06", "2023-03-07"];
+    let children: Vec<_> = days
+        .iter()
+        .map(|day| {
+            Command::new(env!("CARGO_BIN_EXE_backfill"))
+                .args(["materialize", "--state", &ws.state, "--partition", day])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mut done = Vec::new();
+    for (day, child) in days.iter().zip(children) {
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || stderr.contains("another backfill process"), "{day}: {stderr}");
+        if out.status.success() {
+            done.push(*day);
+        }
+    }
+    // The folder opens, every table its manifest names is there, and each command that
+    // succeeded kept its partition.
+    let listed = ok(&["partitions", "--state", &ws.state]);
+    for day in done {
+        assert!(listed.lines().any(|l| l.starts_with(&format!("{day} materialized"))), "{day}: {listed}");
+    }
+    ok(&["query", "--state", &ws.state, "select count(*) from daily_metrics"]);
+    assert!(snapshot(Path::new(&ws.state)).keys().all(|p| p.extension().is_none_or(|e| e != "partial")));
+}

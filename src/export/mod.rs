@@ -2,11 +2,11 @@
 //! (dbt-core + dbt-duckdb) with the Dagster code that runs its incremental models one daily
 //! partition at a time, a loader for the raw tables and a README with the commands.
 
+use std::io::Write;
 
-use crate::zip;
 use crate::error::{Error, Result};
 use crate::ingest::BUILTIN_ZONES;
-use crate::project::Project;
+use crate::project::{Project, ProjectFiles};
 
 const DBT_UTILS_PROJECT: &str = include_str!("dbt_utils/dbt_project.yml");
 const DBT_UTILS_SURROGATE_KEY: &str = include_str!("dbt_utils/macros/generate_surrogate_key.sql");
@@ -17,6 +17,11 @@ const README: &str = include_str!("README.md");
 /// The zip's files: the dbt project under `analytics/`, Dagster under `orchestration/`.
 /// `start_date` (`YYYY-MM-DD`) starts the daily partitions definition.
 pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    // A project's files passed the import filter, but a path that reached a project some other
+    // way must still never be written outside `analytics/`.
+    if let Some(path) = project.files.0.keys().find(|path| !ProjectFiles::wants(path)) {
+        return Err(Error::project(path.as_str(), "cannot be exported: not a path inside a dbt project"));
+    }
     let profile = profile_name(project)?;
     let mut files: Vec<(String, String)> = project
         .files
@@ -41,16 +46,25 @@ pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String,
     Ok(files.into_iter().map(|(path, text)| (path, text.into_bytes())).collect())
 }
 
-/// The project as a zip archive.
+/// The project as a zip archive. Entries are stored, not compressed: exported projects are
+/// small text files, and every unzip tool reads stored entries.
 pub fn project_zip(project: &Project, start_date: &str) -> Result<Vec<u8>> {
-    Ok(zip::stored(&project_files(project, start_date)?))
+    let failed = |e: zip::result::ZipError| Error::project("the exported zip", e.to_string());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o644);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, bytes) in project_files(project, start_date)? {
+        zip.start_file(path.as_str(), options).map_err(failed)?;
+        zip.write_all(&bytes).map_err(|e| Error::project(path.as_str(), e.to_string()))?;
+    }
+    Ok(zip.finish().map_err(failed)?.into_inner())
 }
 
 /// The `profile:` dbt_project.yml names (dbt's default: the project's name).
 fn profile_name(project: &Project) -> Result<String> {
     let Some(text) = project.files.0.get("dbt_project.yml") else { return Ok(project.name.clone()) };
-    let yaml: serde_norway::Value =
-        serde_norway::from_str(text).map_err(|e| Error::project("dbt_project.yml", e.to_string()))?;
+    let yaml = crate::project::yaml::parse("dbt_project.yml", text)?;
     Ok(yaml.get("profile").and_then(|p| p.as_str()).unwrap_or(&project.name).to_string())
 }
 
@@ -75,6 +89,20 @@ mod tests {
         assert!(text("orchestration/definitions.py").contains("DailyPartitionsDefinition(start_date=\"2023-03-01\")"));
         assert!(text("README.md").starts_with("# analytics: exported from Backfill"));
         let zip = project_zip(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(&zip[..2], b"PK");
+        assert_eq!(zip.get(..4), Some(&b"PK\x03\x04"[..]));
+    }
+
+    #[test]
+    fn export_never_writes_a_path_outside_the_project() {
+        let mut project = builtin(LESSON).unwrap_or_else(|e| panic!("{e}"));
+        for path in ["../../.bashrc.sql", "/etc/cron.d/x.sql", "models/run.py", "C:/x.sql"] {
+            let mut planted = project.clone();
+            planted.files.insert(path, "select 1");
+            let error = project_zip(&planted, "2023-03-01").expect_err(path);
+            assert_eq!(error, Error::project(path, "cannot be exported: not a path inside a dbt project"));
+        }
+        project.files.insert("models/extra.sql", "select 1");
+        let files = project_files(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        assert!(files.iter().any(|(path, _)| path == "analytics/models/extra.sql"));
     }
 }

@@ -6,72 +6,117 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::config::{ConfigValues, KNOWN_KEYS};
+use super::yaml;
 use super::{DataTest, MacroFile, Model, Project, Seed, Source, SourceTable, TestKind};
 use crate::dialect::{DEFAULT_SCHEMA, SqlDialect};
 use crate::error::{Error, Result};
+use crate::limits::Limit;
 
 /// A project's files by path relative to its root (`/`-separated), with their text.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectFiles(pub BTreeMap<String, String>);
-
-/// Folders dbt writes or fills itself, and hidden ones: never part of a project's sources.
-fn skipped_folder(folders: &str) -> bool {
-    folders.split('/').any(|f| f.starts_with('.') || matches!(f, "target" | "dbt_packages" | "logs"))
-}
 
 impl ProjectFiles {
     pub fn insert(&mut self, path: &str, text: &str) {
         self.0.insert(path.trim_start_matches("./").to_string(), text.to_string());
     }
 
+    /// Whether a file at `relative` (to the project root, `/`-separated) is one a project reads:
+    /// SQL, YAML or CSV below the root, outside skipped folders. Every way files arrive (a zip, a
+    /// folder, a share link, the CLI's project folder) goes through this filter, so a path that
+    /// would leave the project where it is exported (`..`, absolute, a drive, a backslash) never
+    /// gets in.
+    pub fn wants(relative: &str) -> bool {
+        let safe = |part: &str| {
+            !part.is_empty() && !part.starts_with('.') && !part.contains(['\\', ':']) && !part.contains(char::is_control)
+        };
+        let (folders, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        safe(name)
+            && (folders.is_empty() || folders.split('/').all(|f| safe(f) && !Self::skips_folder(f)))
+            && ["sql", "yml", "yaml", "csv"].contains(&extension)
+    }
+
+    /// Folders never part of a project's sources, so never walked: hidden ones, those dbt writes
+    /// or fills itself, and other tools' packages and environments (a `venv` holds dbt's own
+    /// macros, thousands of .sql files).
+    pub fn skips_folder(name: &str) -> bool {
+        name.starts_with('.')
+            || matches!(name, "target" | "dbt_packages" | "logs" | "node_modules" | "venv" | "site-packages" | "__pycache__")
+    }
+
+    /// Fails when `files` files of `bytes` bytes together are over Backfill's limits for one
+    /// project; `place` names where they come from.
+    pub fn check_size(place: &str, files: usize, bytes: u64) -> Result<()> {
+        Limit::ProjectFiles.check(files as u64, place)?;
+        Limit::ProjectBytes.check(bytes, place)
+    }
+
+    /// Every file is one a project reads and together they are within the limits: files that
+    /// arrive any other way than an import (a share link's, a restored session's) meet the same
+    /// filter before they become a project.
+    fn check(&self) -> Result<()> {
+        if let Some(path) = self.0.keys().find(|path| !Self::wants(path)) {
+            return Err(Error::project(
+                path.as_str(),
+                "not a file a dbt project reads (only .sql, .yml, .yaml and .csv files inside the project, \
+                 outside hidden, build and package folders)",
+            ));
+        }
+        let bytes = self.0.iter().map(|(path, text)| (path.len() + text.len()) as u64).sum();
+        Self::check_size("the project's files", self.0.len(), bytes)
+    }
+
     /// Reads every project file below `root` (natively only; the browser hands over files).
+    /// Symlinked folders are not followed (a link to a parent would be walked forever); a
+    /// symlinked file is read when it leads to a regular file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_dir(root: &std::path::Path) -> Result<ProjectFiles> {
-        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut ProjectFiles) -> Result<()> {
-            let entries = std::fs::read_dir(dir).map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?;
-            for entry in entries {
-                let path = entry.map_err(|e| Error::project(dir.display().to_string(), e.to_string()))?.path();
-                let relative = path.strip_prefix(root).unwrap_or(&path);
-                let relative: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
-                let relative = relative.join("/");
-                if path.is_dir() {
-                    if !skipped_folder(&relative) {
-                        walk(&path, root, out)?;
+        use std::path::{Path, PathBuf};
+        fn walk(dir: &Path, relative: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+            let fail = |e: std::io::Error| Error::project(dir.display().to_string(), e.to_string());
+            for entry in std::fs::read_dir(dir).map_err(fail)? {
+                let entry = entry.map_err(fail)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
+                if entry.file_type().map_err(fail)?.is_dir() {
+                    if !ProjectFiles::skips_folder(&name) {
+                        walk(&entry.path(), &path, out)?;
                     }
-                } else if ProjectFiles::wants(&relative) {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| Error::project(path.display().to_string(), e.to_string()))?;
-                    out.insert(&relative, &text);
+                } else if ProjectFiles::wants(&path) {
+                    out.push((path, entry.path()));
                 }
             }
             Ok(())
         }
+        let mut found = Vec::new();
+        walk(root, "", &mut found)?;
+        let place = root.display().to_string();
+        Limit::ProjectFiles.check(found.len() as u64, &place)?;
         let mut files = ProjectFiles::default();
-        walk(root, root, &mut files)?;
+        let mut left = Limit::ProjectBytes.max();
+        for (relative, path) in found {
+            let place = path.display().to_string();
+            let fail = |e: std::io::Error| Error::project(&place, e.to_string());
+            if std::fs::metadata(&path).map_err(fail)?.is_file() {
+                let text = read_text(std::fs::File::open(&path).map_err(fail)?, &mut left, &place)?;
+                files.insert(&relative, &text);
+            }
+        }
         if !files.0.contains_key("dbt_project.yml") {
-            return Err(Error::project(
-                root.display().to_string(),
-                "not a dbt project: there is no dbt_project.yml",
-            ));
+            return Err(Error::project(place, "not a dbt project: there is no dbt_project.yml"));
         }
         Ok(files)
     }
 
-    /// Whether a file at `relative` (to the project root) is one a project reads: SQL, YAML
-    /// or CSV outside hidden folders and dbt's own output and package folders.
-    pub fn wants(relative: &str) -> bool {
-        let Some((folders, name)) = relative.rsplit_once('/').or(Some(("", relative))) else { return false };
-        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        !name.starts_with('.') && !skipped_folder(folders) && ["sql", "yml", "yaml", "csv"].contains(&extension)
-    }
-
     pub fn parse(&self) -> Result<Project> {
+        self.check()?;
         let project_file = "dbt_project.yml";
         let text = self
             .0
             .get(project_file)
             .ok_or_else(|| Error::project(project_file, "missing: a project needs a dbt_project.yml"))?;
-        let root = yaml(project_file, text)?;
+        let root = yaml::parse(project_file, text)?;
         let name = root
             .get("name")
             .and_then(Value::as_str)
@@ -143,7 +188,7 @@ impl ProjectFiles {
                         },
                     );
                 } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
-                    let doc = yaml(path, text)?;
+                    let doc = yaml::parse(path, text)?;
                     sources.extend(parse_sources(path, &doc)?);
                     if let Some(list) = doc.get("models").and_then(Value::as_array) {
                         model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
@@ -202,14 +247,17 @@ impl ProjectFiles {
     }
 }
 
-fn yaml(path: &str, text: &str) -> Result<Value> {
-    serde_norway::from_str::<Value>(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!(":{}:{}", l.line(), l.column()))
-            .unwrap_or_default();
-        Error::project(format!("{path}{at}"), format!("invalid YAML: {e}"))
-    })
+/// A file's text, read while it fits in what is `left` of [`Limit::ProjectBytes`] (its size is
+/// not trusted: an archive can declare anything).
+pub(crate) fn read_text(from: impl std::io::Read, left: &mut u64, place: &str) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    from.take(left.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::project(place, e.to_string()))?;
+    let read = bytes.len() as u64;
+    *left = left.checked_sub(read).ok_or_else(|| Limit::ProjectBytes.exceeded(None, place))?;
+    String::from_utf8(bytes).map_err(|_| Error::project(place, "is not UTF-8 text"))
 }
 
 /// dbt_project.yml's `models:` tree: `+key` (or a known config key with a plain value) is a
@@ -377,5 +425,45 @@ mod tests {
         .err()
         .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("models/a.yml: describes model `ghost`, which has no .sql file"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_in_a_project_folder_is_not_walked() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap_or(root)).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        write("dbt_project.yml", "name: p\n");
+        write("models/a.sql", "select 1");
+        write("shared/b.sql", "select 2");
+        let link = |target: &std::path::Path, at: &str| symlink(target, root.join(at)).unwrap_or_else(|e| panic!("{e}"));
+        link(root, "models/loop");
+        link(&root.join("models"), "models/again");
+        link(std::path::Path::new("/dev/zero"), "models/zero.sql");
+        link(&root.join("shared/b.sql"), "models/b.sql");
+        let files = ProjectFiles::read_dir(root).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(files.0.keys().collect::<Vec<_>>(), ["dbt_project.yml", "models/a.sql", "models/b.sql", "shared/b.sql"]);
+    }
+
+    #[test]
+    fn files_from_anywhere_meet_the_import_filter_before_they_are_a_project() {
+        let mut files = ProjectFiles::default();
+        files.insert("dbt_project.yml", "name: p");
+        files.insert("models/a.sql", "select 1");
+        assert!(files.parse().is_ok());
+        for planted in ["models/x.py", "../x.sql", "models/../../x.sql", "/etc/x.sql", "C:/x.sql", "models\\x.sql", "target/x.sql", ".git/x.yml"] {
+            let mut bad = files.clone();
+            bad.0.insert(planted.to_string(), "select 1".to_string());
+            let error = bad.parse().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with(&format!("{planted}: not a file a dbt project reads")), "{planted}: {error}");
+        }
+        let mut many = files.clone();
+        many.0.extend((0..Limit::ProjectFiles.max()).map(|i| (format!("models/m{i}.sql"), "select 1".to_string())));
+        assert!(matches!(many.parse(), Err(Error::Limit { limit: Limit::ProjectFiles, .. })));
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod files;
 mod lesson;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ pub use config::{
     BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Strategy,
 };
 pub use files::ProjectFiles;
+pub(crate) use files::read_text;
 pub use lesson::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 
 use crate::dialect::SqlDialect;

@@ -1,5 +1,7 @@
 //! Importing a dbt project: drop a zip or a folder, or pick either. The project replaces the
-//! current one (the tables stay); one that does not parse changes nothing and says why.
+//! current one (the tables stay); one that does not parse changes nothing and says why. The
+//! worker decides what the project is ([`crate::import`]); the page only leaves unread what
+//! that filter would drop anyway.
 
 use js_sys::{Array, Promise, Reflect};
 use leptos::prelude::*;
@@ -7,16 +9,28 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::SessionRef;
+use crate::project::ProjectFiles;
 
 #[component]
 pub fn ImportProject(session: SessionRef) -> impl IntoView {
     let over = RwSignal::new(false);
     let imported = RwSignal::new(None::<String>);
-    let import = move |name: String, files: Vec<(String, Vec<u8>)>| {
+    // Only the files a project reads are read (a folder's build output, environments and data
+    // are listed, never loaded), and not at all when they are over the limits.
+    let import = move |name: String, files: Vec<(String, web_sys::File)>| {
         let s = session.get_value();
         leptos::task::spawn_local(async move {
-            let count = files.len();
-            if s.import_project(&name, files).await.is_ok() {
+            let bytes = files.iter().map(|(_, file)| file.size() as u64).sum();
+            if let Err(e) = ProjectFiles::check_size(&name, files.len(), bytes) {
+                s.error.set(Some(e.to_string()));
+                return;
+            }
+            let mut read = Vec::new();
+            for (path, file) in files {
+                read.extend(bytes_of(&file).await.map(|bytes| (path, bytes)));
+            }
+            let count = read.len();
+            if s.import_project(&name, read).await.is_ok() {
                 imported.set(Some(format!("Imported {name} ({count} file(s)). Build it to see its tables.")));
             }
         });
@@ -25,18 +39,16 @@ pub fn ImportProject(session: SessionRef) -> impl IntoView {
         let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
         let files: Vec<web_sys::File> = input.files().map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect()).unwrap_or_default();
         input.set_value("");
-        leptos::task::spawn_local(async move {
-            let mut read = Vec::new();
-            for file in files {
-                // A folder pick gives each file its path below the chosen folder.
-                let path = Reflect::get(&file, &"webkitRelativePath".into()).ok().and_then(|p| p.as_string()).filter(|p| !p.is_empty());
-                if let Some(bytes) = bytes_of(&file).await {
-                    read.push((path.unwrap_or_else(|| file.name()), bytes));
-                }
-            }
-            let name = read.first().map(|(p, _)| p.split('/').next().unwrap_or(p).to_string()).unwrap_or_default();
-            import(name, read);
-        });
+        // A folder pick gives each file its path below the chosen folder; a zip has none.
+        let picked: Vec<(String, web_sys::File)> = files
+            .into_iter()
+            .filter_map(|file| match Reflect::get(&file, &"webkitRelativePath".into()).ok().and_then(|p| p.as_string()).filter(|p| !p.is_empty()) {
+                Some(path) => ProjectFiles::wants(&path).then_some((path, file)),
+                None => Some((file.name(), file)),
+            })
+            .collect();
+        let name = picked.first().map(|(p, _)| p.split('/').next().unwrap_or(p).to_string()).unwrap_or_default();
+        import(name, picked);
     };
     let on_drop = move |ev: web_sys::DragEvent| {
         ev.prevent_default();
@@ -48,17 +60,15 @@ pub fn ImportProject(session: SessionRef) -> impl IntoView {
         // Files without entries (dropped by a script, or by browsers without the entries API).
         let files: Vec<web_sys::File> = transfer.files().map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect()).unwrap_or_default();
         leptos::task::spawn_local(async move {
-            let mut read = Vec::new();
+            let mut found = Vec::new();
             for entry in &entries {
-                collect(entry, &mut read).await;
+                list(entry, true, &mut found).await;
             }
             if entries.is_empty() {
-                for file in &files {
-                    read.extend(bytes_of(file).await.map(|bytes| (file.name(), bytes)));
-                }
+                found.extend(files.iter().map(|file| (file.name(), file.clone())));
             }
             let name = entries.first().map(|e| e.name()).or_else(|| files.first().map(|f| f.name())).unwrap_or_default();
-            import(name, read);
+            import(name, found);
         });
     };
     view! {
@@ -78,17 +88,21 @@ pub fn ImportProject(session: SessionRef) -> impl IntoView {
     }
 }
 
-/// Every file below `entry`, with its path from the dropped item (folders walked).
-async fn collect(entry: &web_sys::FileSystemEntry, out: &mut Vec<(String, Vec<u8>)>) {
+/// The files below the dropped `entry` that a project reads, with their paths from it: skipped
+/// folders are not walked and nothing is read yet. A file dropped by itself is kept (a zip).
+async fn list(entry: &web_sys::FileSystemEntry, dropped: bool, out: &mut Vec<(String, web_sys::File)>) {
     let path = entry.full_path().trim_start_matches('/').to_string();
     if entry.is_file() {
-        let file_entry: &web_sys::FileSystemFileEntry = entry.unchecked_ref();
-        let promise = Promise::new(&mut |resolve, reject| file_entry.file_with_callback_and_callback(&resolve, &reject));
-        if let Ok(file) = JsFuture::from(promise).await
-            && let Some(bytes) = bytes_of(file.unchecked_ref()).await
-        {
-            out.push((path, bytes));
+        if dropped || ProjectFiles::wants(&path) {
+            let file_entry: &web_sys::FileSystemFileEntry = entry.unchecked_ref();
+            let promise = Promise::new(&mut |resolve, reject| file_entry.file_with_callback_and_callback(&resolve, &reject));
+            if let Ok(file) = JsFuture::from(promise).await {
+                out.push((path, file.unchecked_into()));
+            }
         }
+        return;
+    }
+    if !dropped && ProjectFiles::skips_folder(&entry.name()) {
         return;
     }
     let folder: &web_sys::FileSystemDirectoryEntry = entry.unchecked_ref();
@@ -104,7 +118,7 @@ async fn collect(entry: &web_sys::FileSystemEntry, out: &mut Vec<(String, Vec<u8
             break;
         }
         for child in batch.iter() {
-            Box::pin(collect(child.unchecked_ref(), out)).await;
+            Box::pin(list(child.unchecked_ref(), false, out)).await;
         }
     }
 }

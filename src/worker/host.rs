@@ -67,10 +67,8 @@ impl Host {
         let result = match request {
             Request::Open => self.open().await,
             Request::Start { shared } => self.start(shared).await,
-            Request::OpenShared { fragment } => {
-                let mut engine = self.engine.lock().await;
-                self.open_shared(&mut engine, &fragment).await
-            }
+            Request::CheckLink { fragment } => SharedSession::from_fragment(&fragment).and_then(|s| s.check()).map(Answer::Link),
+            Request::OpenShared { fragment } => self.open_shared(&fragment).await,
             Request::Load { name, month } => {
                 let file = payloads.pop().unwrap_or_default();
                 self.change(&format!("Loading {name}"), async |engine| engine.load_trips(&name, &file, month.as_deref()).map(Answer::File))
@@ -178,10 +176,10 @@ impl Host {
     /// A saved session that cannot be opened fails the start, but the store stays attached:
     /// the page shows why, and Reset clears it.
     async fn start(&self, shared: Option<String>) -> Result<Answer> {
-        let mut engine = self.engine.lock().await;
         if let Some(fragment) = shared {
-            return self.open_shared(&mut engine, &fragment).await;
+            return self.open_shared(&fragment).await;
         }
+        let mut engine = self.engine.lock().await;
         let restored = self.store.borrow().as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
         match restored {
             Some(state) => {
@@ -204,14 +202,21 @@ impl Host {
         Ok(Answer::Started { warning: None, view: None })
     }
 
-    /// Replays a shared session on an empty state, shows and saves it; the answer names the
-    /// files the link could not carry.
-    async fn open_shared(&self, engine: &mut Engine, fragment: &str) -> Result<Answer> {
+    /// Replays a shared session in an engine of its own; only if the whole link succeeded (and
+    /// was not cancelled meanwhile) does it replace this session, which is then shown and saved.
+    /// The answer names the files the link could not carry.
+    async fn open_shared(&self, fragment: &str) -> Result<Answer> {
+        let mut engine = self.engine.lock().await;
         self.progress("Opening the shared session");
         let shared = SharedSession::from_fragment(fragment)?;
-        let notes = share::open(engine, &shared).await?;
-        self.publish(engine).await;
-        self.save(engine).await?;
+        let (opened, notes) = share::open(&shared).await?;
+        next_tick().await;
+        if self.cancelled.get() {
+            return Err(Error::Cancelled("the shared session was not opened; this one is as it was".into()));
+        }
+        *engine = opened;
+        self.publish(&engine).await;
+        self.save_or_warn(&mut engine).await;
         let warning =
             (!notes.is_empty()).then(|| format!("Opened the shared session without its files from disk: {}", notes.join("; ")));
         Ok(Answer::Started { warning, view: Some(shared.view) })

@@ -2,40 +2,56 @@
 //! saves through the synchronous [`Store`] interface into memory; [`BrowserStore::flush`] then
 //! writes what changed to OPFS. Table files are immutable (a new name per version), so a flush
 //! writes new tables, then the manifest, then removes tables no manifest names — the same order
-//! as the folder store, so an interrupted flush leaves the previous state readable.
+//! as the folder store, so an interrupted flush leaves the previous state readable. Keys are
+//! stored under names from [`store_names`](crate::store_names), one name per key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetFileOptions, FileSystemWritableFileStream};
+use web_sys::{
+    FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetFileOptions, FileSystemRemoveOptions, FileSystemWritableFileStream,
+};
 
 use crate::error::{Error, Result};
 use crate::state::{MemoryStore, Store};
+use crate::store_names::{key_of, name_of};
 
 const FOLDER: &str = "backfill-state";
 const MANIFEST: &str = "manifest.json";
 
 pub struct BrowserStore {
     memory: MemoryStore,
-    /// Keys as they are in OPFS after the last flush.
-    flushed: BTreeSet<String>,
+    /// Keys in OPFS after the last flush, with the name each is stored under (an older
+    /// session's names differ from today's).
+    flushed: BTreeMap<String, String>,
 }
 
 impl BrowserStore {
-    /// Reads everything the last session flushed (nothing on a first visit).
+    /// Reads everything the last session flushed (nothing on a first visit). Files under
+    /// names Backfill does not write are left alone.
     pub async fn open() -> Result<BrowserStore> {
         let folder = folder().await?;
         let mut memory = MemoryStore::default();
-        let mut flushed = BTreeSet::new();
+        let mut flushed = BTreeMap::new();
         for name in file_names(&folder).await? {
-            let key = name.replace('~', "/");
+            let Some(key) = key_of(&name) else { continue };
             let bytes = read(&folder, &name).await?;
             memory.0.insert(key.clone(), bytes);
-            flushed.insert(key);
+            flushed.insert(key, name);
         }
         Ok(BrowserStore { memory, flushed })
+    }
+
+    /// Removes everything saved in this browser, whatever it is: a saved session that cannot
+    /// be read, or not even listed, can still be cleared.
+    pub async fn wipe() -> Result<()> {
+        folder().await?;
+        let options = FileSystemRemoveOptions::new();
+        options.set_recursive(true);
+        await_promise(root().await?.remove_entry_with_options(FOLDER, &options), FOLDER).await?;
+        Ok(())
     }
 
     pub fn has_state(&self) -> bool {
@@ -47,25 +63,23 @@ impl BrowserStore {
         let folder = folder().await?;
         let current: BTreeSet<String> = self.memory.0.keys().cloned().collect();
         let mut writes: Vec<String> =
-            current.iter().filter(|k| !self.flushed.contains(*k) && k.as_str() != MANIFEST).cloned().collect();
+            current.iter().filter(|k| !self.flushed.contains_key(*k) && k.as_str() != MANIFEST).cloned().collect();
         if current.contains(MANIFEST) {
             writes.push(MANIFEST.to_string());
         }
-        for key in &writes {
-            let bytes = self.memory.0.get(key).map(Vec::as_slice).unwrap_or_default();
-            write(&folder, &key.replace('/', "~"), bytes).await?;
+        for key in writes {
+            let bytes = self.memory.0.get(&key).map(Vec::as_slice).unwrap_or_default();
+            let name = self.flushed.get(&key).cloned().unwrap_or_else(|| name_of(&key));
+            write(&folder, &name, bytes).await?;
+            self.flushed.insert(key, name);
         }
-        for gone in self.flushed.difference(&current) {
-            await_promise(folder.remove_entry(&gone.replace('/', "~")), gone).await?;
+        let gone: Vec<(String, String)> =
+            self.flushed.iter().filter(|(key, _)| !current.contains(*key)).map(|(k, n)| (k.clone(), n.clone())).collect();
+        for (key, name) in gone {
+            await_promise(folder.remove_entry(&name), &name).await?;
+            self.flushed.remove(&key);
         }
-        self.flushed = current;
         Ok(())
-    }
-
-    /// Forgets everything, in memory and in OPFS.
-    pub async fn clear(&mut self) -> Result<()> {
-        self.memory.0.clear();
-        self.flush().await
     }
 }
 
@@ -97,9 +111,12 @@ async fn await_promise(promise: Promise, what: &str) -> Result<JsValue> {
     JsFuture::from(promise).await.map_err(|e| fail(what, e))
 }
 
+async fn root() -> Result<FileSystemDirectoryHandle> {
+    Ok(await_promise(storage()?.get_directory(), "root").await?.unchecked_into())
+}
+
 async fn folder() -> Result<FileSystemDirectoryHandle> {
-    let root = await_promise(storage()?.get_directory(), "root").await?;
-    let root: FileSystemDirectoryHandle = root.unchecked_into();
+    let root = root().await?;
     let options = web_sys::FileSystemGetDirectoryOptions::new();
     options.set_create(true);
     let folder = await_promise(root.get_directory_handle_with_options(FOLDER, &options), FOLDER).await?;

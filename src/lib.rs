@@ -35,6 +35,7 @@ pub mod share;
 pub mod snapshot;
 pub mod source_edits;
 pub mod state;
+pub mod store_names;
 pub mod table_diff;
 pub mod template;
 pub mod time_travel;

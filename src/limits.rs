@@ -9,10 +9,12 @@ use crate::error::{Error, Result};
 pub enum Limit {
     /// Rows one generated sample month may have (the generator, a link's recipe).
     SampleRows,
-    /// Rows all the sample recipes of one share link generate together.
+    /// Rows all the sample recipes and late trips of one share link generate together.
     LinkRows,
     /// Actions one share link replays.
     LinkActions,
+    /// Partitions one share link materializes, all its actions together.
+    LinkPartitions,
     /// Bytes a share link's fragment inflates to.
     LinkBytes,
     /// Late trips one action may add to a day.
@@ -67,6 +69,7 @@ impl Limit {
             Limit::SampleRows => 5_000_000,
             Limit::LinkRows => 10_000_000,
             Limit::LinkActions => 500,
+            Limit::LinkPartitions => 10_000,
             Limit::LinkBytes => 4 << 20,
             Limit::LateTrips => 100_000,
             Limit::TripFileBytes => 1 << 30,
@@ -87,8 +90,9 @@ impl Limit {
     pub const fn what(self) -> (&'static str, &'static str) {
         match self {
             Limit::SampleRows => ("a generated month", "rows"),
-            Limit::LinkRows => ("the sample months of one share link", "rows"),
+            Limit::LinkRows => ("the sample months and late trips of one share link", "rows"),
             Limit::LinkActions => ("one share link", "actions"),
+            Limit::LinkPartitions => ("the partition runs of one share link", "partitions"),
             Limit::LinkBytes => ("one share link, inflated", "bytes"),
             Limit::LateTrips => ("late trips added at once", "rows"),
             Limit::TripFileBytes => ("one trip file", "bytes"),
@@ -111,7 +115,7 @@ impl Limit {
             Limit::SampleRows | Limit::LinkRows | Limit::TripFileBytes | Limit::QueryMemory => {
                 "for more data, export the project and run it in dbt-duckdb"
             }
-            Limit::LinkActions | Limit::LinkBytes => "share a shorter session, or export the project",
+            Limit::LinkActions | Limit::LinkBytes | Limit::LinkPartitions => "share a shorter session, or export the project",
             Limit::LateTrips => "add them in smaller steps",
             Limit::ProjectFiles | Limit::ProjectBytes | Limit::YamlBytes => {
                 "import only the dbt project (models, macros, seeds and YAML), not its data or build output"

@@ -16,7 +16,7 @@ use crate::history::RunRecord;
 use crate::lesson::StepOutcome;
 use crate::project::ProjectFiles;
 use crate::run::BuildRequest;
-use crate::share::View;
+use crate::share::{LinkSummary, View};
 use crate::state::LoadedFile;
 use crate::table_diff::KeyedRows;
 
@@ -30,6 +30,9 @@ pub enum Request {
     /// Restores the saved session, or opens `shared` (a share-link fragment) in its place, or
     /// on a first visit ingests the sample month and builds the lesson.
     Start { shared: Option<String> },
+    /// Decodes and checks a share-link fragment without opening it: what it would do, or why
+    /// it cannot be opened. The page asks before big work.
+    CheckLink { fragment: String },
     /// Replaces this session with a shared one (a link pasted into the open page).
     OpenShared { fragment: String },
     Load { name: String, month: Option<String> },
@@ -75,6 +78,7 @@ pub enum Answer {
     Step(Box<StepOutcome>),
     Comparison(Box<Comparison>),
     Text(String),
+    Link(LinkSummary),
 }
 
 /// Worker → page.

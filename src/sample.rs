@@ -17,6 +17,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 use crate::ingest::parse_month;
+use crate::limits::Limit;
 
 /// Which year's file layout to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -227,6 +228,7 @@ fn trip(rng: &mut Rng, days: &[(NaiveDate, f64)], hours: &[(u32, f64)], month_st
 
 /// Generates a month of trips as Arrow batches in the chosen year's TLC layout.
 pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
+    Limit::SampleRows.check(spec.rows as u64, format!("generating {}", spec.month))?;
     let month_start = parse_month(&spec.month).map_err(Error::Usage)?;
     let month_end = month_start
         .checked_add_months(chrono::Months::new(1))
@@ -260,6 +262,7 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
 
 /// Trips picked up on `day` in the 2023 layout: late arrivals for a day already loaded.
 pub fn day_trips(day: NaiveDate, rows: usize, seed: u64) -> Result<Vec<RecordBatch>> {
+    Limit::LateTrips.check(rows as u64, format!("late trips for {day}"))?;
     let month_start = day.with_day(1).unwrap_or(day);
     let hours: Vec<(u32, f64)> = HOUR_WEIGHT.iter().enumerate().map(|(h, w)| (h as u32, *w)).collect();
     let mut rng = Rng(seed ^ 0x1A7E_0000_0000_0000 ^ (day.num_days_from_ce() as u64));
@@ -434,5 +437,16 @@ mod tests {
                 assert!(file.stats.outside_month >= 1, "{:?}", file.stats);
             }
         }
+    }
+
+    #[test]
+    fn a_month_or_late_trips_over_the_limit_are_refused_before_any_row_is_made() {
+        let error = generate(&spec(100_000_000, FileSchema::Y2023)).expect_err("10^8 rows");
+        assert!(matches!(error, Error::Limit { limit: Limit::SampleRows, value: Some(100_000_000), .. }), "{error:?}");
+        assert!(error.to_string().starts_with("generating 2023-03: 100000000 rows is over"), "{error}");
+        let day = NaiveDate::from_ymd_opt(2023, 3, 15).unwrap_or_default();
+        let error = day_trips(day, 1 << 40, 1).expect_err("2^40 late trips");
+        assert!(matches!(error, Error::Limit { limit: Limit::LateTrips, .. }), "{error:?}");
+        assert_eq!(day_trips(day, 10, 1).map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>()), Ok(10));
     }
 }

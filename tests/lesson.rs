@@ -131,9 +131,8 @@ async fn a_share_link_reopens_the_lesson_and_what_followed() {
     let view = View { lesson_steps: original.state.lesson.len(), ..View::default() };
     let fragment = SharedSession::new(original.state.actions.clone(), view).to_fragment().unwrap_or_else(|e| panic!("{e}"));
 
-    let mut opened = engine();
     let shared = SharedSession::from_fragment(&fragment).unwrap_or_else(|e| panic!("{e}"));
-    let notes = share::open(&mut opened, &shared).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut opened, notes) = share::open(&shared).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(notes.is_empty(), "{notes:?}");
     assert_eq!(opened.state.lesson.len(), 4);
     assert_eq!(opened.state.lesson[3].diff, original.state.lesson[3].diff);

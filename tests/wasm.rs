@@ -41,8 +41,8 @@ async fn builds_and_persists_through_opfs() {
     let before = to_csv(&engine.query(daily).await.unwrap_or_else(|e| panic!("{e}")));
     assert!(before.lines().count() > 31, "{before}");
 
+    BrowserStore::wipe().await.unwrap_or_else(|e| panic!("{e}"));
     let mut store = BrowserStore::open().await.unwrap_or_else(|e| panic!("{e}"));
-    store.clear().await.unwrap_or_else(|e| panic!("{e}"));
     engine.state.save(&mut store).unwrap_or_else(|e| panic!("{e}"));
     store.flush().await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -53,5 +53,6 @@ async fn builds_and_persists_through_opfs() {
     assert_eq!(to_csv(&restored.query(daily).await.unwrap_or_else(|e| panic!("{e}"))), before);
     assert_eq!(restored.state.runs.len(), engine.state.runs.len());
     assert_eq!(restored.partitions(), engine.partitions());
-    store.clear().await.unwrap_or_else(|e| panic!("{e}"));
+    BrowserStore::wipe().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!BrowserStore::open().await.unwrap_or_else(|e| panic!("{e}")).has_state());
 }

@@ -80,43 +80,97 @@ impl Session {
         session
     }
 
-    /// Restores the saved session, or opens the share link in the address (asking first when
-    /// a session is saved), or on a first visit ingests the sample month and builds the lesson.
+    /// Opens the share link in the address (once checked, and asked about), or restores the
+    /// saved session, or on a first visit ingests the sample month and builds the lesson. A
+    /// link that fails opens the saved session (or the sample) instead, and the page says why.
     pub async fn start(self: &Rc<Self>) {
-        let result = self.start_inner().await;
-        if let Ok(Some(warning)) = self.report(result) {
-            self.error.set(Some(warning));
-        }
+        let message = self.start_inner().await;
+        self.progress.set(None);
+        self.error.set(message);
     }
 
-    async fn start_inner(self: &Rc<Self>) -> Result<Option<String>> {
-        let Answer::Opened { saved, warning } = self.call(Request::Open, Vec::new()).await?.0 else {
-            return Err(unexpected());
+    /// What the page says once started: a warning, or why something could not be opened.
+    async fn start_inner(self: &Rc<Self>) -> Option<String> {
+        let (saved, warning) = match self.call(Request::Open, Vec::new()).await {
+            Ok((Answer::Opened { saved, warning }, _)) => (saved, warning),
+            Ok(_) => return Some(unexpected().to_string()),
+            Err(e) => return Some(e.to_string()),
         };
-        let shared = shared_fragment_in_location().filter(|_| !saved || confirm_replacing_session());
-        let opening_link = shared.is_some();
-        let started = self.call(Request::Start { shared }, Vec::new()).await?.0;
-        let Answer::Started { warning: started_warning, view } = started else { return Err(unexpected()) };
-        if opening_link {
-            self.view.set(view.unwrap_or_default());
-            forget_location_fragment();
+        let (shared, mut refused) = match self.link_to_open(saved).await {
+            Ok(shared) => (shared, None),
+            Err(message) => (None, Some(message)),
+        };
+        if let Some(fragment) = shared {
+            match self.call(Request::Start { shared: Some(fragment) }, Vec::new()).await {
+                Ok((Answer::Started { warning, view }, _)) => {
+                    self.view.set(view.unwrap_or_default());
+                    return warning;
+                }
+                Ok(_) => return Some(unexpected().to_string()),
+                // The worker stopped; it restarts on the saved session by itself.
+                Err(e @ Error::Stopped(_)) => return Some(link_not_opened(&e)),
+                Err(e) => refused = Some(link_not_opened(&e)),
+            }
         }
-        Ok(started_warning.or(warning))
+        match self.call(Request::Start { shared: None }, Vec::new()).await {
+            Ok((Answer::Started { warning: started, .. }, _)) => refused.or(started).or(warning),
+            Ok(_) => Some(unexpected().to_string()),
+            Err(e) if saved => {
+                Some(format!("The session saved in this browser cannot be opened ({e}). Reset clears it and starts over."))
+            }
+            Err(e) => Some(e.to_string()),
+        }
     }
 
     /// Opens a share link pasted into the address of an open page (a fragment change does not
-    /// reload it), after asking: it replaces this session.
+    /// reload it), after asking: it replaces this session. A link that fails changes nothing.
     pub async fn open_link_in_location(self: &Rc<Self>) {
-        let Some(fragment) = shared_fragment_in_location() else { return };
-        if !confirm_replacing_session() {
-            return;
+        let fragment = match self.link_to_open(true).await {
+            Ok(Some(fragment)) => fragment,
+            Ok(None) => return,
+            Err(message) => return self.error.set(Some(message)),
+        };
+        let result = self.call(Request::OpenShared { fragment }, Vec::new()).await;
+        self.progress.set(None);
+        match result {
+            Ok((Answer::Started { warning, view }, _)) => {
+                self.view.set(view.unwrap_or_default());
+                self.error.set(warning);
+            }
+            Ok(_) => self.error.set(Some(unexpected().to_string())),
+            Err(e) => self.error.set(Some(link_not_opened(&e))),
         }
-        let result = self.call(Request::OpenShared { fragment }, Vec::new()).await.map(|(answer, _)| answer);
-        if let Ok(Answer::Started { warning, view }) = self.report(result) {
-            self.view.set(view.unwrap_or_default());
+    }
+
+    /// The share link in the address, if it is to be opened: the engine checks it first, and
+    /// the user is asked before big work and before it replaces a saved session. A link that
+    /// cannot be opened, or is declined for its size, leaves the address (a reload would try
+    /// it again); `Err` is what the page says about it. One declined because it would replace
+    /// the saved session stays, to be opened another time.
+    async fn link_to_open(self: &Rc<Self>, replaces_saved: bool) -> Result<Option<String>, String> {
+        let Some(fragment) = shared_fragment_in_location() else { return Ok(None) };
+        let summary = match self.call(Request::CheckLink { fragment: fragment.clone() }, Vec::new()).await {
+            Ok((Answer::Link(summary), _)) => Ok(summary),
+            Ok(_) => Err(unexpected()),
+            Err(e) => Err(e),
+        };
+        let summary = summary.map_err(|e| {
             forget_location_fragment();
-            self.error.set(warning);
+            link_not_opened(&e)
+        })?;
+        if summary.is_big() && !confirm_big_link(summary.rows) {
+            forget_location_fragment();
+            return Err(format!(
+                "The share link was not opened (it would generate {} trips) and was removed from the address bar.",
+                summary.rows
+            ));
         }
+        if replaces_saved && !confirm_replacing_session() {
+            return Ok(None);
+        }
+        // Whatever becomes of the link now, a reload does not replay it.
+        forget_location_fragment();
+        Ok(Some(fragment))
     }
 
     /// Runs lesson step `number` (1 starts over).
@@ -451,14 +505,36 @@ fn shared_fragment_in_location() -> Option<String> {
     hash.starts_with(share::FRAGMENT_PREFIX).then_some(hash)
 }
 
+/// Why a share link was not opened; it has left the address bar by then.
+fn link_not_opened(error: &Error) -> String {
+    format!("The share link was not opened and was removed from the address bar. {}", sentence(&error.to_string()))
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let first: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    let end = if text.ends_with('.') { "" } else { "." };
+    format!("{first}{}{end}", chars.as_str())
+}
+
+fn confirm_big_link(rows: u64) -> bool {
+    let message = format!(
+        "This share link generates {rows} trips of sample data as it opens, which can take minutes and much of this \
+         device's memory. Open it? (Cancel keeps your session and removes the link from the address bar.)"
+    );
+    web_sys::window().and_then(|w| w.confirm_with_message(&message).ok()).unwrap_or(false)
+}
+
 fn confirm_replacing_session() -> bool {
     let message = "Open the shared session? It replaces the session saved in this browser (its files, tables and runs). \
                    Cancel keeps yours; the link stays in the address bar.";
     web_sys::window().and_then(|w| w.confirm_with_message(message).ok()).unwrap_or(false)
 }
 
-/// Once opened, the session lives in browser storage: a reload must not replay the link over
-/// what was done since.
+/// Takes the link out of the address, once it is being opened or has been refused: an opened
+/// session lives in browser storage (a reload must not replay the link over what was done
+/// since), and a link that fails or is refused must not be tried again by every reload.
 fn forget_location_fragment() {
     let Some(window) = web_sys::window() else { return };
     let path = window.location().pathname().unwrap_or_default();

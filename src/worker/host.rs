@@ -67,10 +67,8 @@ impl Host {
         let result = match request {
             Request::Open => self.open().await,
             Request::Start { shared } => self.start(shared).await,
-            Request::OpenShared { fragment } => {
-                let mut engine = self.engine.lock().await;
-                self.open_shared(&mut engine, &fragment).await
-            }
+            Request::CheckLink { fragment } => SharedSession::from_fragment(&fragment).and_then(|s| s.check()).map(Answer::Link),
+            Request::OpenShared { fragment } => self.open_shared(&fragment).await,
             Request::Load { name, month } => {
                 let file = payloads.pop().unwrap_or_default();
                 self.change(&format!("Loading {name}"), async |engine| engine.load_trips(&name, &file, month.as_deref()).map(Answer::File))
@@ -158,27 +156,37 @@ impl Host {
         Outcome { result, payloads: bytes, warning: self.save_warning.take() }
     }
 
-    /// Opens browser storage; without it (a private window) everything works, nothing persists.
     async fn open(&self) -> Result<Answer> {
-        let (store, warning) = match BrowserStore::open().await {
-            Ok(store) => (Some(store), None),
-            Err(e) => (None, Some(format!("{e}; this session will not be saved"))),
-        };
-        let saved = store.as_ref().is_some_and(BrowserStore::has_state);
-        *self.store.borrow_mut() = store;
+        let warning = self.attach_store().await;
+        let saved = self.store.borrow().as_ref().is_some_and(BrowserStore::has_state);
         Ok(Answer::Opened { saved, warning })
     }
 
+    /// Opens browser storage; without it (a private window) everything works, nothing persists
+    /// (the warning says so).
+    async fn attach_store(&self) -> Option<String> {
+        let (store, warning) = match BrowserStore::open().await {
+            Ok(store) => (Some(store), None),
+            Err(e) => (None, Some(not_saved(&e))),
+        };
+        *self.store.borrow_mut() = store;
+        warning
+    }
+
+    /// A saved session that cannot be opened fails the start, but the store stays attached:
+    /// the page shows why, and Reset clears it.
     async fn start(&self, shared: Option<String>) -> Result<Answer> {
-        let mut engine = self.engine.lock().await;
         if let Some(fragment) = shared {
-            return self.open_shared(&mut engine, &fragment).await;
+            return self.open_shared(&fragment).await;
         }
+        let mut engine = self.engine.lock().await;
         let restored = self.store.borrow().as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
         match restored {
             Some(state) => {
-                engine.state = state;
-                engine.restore_project(builtin(LESSON)?)?;
+                let base = builtin(LESSON)?;
+                let mut restored = Engine::new(base.clone(), state);
+                restored.restore_project(base)?;
+                *engine = restored;
                 self.publish(&engine).await;
             }
             None => {
@@ -194,14 +202,21 @@ impl Host {
         Ok(Answer::Started { warning: None, view: None })
     }
 
-    /// Replays a shared session on an empty state, shows and saves it; the answer names the
-    /// files the link could not carry.
-    async fn open_shared(&self, engine: &mut Engine, fragment: &str) -> Result<Answer> {
+    /// Replays a shared session in an engine of its own; only if the whole link succeeded (and
+    /// was not cancelled meanwhile) does it replace this session, which is then shown and saved.
+    /// The answer names the files the link could not carry.
+    async fn open_shared(&self, fragment: &str) -> Result<Answer> {
+        let mut engine = self.engine.lock().await;
         self.progress("Opening the shared session");
         let shared = SharedSession::from_fragment(fragment)?;
-        let notes = share::open(engine, &shared).await?;
-        self.publish(engine).await;
-        self.save(engine).await?;
+        let (opened, notes) = share::open(&shared).await?;
+        next_tick().await;
+        if self.cancelled.get() {
+            return Err(Error::Cancelled("the shared session was not opened; this one is as it was".into()));
+        }
+        *engine = opened;
+        self.publish(&engine).await;
+        self.save_or_warn(&mut engine).await;
         let warning =
             (!notes.is_empty()).then(|| format!("Opened the shared session without its files from disk: {}", notes.join("; ")));
         Ok(Answer::Started { warning, view: Some(shared.view) })
@@ -275,20 +290,21 @@ impl Host {
         serde_json::Value::Array(cells)
     }
 
-    /// Forgets every file, table, partition and run, then starts over with the sample.
+    /// Forgets every file, table, partition and run, and whatever browser storage holds (even a
+    /// saved session that could not be opened), then starts over with the sample.
     async fn reset(&self) -> Result<Answer> {
-        {
+        let warning = {
             let mut engine = self.engine.lock().await;
             engine.state = State::default();
             engine.project = builtin(LESSON)?;
-            let taken = self.store.borrow_mut().take();
-            if let Some(mut store) = taken {
-                let cleared = store.clear().await;
-                *self.store.borrow_mut() = Some(store);
-                cleared?;
+            self.store.borrow_mut().take();
+            match BrowserStore::wipe().await {
+                Ok(()) => self.attach_store().await,
+                Err(e) => Some(not_saved(&e)),
             }
-        }
-        self.start(None).await
+        };
+        self.start(None).await?;
+        Ok(Answer::Started { warning, view: None })
     }
 
     /// Runs an operation that changes the engine. A Cancel sent while it ran (seen once it
@@ -361,6 +377,10 @@ async fn table_page(engine: &Engine, table: &str, order: Option<(String, bool)>,
     }
     let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(TablePage { columns, rows: out, total })
+}
+
+fn not_saved(error: &Error) -> String {
+    format!("{error}; this session will not be saved")
 }
 
 /// A month as `backfill gen` makes it by default (seed 1, the 2023 layout).

@@ -6,8 +6,9 @@
 # Inputs: the seeds in fuzz/corpus/<target>/, the findings in fuzz/regressions/<target>/, and what
 # earlier runs kept (<target dir>/fuzz-work/<target>/corpus). A finding (a panic, over 10 s,
 # over 2 GB) is minimized into fuzz/regressions/<target>/, which `cargo test --test
-# fuzz_regressions` replays, and the script fails. KEEP_GOING=1 records every finding and fuzzes
-# on (libFuzzer's fork mode), for long runs.
+# fuzz_regressions` replays, and the script fails. KEEP_GOING=1 fuzzes on past findings
+# (libFuzzer's fork mode), for long runs: it leaves their inputs, not minimized, in
+# <target dir>/fuzz-work/<target>/kept/ to be sorted by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backfill-target}"
@@ -34,7 +35,9 @@ findings=()
 for target in "${targets[@]}"; do
   bin="$target_dir/debug/fuzz_$target"
   work="$target_dir/fuzz-work/$target"
-  mkdir -p "$work/corpus" "$work/artifacts"
+  artifacts="$work/artifacts"
+  [ ${#keep_going[@]} -gt 0 ] && artifacts="$work/kept"
+  mkdir -p "$work/corpus" "$artifacts"
   inputs=("$work/corpus" "fuzz/corpus/$target")
   [ -d "fuzz/regressions/$target" ] && inputs+=("fuzz/regressions/$target")
   # The lesson's models are the templates people start from.
@@ -44,15 +47,26 @@ for target in "${targets[@]}"; do
   echo "== fuzz $target for ${seconds}s"
   status=0
   "$bin" "${limits[@]}" "${keep_going[@]}" "${dict[@]}" -max_len="${max_len[$target]}" -max_total_time="$seconds" \
-    -artifact_prefix="$work/artifacts/" -print_final_stats=1 "${inputs[@]}" || status=$?
+    -artifact_prefix="$artifacts/" -print_final_stats=1 "${inputs[@]}" || status=$?
   saved_before=${#findings[@]}
-  for artifact in "$work/artifacts/"*; do
+  if [ ${#keep_going[@]} -gt 0 ]; then
+    kept=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
+    [ "$kept" = 0 ] || findings+=("$target: $kept inputs in $artifacts (KEEP_GOING: not minimized)")
+    continue
+  fi
+  for artifact in "$artifacts/"*; do
     name=${artifact##*/}
     kind=${name%%-*}
     case "$kind" in
       crash | timeout | oom | leak) ;;
       *) rm -f "$artifact"; continue ;;
     esac
+    known=$(find "fuzz/regressions/$target" -type f -exec cmp -s "$artifact" {} \; -print 2>/dev/null | head -1)
+    if [ -n "$known" ]; then
+      rm -f "$artifact"
+      findings+=("$target: $known still fails")
+      continue
+    fi
     minimized="$work/minimized"
     rm -f "$minimized"
     "$bin" "${limits[@]}" -minimize_crash=1 -max_total_time=60 -exact_artifact_path="$minimized" "$artifact" >/dev/null 2>&1 || true

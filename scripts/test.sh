@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: native unit and integration tests, the parity suite against real dbt-core +
-# dbt-duckdb, wasm-bindgen tests, and the browser tests of the app in headless Chromium.
+# dbt-duckdb, a short run of every fuzz target, wasm-bindgen tests, and the browser tests of the
+# app in headless Chromium.
 # Installs what is missing (apt: clang, python3-venv, chromium, chromium-driver; cargo: trunk,
 # wasm-bindgen-cli; a cached Python venv with dbt).
 set -euo pipefail
@@ -14,6 +15,9 @@ cargo test --locked
 echo "== parity with dbt-duckdb"
 cargo build --locked --bin backfill
 python3 tests/parity/run.py --backfill "$CARGO_TARGET_DIR/debug/backfill"
+
+echo "== fuzzing: each target 20 s (scripts/fuzz.sh; a finding is saved to fuzz/regressions/ and fails)"
+scripts/fuzz.sh 20
 
 echo "== engine paths that differ on wasm (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

@@ -128,6 +128,14 @@ mod tests {
         fn stored(name: &'static str, data: &[u8], declared: u32) -> Local {
             Local { name, method: 0, packed: data.to_vec(), crc: crc32(data), declared }
         }
+
+        fn deflated(name: &'static str, data: &[u8], declared: u32) -> Local {
+            use std::io::Write;
+            let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            deflate.write_all(data).unwrap_or_else(|e| panic!("{e}"));
+            let packed = deflate.finish().unwrap_or_else(|e| panic!("{e}"));
+            Local { name, method: 8, packed, crc: crc32(data), declared }
+        }
     }
 
     fn crc32(bytes: &[u8]) -> u32 {
@@ -188,29 +196,36 @@ mod tests {
     }
 
     #[test]
-    fn a_zip_bomb_stops_at_the_project_limit_whatever_its_entries_declare() {
+    fn a_zip_whose_files_share_their_bytes_is_refused() {
         // 1 MB of SQL stored once, declared as 1 byte, and listed under 1,000 names: 1 GB if each
         // name were copied in full.
         let sql = format!("select '{}'", "x".repeat(1 << 20));
         let locals = [Local::stored("p/dbt_project.yml", b"name: p\n", 8), Local::stored("p/models/m0.sql", sql.as_bytes(), 1)];
         let mut directory = vec![("p/dbt_project.yml".to_string(), 0)];
         directory.extend((0..1_000).map(|i| (format!("p/models/m{i}.sql"), 1)));
-        let zip = archive(&locals, &directory);
-        assert!(zip.len() < 2 << 20, "{}", zip.len());
+        let error = from_zip("bomb.zip", &archive(&locals, &directory)).expect_err("overlapping entries");
+        assert_eq!(error, Error::project("bomb.zip", "cannot read the archive: several of its files share the same bytes"));
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_the_project_limit_whatever_its_entries_declare() {
+        // 65 MB of spaces deflate to about 64 KB; the entry declares 4 GiB, and the one below 1 byte.
+        let zeros = vec![b' '; (Limit::ProjectBytes.max() + 1_000_000) as usize];
+        let locals = [Local::stored("p/dbt_project.yml", b"name: p\n", 8), Local::deflated("p/models/big.sql", &zeros, u32::MAX)];
+        let zip = archive(&locals, &[("p/dbt_project.yml".into(), 0), ("p/models/big.sql".into(), 1)]);
+        assert!(zip.len() < 1 << 20, "{}", zip.len());
         let error = from_zip("bomb.zip", &zip).expect_err("over the limit");
-        assert!(matches!(error, Error::Limit { limit: Limit::ProjectBytes, .. }), "{error}");
+        assert_eq!(error, Limit::ProjectBytes.exceeded(None, "bomb.zip: p/models/big.sql"));
+        let locals = [Local::stored("p/dbt_project.yml", b"name: p\n", 8), Local::deflated("p/models/big.sql", &zeros, 1)];
+        let zip = archive(&locals, &[("p/dbt_project.yml".into(), 0), ("p/models/big.sql".into(), 1)]);
+        let error = from_zip("bomb.zip", &zip).expect_err("over its declared size");
+        assert_eq!(error, Error::project("bomb.zip: p/models/big.sql", "File is larger than its declared uncompressed size"));
     }
 
     #[test]
     fn declared_sizes_are_not_trusted_for_memory() {
-        use std::io::Write;
-        let sql = b"select 1 as id";
-        let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        deflate.write_all(sql).unwrap_or_else(|e| panic!("{e}"));
-        let packed = deflate.finish().unwrap_or_else(|e| panic!("{e}"));
         // A 4 GiB declaration: no buffer is sized from it (on wasm32 that alone overflowed).
-        let model = Local { name: "p/models/a.sql", method: 8, packed, crc: crc32(sql), declared: u32::MAX };
-        let locals = [Local::stored("p/dbt_project.yml", b"name: p\n", 8), model];
+        let locals = [Local::stored("p/dbt_project.yml", b"name: p\n", 8), Local::deflated("p/models/a.sql", b"select 1 as id", u32::MAX)];
         let zip = archive(&locals, &[("p/dbt_project.yml".into(), 0), ("p/models/a.sql".into(), 1)]);
         let project = from_zip("liar.zip", &zip);
         assert_eq!(project.map(|p| p.0.get("models/a.sql").cloned()), Ok(Some("select 1 as id".to_string())));

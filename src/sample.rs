@@ -443,7 +443,7 @@ mod tests {
     fn a_month_or_late_trips_over_the_limit_are_refused_before_any_row_is_made() {
         let error = generate(&spec(100_000_000, FileSchema::Y2023)).expect_err("10^8 rows");
         assert!(matches!(error, Error::Limit { limit: Limit::SampleRows, value: Some(100_000_000), .. }), "{error:?}");
-        assert!(error.to_string().starts_with("generating 2023-03: 100000000 rows is over"), "{error}");
+        assert!(error.to_string().starts_with("generating 2023-03: 100,000,000 rows is over"), "{error}");
         let day = NaiveDate::from_ymd_opt(2023, 3, 15).unwrap_or_default();
         let error = day_trips(day, 1 << 40, 1).expect_err("2^40 late trips");
         assert!(matches!(error, Error::Limit { limit: Limit::LateTrips, .. }), "{error:?}");

@@ -79,10 +79,7 @@ pub fn share_link(data: &[u8]) {
     let Ok(fragment) = session.to_fragment() else { return };
     let Ok(shared) = SharedSession::from_fragment(&fragment) else { return };
     RUNTIME.block_on(async {
-        let mut engine = lesson_engine();
-        if share::open(&mut engine, &shared).await.is_err() {
-            return;
-        }
+        let Ok((mut engine, _notes)) = share::open(&shared).await else { return };
         holds_only_project_files(&engine.project);
         let _ = snapshot(&engine).await;
         let mut store = MemoryStore::default();

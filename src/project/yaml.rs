@@ -131,8 +131,8 @@ mod tests {
     fn aliases_within_the_bound_and_errors_read_as_before() {
         let value = parse("a.yml", &laughs(3, 2)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(value["refs"][1][2], "i2");
-        let error = parse("a.yml", "name: [unclosed").expect_err("bad YAML");
-        assert!(error.to_string().starts_with("a.yml:1:"), "{error}");
+        let error = parse("a.yml", "a: b: c\n").expect_err("bad YAML");
+        assert_eq!(error.to_string(), "a.yml:1:5: invalid YAML: mapping values are not allowed in this context at line 1 column 5");
         let big = format!("x: '{}'\n", "y".repeat(Limit::YamlBytes.max() as usize));
         assert_eq!(parse("b.yml", &big), Err(Limit::YamlBytes.exceeded(Some(big.len() as u64), "b.yml")));
     }

@@ -8,13 +8,16 @@ Prints "browser: N passed, N failed" and exits 1 on any failure. Screenshots at 
 """
 
 import argparse
+import base64
 import csv
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 import traceback
 from pathlib import Path
 
@@ -331,15 +334,24 @@ def query(b, sql):
     return result["ok"]
 
 
+TABLES = ["trips", "zones", "stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
+
+
+def fingerprint_sql(name, columns, rounded=()):
+    """Rows count and digest of a table; `rounded` columns to 4 decimals (the CLI sums floats on
+    several threads, the page on one, so their last bits differ)."""
+    value = lambda c: f"round({c}, 4)" if c in rounded else c
+    row = ", ".join(f"coalesce(cast({value(c)} as varchar), 'NULL')" for c in columns)
+    return (f"select count(*) as n, md5(string_agg(r, ';' order by r)) as rows"
+            f" from (select concat_ws('|', {row}) as r from {name}) t")
+
+
+def table_columns(b):
+    return {name: list(query(b, f"select * from {name} limit 1")[0].keys()) for name in TABLES}
+
+
 def table_fingerprints(b):
-    names = ["trips", "zones", "stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
-    prints = {}
-    for name in names:
-        columns = list(query(b, f"select * from {name} limit 1")[0].keys())
-        row = ", ".join(f"coalesce(cast({c} as varchar), 'NULL')" for c in columns)
-        prints[name] = query(b, f"select count(*) as n, md5(string_agg(r, ';' order by r)) as rows"
-                                f" from (select concat_ws('|', {row}) as r from {name}) t")
-    return prints
+    return {name: query(b, fingerprint_sql(name, columns)) for name, columns in table_columns(b).items()}
 
 
 def share_link_reopens_in_a_fresh_profile(ctx):
@@ -497,6 +509,195 @@ def the_page_answers_during_a_long_build(ctx):
     print(f"        longest main-thread gap while a 3M-row full refresh ran: {longest} ms")
 
 
+def link_of(session):
+    """A share-link fragment as the page writes one (JSON, raw deflate, base64url), of anything."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = deflate.compress(json.dumps(session).encode()) + deflate.flush()
+    return "#s=" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def sample_action(month, rows):
+    return {"do": "sample", "spec": {"month": month, "rows": rows, "seed": 1, "schema": "Y2023"}}
+
+
+BUILD_ALL = {"do": "build", "select": "", "full_refresh": False, "vars": {}}
+
+
+def opfs_files(b):
+    """Every file the page saved in this browser, name -> SHA-256 of its bytes."""
+    return b.js_async(
+        "const done = arguments[0];"
+        "(async () => {"
+        "  const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle('backfill-state');"
+        "  const files = {};"
+        "  for await (const [name, handle] of folder.entries()) {"
+        "    const bytes = await (await handle.getFile()).arrayBuffer();"
+        "    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));"
+        "    files[name] = Array.from(digest).map(x => x.toString(16).padStart(2, '0')).join('');"
+        "  }"
+        "  return files;"
+        "})().then(done, e => done('error: ' + e.message));")
+
+
+def error_text(b):
+    return b.find_all("error-message") and b.text(b.find("error-message"))
+
+
+def in_own_profile(ctx, name, test):
+    """Runs `test(browser)` in a fresh browser profile: it starts from the first visit."""
+    b = Browser(profile=ctx["work"] / name)
+    try:
+        b.open(ctx["url"])
+        wait_ready(b)
+        test(b)
+    except (AssertionError, WebDriverError):
+        b.screenshot(ctx["shots"] / f"failed-{name}.png")
+        raise
+    finally:
+        b.close()
+
+
+def a_link_over_the_limits_is_refused_and_the_page_works_on(ctx):
+    def test(b):
+        runs = b.api("runs")["ok"]
+        b.open("about:blank")
+        b.open(ctx["url"] + link_of({"version": 1, "actions": [sample_action("2023-05", 100_000_000)]}))
+        message = b.wait("the refusal", lambda: "not opened" in (error_text(b) or "") and error_text(b), timeout=120)
+        wait_ready(b)
+        b.screenshot(ctx["shots"] / "link-refused.png")
+        check("not opened" in message and "step 1 of the link" in message.lower()
+              and "over Backfill's limit for a generated month (5000000 rows)" in message, f"refusal {message!r}")
+        check("#" not in b.js("return location.href;"), "the refused link is still in the address bar")
+        check(query(b, "select count(*) as n from trips") == [{"n": SAMPLE[1]}], "the session changed")
+        check(b.api("runs")["ok"] == runs, "the refused link recorded a run")
+        check("ok" in b.api("materialize", {"partition": "2023-03-04"}), "the page does not work on after the refusal")
+
+        # Big, but within the limits: the page asks first, and declining drops the link.
+        runs = b.api("runs")["ok"]
+        b.open("about:blank")
+        b.open(ctx["url"] + link_of({"version": 1, "actions": [sample_action("2023-05", 2_000_000)]}))
+        prompt = b.wait("the big-work question", lambda: b.s("/alert/text", method="GET"))
+        check("2000000 trips" in prompt, f"the question {prompt!r}")
+        b.s("/alert/dismiss", {})
+        message = b.wait("the note on the declined link", lambda: "not opened" in (error_text(b) or "") and error_text(b),
+                         timeout=120)
+        wait_ready(b)
+        check("not opened" in message and "2000000" in message, f"note {message!r}")
+        check("#" not in b.js("return location.href;"), "the declined link is still in the address bar")
+        check(b.api("runs")["ok"] == runs, "the declined link changed the session")
+    in_own_profile(ctx, "profile-huge-link", test)
+
+
+def a_link_that_fails_part_way_leaves_the_saved_session_as_it_was(ctx):
+    def test(b):
+        check("ok" in b.api("materialize", {"partition": "2023-03-04"}), "a partition run to keep")
+        before = (table_fingerprints(b), b.api("runs")["ok"], opfs_files(b))
+        check(isinstance(before[2], dict) and "manifest.json" in before[2], f"saved files {before[2]}")
+        # Replays a month and a build, then fails on a model that does not exist.
+        failing = {"version": 1, "actions": [sample_action("2023-04", 1000), BUILD_ALL,
+                                             {"do": "model", "name": "nope", "sql": "select 1"}]}
+        b.open("about:blank")
+        b.open(ctx["url"] + link_of(failing))
+        prompt = b.wait("the replace prompt", lambda: b.s("/alert/text", method="GET"))
+        check("replaces the session saved in this browser" in prompt, f"prompt {prompt!r}")
+        b.s("/alert/accept", {})
+        message = b.wait("the failure", lambda: "not opened" in (error_text(b) or "") and error_text(b), timeout=120)
+        wait_ready(b)
+        check("not opened" in message and "step 3 of the link (edit model nope)" in message.lower(), f"message {message!r}")
+        check("#" not in b.js("return location.href;"), "the failed link is still in the address bar")
+        after = (table_fingerprints(b), b.api("runs")["ok"], opfs_files(b))
+        check(after[0] == before[0], f"tables changed: {[n for n in TABLES if after[0][n] != before[0][n]]}")
+        check(after[1] == before[1], "runs changed")
+        check(after[2] == before[2], f"saved files changed: {sorted(set(after[2]) ^ set(before[2]))}")
+        b.open(ctx["url"])
+        wait_ready(b)
+        check((table_fingerprints(b), b.api("runs")["ok"], opfs_files(b)) == before, "the reloaded session differs")
+    in_own_profile(ctx, "profile-failing-link", test)
+
+
+def a_model_named_a_tilde_b_survives_a_reload(ctx):
+    cli, work = ctx["cli"], ctx["work"]
+    exported = work / "tilde-export.zip"
+    cli.run("export", "--out", str(exported))
+    archive = work / "tilde-project.zip"
+    with zipfile.ZipFile(exported) as source, zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item, source.read(item))
+        target.writestr("analytics/models/marts/a~b.sql", "select count(*) as trips from {{ ref('stg_trips') }}\n")
+
+    def test(b):
+        b.type_file(b.find("project-import-zip"), archive)
+        b.wait("the imported a~b", lambda: "a~b" in b.text(b.find("project-panel-lineage")))
+        record = b.api("build", {"select": "a~b"})
+        check("ok" in record, f"building a~b: {record}")
+        built = query(b, 'select * from "a~b"')
+        check(built == query(b, "select count(*) as trips from stg_trips"), f"a~b holds {built}")
+        b.open(ctx["url"])
+        wait_ready(b)
+        check(not error_text(b), f"the reload says {error_text(b)!r}")
+        check(query(b, 'select * from "a~b"') == built, "a~b lost on reload")
+        check("a~b" in b.text(b.find("project-panel-lineage")), "the project lost a~b on reload")
+        check(not [n for n in opfs_files(b) if "~" in n], "a saved file's name still holds a ~")
+    in_own_profile(ctx, "profile-tilde", test)
+
+
+def a_reload_during_a_backfill_reopens_on_a_whole_partition_run(ctx):
+    """Stale daily_metrics (March regenerated smaller, only stg_trips rebuilt), so every partition run
+    changes it; the CLI gives each table after 0..7 runs of the week; the page, reloaded while it
+    backfills the week, must come back with one of them, and as many partitions materialized."""
+    cli, work = ctx["cli"], ctx["work"]
+    state = work / "backfill-week-state"
+    smaller = work / "smaller" / "yellow_tripdata_2023-03.parquet"
+    smaller.parent.mkdir(exist_ok=True)
+    cli.run("load", "--state", str(state), str(work / "yellow_tripdata_2023-03.parquet"))
+    cli.run("build", "--state", str(state))
+    cli.run("gen", "--month", "2023-03", "--rows", "50000", "--seed", "1", "--out", str(smaller))
+    cli.run("load", "--state", str(state), str(smaller))
+    cli.run("build", "--state", str(state), "--select", "stg_trips")
+    days = [f"2023-03-0{d}" for d in range(1, 8)]
+
+    def test(b):
+        first_rows = {name: query(b, f"select * from {name} limit 1")[0] for name in TABLES}
+        sql = {name: fingerprint_sql(name, list(row), rounded=[c for c, v in row.items() if isinstance(v, float)])
+               for name, row in first_rows.items()}
+
+        def page_prints():
+            return {name: query(b, text) for name, text in sql.items()}
+
+        def cli_prints():
+            prints = {}
+            for name, text in sql.items():
+                row = next(csv.DictReader(io.StringIO(cli.run("query", "--state", str(state), "--format", "csv", text))))
+                prints[name] = [{"n": int(row["n"]), "rows": row["rows"]}]
+            return prints
+        expected = [cli_prints()]
+        for day in days:
+            cli.run("materialize", "--state", str(state), "--partition", day)
+            expected.append(cli_prints())
+        check(len({json.dumps(e["daily_metrics"]) for e in expected}) == 8, "each partition run should change daily_metrics")
+
+        set_field(b, "generate-month", "2023-03", "input")
+        set_field(b, "generate-rows", "50000", "change")
+        b.click(b.find("generate-button"))
+        b.wait("the smaller March", lambda: query(b, "select count(*) as n from trips") == [{"n": 50000}], timeout=120)
+        check("ok" in b.api("build", {"select": "stg_trips"}), "rebuilding stg_trips")
+        before = page_prints()
+        check(before == expected[0], f"the page and the CLI differ before the backfill: "
+                                     f"{[(n, before[n], expected[0][n]) for n in TABLES if before[n] != expected[0][n]]}")
+        b.js("backfill.materialize({partition: '2023-03-01..2023-03-07'}); return 1;")
+        b.wait("the first partition", lambda: status_of(b, "2023-03-01") == "materialized", timeout=120)
+        b.open(ctx["url"])
+        wait_ready(b)
+        done = [p["partition"] for p in b.api("partitions")["ok"] if p["status"] == "materialized"]
+        got = page_prints()
+        check(done == days[:len(done)], f"materialized after the reload: {done}")
+        check(len(done) < len(days), "the reload came after the backfill ended: nothing was interrupted")
+        differing = [n for n in TABLES if got[n] != expected[len(done)][n]]
+        check(not differing, f"after {len(done)} partition runs, {differing} differ from the CLI's")
+        print(f"        reloaded after {len(done)} of {len(days)} partition runs")
+    in_own_profile(ctx, "profile-backfill-reload", test)
+
+
 def small_screen(ctx):
     b = ctx["browser"]
     b.set_size(390, 844)
@@ -510,7 +711,9 @@ def small_screen(ctx):
 TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, a_crash_in_the_engine_is_contained, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
          time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, import_a_project,
-         the_page_answers_during_a_long_build, small_screen]
+         the_page_answers_during_a_long_build, a_link_over_the_limits_is_refused_and_the_page_works_on,
+         a_link_that_fails_part_way_leaves_the_saved_session_as_it_was, a_model_named_a_tilde_b_survives_a_reload,
+         a_reload_during_a_backfill_reopens_on_a_whole_partition_run, small_screen]
 
 
 def main():

@@ -23,26 +23,27 @@ pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String,
         return Err(Error::project(path.as_str(), "cannot be exported: not a path inside a dbt project"));
     }
     let profile = profile_name(project)?;
-    let mut files: Vec<(String, String)> = project
-        .files
-        .0
-        .iter()
-        .filter(|(path, _)| path.as_str() != "packages.yml" && path.as_str() != "profiles.yml")
-        .map(|(path, text)| (format!("analytics/{path}"), text.clone()))
-        .collect();
-    files.push((
-        "analytics/profiles.yml".into(),
-        format!(
-            "{profile}:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: warehouse.duckdb\n      threads: 1\n"
+    let mut files: Vec<(String, String)> =
+        project.files.0.iter().map(|(path, text)| (format!("analytics/{path}"), text.clone())).collect();
+    // What the export writes itself replaces the project's copy (a re-imported export has one):
+    // a zip cannot hold one path twice.
+    let written: Vec<(String, String)> = vec![
+        (
+            "analytics/profiles.yml".into(),
+            format!(
+                "{profile}:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: warehouse.duckdb\n      threads: 1\n"
+            ),
         ),
-    ));
-    files.push(("analytics/packages.yml".into(), "packages:\n  - local: dbt_utils\n".into()));
-    files.push(("analytics/dbt_utils/dbt_project.yml".into(), DBT_UTILS_PROJECT.into()));
-    files.push(("analytics/dbt_utils/macros/generate_surrogate_key.sql".into(), DBT_UTILS_SURROGATE_KEY.into()));
-    files.push(("analytics/load_raw.py".into(), LOAD_RAW.into()));
-    files.push(("analytics/taxi_zones.csv".into(), BUILTIN_ZONES.into()));
-    files.push(("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date)));
-    files.push(("README.md".into(), README.replace("{{NAME}}", &project.name)));
+        ("analytics/packages.yml".into(), "packages:\n  - local: dbt_utils\n".into()),
+        ("analytics/dbt_utils/dbt_project.yml".into(), DBT_UTILS_PROJECT.into()),
+        ("analytics/dbt_utils/macros/generate_surrogate_key.sql".into(), DBT_UTILS_SURROGATE_KEY.into()),
+        ("analytics/load_raw.py".into(), LOAD_RAW.into()),
+        ("analytics/taxi_zones.csv".into(), BUILTIN_ZONES.into()),
+        ("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date)),
+        ("README.md".into(), README.replace("{{NAME}}", &project.name)),
+    ];
+    files.retain(|(path, _)| !written.iter().any(|(own, _)| own == path));
+    files.extend(written);
     Ok(files.into_iter().map(|(path, text)| (path, text.into_bytes())).collect())
 }
 
@@ -102,7 +103,15 @@ mod tests {
             assert_eq!(error, Error::project(path, "cannot be exported: not a path inside a dbt project"));
         }
         project.files.insert("models/extra.sql", "select 1");
+        // A re-imported export holds the files the export writes itself: one of each is written.
+        project.files.insert("dbt_utils/dbt_project.yml", "name: edited\n");
+        project.files.insert("taxi_zones.csv", "LocationID,Borough\n");
         let files = project_files(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
         assert!(files.iter().any(|(path, _)| path == "analytics/models/extra.sql"));
+        let zones: Vec<&[u8]> = files.iter().filter(|(path, _)| path == "analytics/taxi_zones.csv").map(|(_, b)| b.as_slice()).collect();
+        assert_eq!(zones, [BUILTIN_ZONES.as_bytes()]);
+        let zip = project_zip(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let reread = crate::import::from_zip("again.zip", &zip).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reread.0.get("models/extra.sql").map(String::as_str), Some("select 1"));
     }
 }

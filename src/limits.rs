@@ -156,7 +156,7 @@ impl Limit {
 }
 
 /// `value` in `unit`, bytes in whole MiB or GiB where they are, numbers with thousands separators.
-fn quantity(value: u64, unit: &str) -> String {
+pub fn quantity(value: u64, unit: &str) -> String {
     const MIB: u64 = 1 << 20;
     const GIB: u64 = 1 << 30;
     match unit {

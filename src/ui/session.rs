@@ -161,8 +161,8 @@ impl Session {
         if summary.is_big() && !confirm_big_link(summary.rows) {
             forget_location_fragment();
             return Err(format!(
-                "The share link was not opened (it would generate {} trips) and was removed from the address bar.",
-                summary.rows
+                "The share link was not opened (it would generate {}) and was removed from the address bar.",
+                crate::limits::quantity(summary.rows, "trips")
             ));
         }
         if replaces_saved && !confirm_replacing_session() {
@@ -520,8 +520,9 @@ fn sentence(text: &str) -> String {
 
 fn confirm_big_link(rows: u64) -> bool {
     let message = format!(
-        "This share link generates {rows} trips of sample data as it opens, which can take minutes and much of this \
-         device's memory. Open it? (Cancel keeps your session and removes the link from the address bar.)"
+        "This share link generates {} of sample data as it opens, which can take minutes and much of this \
+         device's memory. Open it? (Cancel keeps your session and removes the link from the address bar.)",
+        crate::limits::quantity(rows, "trips")
     );
     web_sys::window().and_then(|w| w.confirm_with_message(&message).ok()).unwrap_or(false)
 }

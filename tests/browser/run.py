@@ -566,7 +566,7 @@ def a_link_over_the_limits_is_refused_and_the_page_works_on(ctx):
         wait_ready(b)
         b.screenshot(ctx["shots"] / "link-refused.png")
         check("not opened" in message and "step 1 of the link" in message.lower()
-              and "over Backfill's limit for a generated month (5000000 rows)" in message, f"refusal {message!r}")
+              and "over Backfill's limit for a generated month (5,000,000 rows)" in message, f"refusal {message!r}")
         check("#" not in b.js("return location.href;"), "the refused link is still in the address bar")
         check(query(b, "select count(*) as n from trips") == [{"n": SAMPLE[1]}], "the session changed")
         check(b.api("runs")["ok"] == runs, "the refused link recorded a run")
@@ -577,12 +577,12 @@ def a_link_over_the_limits_is_refused_and_the_page_works_on(ctx):
         b.open("about:blank")
         b.open(ctx["url"] + link_of({"version": 1, "actions": [sample_action("2023-05", 2_000_000)]}))
         prompt = b.wait("the big-work question", lambda: b.s("/alert/text", method="GET"))
-        check("2000000 trips" in prompt, f"the question {prompt!r}")
+        check("2,000,000 trips" in prompt, f"the question {prompt!r}")
         b.s("/alert/dismiss", {})
         message = b.wait("the note on the declined link", lambda: "not opened" in (error_text(b) or "") and error_text(b),
                          timeout=120)
         wait_ready(b)
-        check("not opened" in message and "2000000" in message, f"note {message!r}")
+        check("not opened" in message and "2,000,000 trips" in message, f"note {message!r}")
         check("#" not in b.js("return location.href;"), "the declined link is still in the address bar")
         check(b.api("runs")["ok"] == runs, "the declined link changed the session")
     in_own_profile(ctx, "profile-huge-link", test)
@@ -639,6 +639,32 @@ def a_model_named_a_tilde_b_survives_a_reload(ctx):
         check("a~b" in b.text(b.find("project-panel-lineage")), "the project lost a~b on reload")
         check(not [n for n in opfs_files(b) if "~" in n], "a saved file's name still holds a ~")
     in_own_profile(ctx, "profile-tilde", test)
+
+
+def a_saved_session_that_cannot_be_opened_can_be_reset(ctx):
+    def test(b):
+        written = b.js_async(
+            "const done = arguments[0];"
+            "(async () => {"
+            "  const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle('backfill-state');"
+            "  const file = await (await folder.getFileHandle('manifest.json')).createWritable();"
+            "  await file.write('{\"tables\": 7'); await file.close(); return 'written';"
+            "})().then(done, e => done('error: ' + e.message));")
+        check(written == "written", f"corrupting the saved manifest: {written}")
+        b.open(ctx["url"])
+        message = b.wait("the saved session's error", lambda: "cannot be opened" in (error_text(b) or "") and error_text(b),
+                         timeout=120)
+        b.screenshot(ctx["shots"] / "saved-session-cannot-open.png")
+        check("Reset clears it" in message, f"message {message!r}")
+        b.click(b.find("reset-button"))
+        b.s("/alert/accept", {})
+        wait_ready(b)
+        check(not error_text(b), f"after Reset the page says {error_text(b)!r}")
+        check(query(b, "select count(*) as n from trips") == [{"n": SAMPLE[1]}], "Reset did not bring the sample back")
+        b.open(ctx["url"])
+        wait_ready(b)
+        check(not error_text(b), f"the reload after Reset says {error_text(b)!r}")
+    in_own_profile(ctx, "profile-unopenable", test)
 
 
 def a_reload_during_a_backfill_reopens_on_a_whole_partition_run(ctx):
@@ -713,6 +739,7 @@ TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materi
          time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, import_a_project,
          the_page_answers_during_a_long_build, a_link_over_the_limits_is_refused_and_the_page_works_on,
          a_link_that_fails_part_way_leaves_the_saved_session_as_it_was, a_model_named_a_tilde_b_survives_a_reload,
+         a_saved_session_that_cannot_be_opened_can_be_reset,
          a_reload_during_a_backfill_reopens_on_a_whole_partition_run, small_screen]
 
 

@@ -56,7 +56,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
                 </Show>
             </div>
             <share::Share session=session />
-            <button class="reset" on:click=reset>"Reset"</button>
+            <button class="reset" data-testid="reset-button" on:click=reset>"Reset"</button>
         </header>
         {move || error.get().map(|message| view! {
             <div class="error" role="alert" data-testid="error-message">

@@ -5,7 +5,9 @@
 //! files). `fuzz_targets/*.rs` give these functions to libFuzzer; `tests/fuzz_regressions.rs`
 //! replays the corpus and the saved findings through them in a plain `cargo test`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use backfill::actions::Action;
@@ -20,6 +22,55 @@ use backfill::snapshot::snapshot;
 use backfill::state::{MemoryStore, State};
 use backfill::template::{self, CompileContext};
 use backfill::{export, lesson};
+
+/// libFuzzer sees the process's resident memory once a second and blames whichever input runs
+/// then, which may not be the one that asked for it. Counting every live byte here stops the
+/// input that asks for too much, as it asks: an abort, which libFuzzer reports with that input
+/// and which no `catch_unwind` in Backfill can mistake for a file's error.
+struct Bounded;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Below libFuzzer's `-rss_limit_mb=2048`, so the input that crosses it is the one caught.
+const LIVE_LIMIT: usize = 1536 << 20;
+
+#[global_allocator]
+static ALLOCATOR: Bounded = Bounded;
+
+impl Bounded {
+    fn count(grown: usize) {
+        if LIVE_BYTES.fetch_add(grown, Ordering::Relaxed).saturating_add(grown) > LIVE_LIMIT {
+            std::process::abort();
+        }
+    }
+}
+
+// SAFETY: every call goes to the system allocator with the caller's own arguments.
+unsafe impl GlobalAlloc for Bounded {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match new_size.checked_sub(layout.size()) {
+            Some(grown) => Self::count(grown),
+            None => {
+                LIVE_BYTES.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
 
 /// A dropped trip file, named as the TLC names March 2023's.
 pub fn trip_parquet(data: &[u8]) {

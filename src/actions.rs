@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::quantity;
 use crate::partitions::{parse_range, range_text};
 use crate::sample::SampleSpec;
 use crate::template::Vars;
@@ -53,9 +54,9 @@ impl Action {
             Action::Project { name } => format!("use project {name}"),
             Action::ProjectFiles { files } => format!("import a project of {} files", files.len()),
             Action::Model { name, .. } => format!("edit model {name}"),
-            Action::Sample { spec } => format!("generate {} ({} trips)", spec.month, spec.rows),
+            Action::Sample { spec } => format!("generate {} ({})", spec.month, quantity(spec.rows as u64, "trips")),
             Action::File { name, .. } => format!("load {name}"),
-            Action::LateTrips { day, rows, .. } => format!("{rows} late trips for {day}"),
+            Action::LateTrips { day, rows, .. } => format!("{} for {day}", quantity(*rows as u64, "late trips")),
             Action::CorrectFares { day, amount } => format!("fares of {day} corrected by -{amount}"),
             Action::Build { select, full_refresh, .. } => {
                 let what = if select.is_empty() { "everything" } else { select.as_str() };

@@ -276,9 +276,9 @@ mod tests {
     #[test]
     fn every_count_a_link_carries_is_bounded_before_it_runs() {
         let (limit, place) = limit_of(&link_of(vec![sample("2023-03", 1_000), sample("2023-04", 100_000_000)]));
-        assert_eq!((limit, place.as_str()), (Limit::SampleRows, "step 2 of the link (generate 2023-04 (100000000 trips))"));
+        assert_eq!((limit, place.as_str()), (Limit::SampleRows, "step 2 of the link (generate 2023-04 (100,000,000 trips))"));
         let late = Action::LateTrips { day: "2023-03-15".into(), rows: 1_000_000, seed: 1 };
-        assert_eq!(limit_of(&link_of(vec![sample("2023-03", 1_000), late])), (Limit::LateTrips, "step 2 of the link (1000000 late trips for 2023-03-15)".into()));
+        assert_eq!(limit_of(&link_of(vec![sample("2023-03", 1_000), late])), (Limit::LateTrips, "step 2 of the link (1,000,000 late trips for 2023-03-15)".into()));
         let months = ["2023-01", "2023-02", "2023-03"].map(|m| sample(m, 4_000_000)).to_vec();
         assert_eq!(limit_of(&link_of(months)).0, Limit::LinkRows);
         assert_eq!(limit_of(&link_of(vec![Action::Project { name: "builtin:lesson".into() }; 501])).0, Limit::LinkActions);

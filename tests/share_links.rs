@@ -74,7 +74,7 @@ async fn a_link_over_a_limit_is_refused_before_anything_runs() {
     let started = std::time::Instant::now();
     let error = open_link(&mut engine, &bomb).await.expect_err("10^8 rows");
     assert!(started.elapsed().as_secs() < 5, "refused only after {:?}", started.elapsed());
-    assert!(matches!(&error, Error::Limit { limit: Limit::SampleRows, place, value: Some(100_000_000) } if place == "step 1 of the link (generate 2023-05 (100000000 trips))"), "{error:?}");
+    assert!(matches!(&error, Error::Limit { limit: Limit::SampleRows, place, value: Some(100_000_000) } if place == "step 1 of the link (generate 2023-05 (100,000,000 trips))"), "{error:?}");
     assert_eq!(tables(&engine).await, before);
 }
 

@@ -233,6 +233,14 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
     let month_end = month_start
         .checked_add_months(chrono::Months::new(1))
         .ok_or_else(|| Error::Usage(format!("month {} is out of range", spec.month)))?;
+    // Nanosecond timestamps end in April 2262; a trip may end days after its month.
+    let last_time = month_end.checked_add_days(chrono::Days::new(7)).and_then(|d| d.and_hms_opt(0, 0, 0));
+    if spec.schema == FileSchema::Y2024 && last_time.and_then(|t| t.and_utc().timestamp_nanos_opt()).is_none() {
+        return Err(Error::Usage(format!(
+            "month {}: the 2024 file schema keeps times in nanoseconds, which end in April 2262",
+            spec.month
+        )));
+    }
     let days: Vec<(NaiveDate, f64)> = month_start
         .iter_days()
         .take_while(|d| *d < month_end)
@@ -437,6 +445,16 @@ mod tests {
                 assert!(file.stats.outside_month >= 1, "{:?}", file.stats);
             }
         }
+    }
+
+    #[test]
+    fn a_month_past_what_the_file_schema_can_time_is_refused() {
+        let mut far = spec(5, FileSchema::Y2024);
+        far.month = "6023-03".into();
+        let error = generate(&far).expect_err("past 2262 in nanoseconds");
+        assert_eq!(error, Error::Usage("month 6023-03: the 2024 file schema keeps times in nanoseconds, which end in April 2262".into()));
+        far.schema = FileSchema::Y2023;
+        assert_eq!(generate(&far).map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>()), Ok(5));
     }
 
     #[test]

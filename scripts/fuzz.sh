@@ -4,8 +4,8 @@
 # fuzz/src/lib.rs. Stable Rust: plain cargo builds them, fuzz/sancov-rustc instruments the
 # backfill crate only, and every dependency is the one `cargo test` already compiled.
 # Inputs: the seeds in fuzz/corpus/<target>/, the findings in fuzz/regressions/<target>/, and what
-# earlier runs kept (<target dir>/fuzz-work/<target>/corpus). A finding (a panic, over 10 s,
-# over 2 GB) is minimized into fuzz/regressions/<target>/, which `cargo test --test
+# earlier runs kept (<target dir>/fuzz-work/<target>/corpus). A finding (a panic, over 10 s (a
+# share link: 60 s), over 2 GB) is minimized into fuzz/regressions/<target>/, which `cargo test --test
 # fuzz_regressions` replays, and the script fails. KEEP_GOING=1 fuzzes on past findings
 # (libFuzzer's fork mode), for long runs: it leaves their inputs, not minimized, in
 # <target dir>/fuzz-work/<target>/kept/ to be sorted by hand.
@@ -28,11 +28,14 @@ RUSTC_WORKSPACE_WRAPPER="$PWD/fuzz/sancov-rustc" cargo build --locked -p backfil
 # Where cargo put them (a cargo config may choose another target directory).
 target_dir=$(cargo metadata --locked --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 
-limits=(-timeout=10 -rss_limit_mb=2048)
+# Seconds one input may take. A share link replays a whole session, and what it may ask for
+# within Backfill's limits (a microbatch build of a thousand daily batches) takes seconds.
+declare -A timeout=([share_link]=60)
 keep_going=()
 [ "${KEEP_GOING:-0}" = 1 ] && keep_going=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 findings=()
 for target in "${targets[@]}"; do
+  limits=(-timeout="${timeout[$target]:-10}" -rss_limit_mb=2048)
   bin="$target_dir/debug/fuzz_$target"
   work="$target_dir/fuzz-work/$target"
   artifacts="$work/artifacts"

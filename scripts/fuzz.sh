@@ -40,6 +40,9 @@ for target in "${targets[@]}"; do
   work="$target_dir/fuzz-work/$target"
   artifacts="$work/artifacts"
   [ ${#keep_going[@]} -gt 0 ] && artifacts="$work/kept"
+  # What an interrupted run left there was reported by it, or is found again (kept inputs of
+  # KEEP_GOING runs stay until sorted).
+  [ ${#keep_going[@]} -gt 0 ] || rm -rf "$artifacts"
   mkdir -p "$work/corpus" "$artifacts"
   inputs=("$work/corpus" "fuzz/corpus/$target")
   [ -d "fuzz/regressions/$target" ] && inputs+=("fuzz/regressions/$target")

@@ -32,6 +32,11 @@ pub enum FileSchema {
 }
 
 impl FileSchema {
+    /// Whether its files keep times in nanoseconds (which end in April 2262), not microseconds.
+    fn keeps_nanoseconds(self) -> bool {
+        self == FileSchema::Y2024
+    }
+
     pub fn parse(text: &str) -> Result<FileSchema> {
         match text {
             "2023" => Ok(FileSchema::Y2023),
@@ -235,7 +240,7 @@ pub fn generate(spec: &SampleSpec) -> Result<Vec<RecordBatch>> {
         .ok_or_else(|| Error::Usage(format!("month {} is out of range", spec.month)))?;
     // Nanosecond timestamps end in April 2262; a trip may end days after its month.
     let last_time = month_end.checked_add_days(chrono::Days::new(7)).and_then(|d| d.and_hms_opt(0, 0, 0));
-    if spec.schema == FileSchema::Y2024 && last_time.and_then(|t| t.and_utc().timestamp_nanos_opt()).is_none() {
+    if spec.schema.keeps_nanoseconds() && last_time.and_then(|t| t.and_utc().timestamp_nanos_opt()).is_none() {
         return Err(Error::Usage(format!(
             "month {}: the 2024 file schema keeps times in nanoseconds, which end in April 2262",
             spec.month
@@ -312,7 +317,7 @@ where
 fn layout(trips: &[Trip], schema: FileSchema) -> Result<RecordBatch> {
     let n = trips.len();
     let ids_32 = schema != FileSchema::Y2023;
-    let nanos = schema == FileSchema::Y2024;
+    let nanos = schema.keeps_nanoseconds();
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     let id = |name: &str, values: &dyn Fn(&Trip) -> i32, fields: &mut Vec<Field>, columns: &mut Vec<ArrayRef>| {

@@ -14,10 +14,12 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use datafusion::parquet::errors::ParquetError;
 
 use crate::contain::contained;
 use crate::error::{Error, Result};
 use crate::limits::Limit;
+use crate::page_headers;
 use crate::warehouse::{RelationName, Table};
 
 /// The NYC TLC zone table (LocationID, zone, borough; geometry dropped).
@@ -195,9 +197,10 @@ fn read_parquet(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     // The Arrow schema a writer may embed is only a hint for types we cast anyway, and its
     // IPC decoder is one more parser of untrusted bytes: the Parquet types are enough.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::copy_from_slice(bytes), options)
-        .and_then(|b| b.with_batch_size(64 * 1024).build())
-        .map_err(|e| Error::ingest(name, format!("unreadable Parquet file: {e}")))?;
+    let unreadable = |e: ParquetError| Error::ingest(name, format!("unreadable Parquet file: {e}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::copy_from_slice(bytes), options).map_err(unreadable)?;
+    page_headers::check(bytes, builder.metadata()).map_err(|e| Error::ingest(name, format!("damaged Parquet file: {e}")))?;
+    let reader = builder.with_batch_size(64 * 1024).build().map_err(unreadable)?;
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::ingest(name, format!("unreadable Parquet data: {e}")))
@@ -430,6 +433,16 @@ mod tests {
         let green = "VendorID,lpep_pickup_datetime,lpep_dropoff_datetime\n2,2023-03-01 00:00:00,2023-03-01 00:10:00\n";
         let err = read_trips("green_tripdata_2023-03.csv", green.as_bytes(), None).err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("green_tripdata_2023-03.csv: a green taxi file (lpep_pickup_datetime); Backfill ingests yellow taxi trips (tpep_pickup_datetime)"));
+    }
+
+    #[test]
+    fn a_forged_page_header_is_refused_before_the_parquet_crate_skips_through_it() {
+        // Found by fuzzing: a list of 2^31 doubles in a page header made the crate skip for seconds
+        // natively, minutes in the tab.
+        let forged = include_bytes!("../fuzz/regressions/trip_parquet/hang-page_header_list_of_doubles_past_the_chunk_end");
+        let err = read_trips("yellow_tripdata_2023-03.parquet", forged, None).err().map(|e| e.to_string());
+        let expected = "yellow_tripdata_2023-03.parquet: damaged Parquet file: column \"extra\": the page header at byte 1046 declares more values than its column chunk holds";
+        assert_eq!(err.as_deref(), Some(expected));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Engine {
     pub state: State,
     /// What `env_var()` may read.
     pub env: BTreeMap<String, String>,
+    /// Microbatch batches this engine may still run, all its builds together: a share link's
+    /// engine has a budget ([`Limit::LinkPartitions`]), the user's own has none.
+    pub batch_budget: Option<u64>,
 }
 
 /// One partition and its status, for listing.
@@ -38,7 +41,7 @@ pub struct PartitionInfo {
 
 impl Engine {
     pub fn new(project: Project, state: State) -> Engine {
-        Engine { project, state, env: BTreeMap::new() }
+        Engine { project, state, env: BTreeMap::new(), batch_budget: None }
     }
 
     /// Ingests a TLC trip file as its month's slice of the raw trips table (that month's old
@@ -203,7 +206,9 @@ impl Engine {
     async fn run(&mut self, request: &BuildRequest, command: String, partitions: Vec<String>) -> Result<RunRecord> {
         let started = Instant::now();
         let started_at = now_text();
-        let outcome = run::build(&self.project, &self.state.warehouse, request, &self.env).await;
+        let outcome = run::build(&self.project, &self.state.warehouse, request, &self.env, self.batch_budget).await;
+        let batches_run = outcome.models.iter().map(|m| m.batches.len() as u64).sum::<u64>();
+        self.batch_budget = self.batch_budget.map(|left| left.saturating_sub(batches_run));
         let id = self.state.runs.iter().map(|r| r.id).max().unwrap_or(0) + 1;
         let (status, error, result) = match outcome.warehouse {
             Ok(warehouse) => {

@@ -13,7 +13,8 @@ pub enum Limit {
     LinkRows,
     /// Actions one share link replays.
     LinkActions,
-    /// Partitions one share link materializes, all its actions together.
+    /// Partitions one share link materializes and microbatch batches it runs, all its actions
+    /// together: each is a query, a few milliseconds to a second in the tab.
     LinkPartitions,
     /// Bytes a share link's fragment inflates to.
     LinkBytes,
@@ -69,7 +70,7 @@ impl Limit {
             Limit::SampleRows => 5_000_000,
             Limit::LinkRows => 10_000_000,
             Limit::LinkActions => 500,
-            Limit::LinkPartitions => 10_000,
+            Limit::LinkPartitions => 2_000,
             Limit::LinkBytes => 4 << 20,
             Limit::LateTrips => 100_000,
             Limit::TripFileBytes => 1 << 30,
@@ -92,7 +93,7 @@ impl Limit {
             Limit::SampleRows => ("a generated month", "rows"),
             Limit::LinkRows => ("the sample months and late trips of one share link", "rows"),
             Limit::LinkActions => ("one share link", "actions"),
-            Limit::LinkPartitions => ("the partition runs of one share link", "partitions"),
+            Limit::LinkPartitions => ("the partitions and microbatch batches one share link runs", "partitions"),
             Limit::LinkBytes => ("one share link, inflated", "bytes"),
             Limit::LateTrips => ("late trips added at once", "rows"),
             Limit::TripFileBytes => ("one trip file", "bytes"),

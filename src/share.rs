@@ -22,7 +22,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ingest::parse_month;
 use crate::lesson;
-use crate::limits::Limit;
+use crate::limits::{Limit, quantity};
 use crate::partitions::parse_range;
 use crate::project::{LESSON, builtin};
 use crate::state::State;
@@ -34,6 +34,8 @@ pub const CHAT_SAFE_LENGTH: usize = 2_000;
 const VERSION: u32 = 1;
 /// Above this many generated rows, the page asks before opening a link: it takes a while.
 pub const CONFIRM_ROWS: u64 = 1_000_000;
+/// Above this many partition runs (a year of days), the page asks too.
+pub const CONFIRM_PARTITIONS: u64 = 366;
 /// Where a link's own limits are counted.
 const THE_LINK: &str = "this share link";
 
@@ -169,9 +171,13 @@ pub struct LinkSummary {
 }
 
 impl LinkSummary {
-    /// Whether the page asks before opening the link.
-    pub fn is_big(&self) -> bool {
-        self.rows > CONFIRM_ROWS
+    /// What makes the link slow to open, when the page should ask first ("generates 2,000,000
+    /// trips of sample data").
+    pub fn big_work(&self) -> Option<String> {
+        let rows = (self.rows > CONFIRM_ROWS).then(|| format!("generates {} of sample data", quantity(self.rows, "trips")));
+        let partitions = (self.partitions > CONFIRM_PARTITIONS).then(|| format!("runs {}", quantity(self.partitions, "partitions")));
+        let work: Vec<String> = rows.into_iter().chain(partitions).collect();
+        (!work.is_empty()).then(|| work.join(" and "))
     }
 }
 
@@ -180,8 +186,11 @@ impl LinkSummary {
 /// swaps the engine in only when the whole link succeeded, so a link that fails part way
 /// leaves nothing behind. Returns the engine and notes on what could not come along.
 pub async fn open(shared: &SharedSession) -> Result<(Engine, Vec<String>)> {
-    shared.check()?;
+    let summary = shared.check()?;
     let mut engine = Engine::new(builtin(LESSON)?, State::default());
+    // Microbatch batches are known only when their build runs: they share what the link's
+    // partitions leave of the limit.
+    engine.batch_budget = Some(Limit::LinkPartitions.max().saturating_sub(summary.partitions));
     for step in 1..=shared.view.lesson_steps {
         lesson::run_step(&mut engine, step).await?;
     }
@@ -300,14 +309,18 @@ mod tests {
     }
 
     #[test]
-    fn a_link_summary_counts_what_it_generates_and_asks_above_a_million_rows() {
+    fn a_link_summary_counts_what_it_runs_and_asks_above_a_million_rows_or_a_year_of_partitions() {
         let late = Action::LateTrips { day: "2023-03-15".into(), rows: 400, seed: 1 };
         let week = Action::Materialize { range: "2023-03-07..2023-03-01".into(), single_run: true };
-        let shared = SharedSession::from_fragment(&link_of(vec![sample("2023-03", 1_000_000), late, week])).expect("a fine link");
+        let shared = SharedSession::from_fragment(&link_of(vec![sample("2023-03", 1_000_000), late, week.clone()])).expect("a fine link");
         let summary = shared.check().expect("checked");
         assert_eq!((summary.actions, summary.rows, summary.partitions), (3, 1_000_400, 7));
-        assert!(summary.is_big());
-        assert_eq!(SharedSession::new(vec![sample("2023-03", 1_000_000)], View::default()).check().map(|s| s.is_big()), Ok(false));
+        assert_eq!(summary.big_work().as_deref(), Some("generates 1,000,400 trips of sample data"));
+        let work = |actions: Vec<Action>| SharedSession::new(actions, View::default()).check().map(|s| s.big_work());
+        assert_eq!(work(vec![sample("2023-03", 1_000_000), week]), Ok(None));
+        let year = |end: &str| Action::Materialize { range: format!("2023-01-01..{end}"), single_run: false };
+        assert_eq!(work(vec![sample("2023-03", 1_000), year("2023-12-31"), year("2023-01-01")]), Ok(None));
+        assert_eq!(work(vec![sample("2023-03", 1_000), year("2023-12-31"), year("2023-01-02")]), Ok(Some("runs 367 partitions".into())));
     }
 
     #[test]

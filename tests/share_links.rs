@@ -85,3 +85,34 @@ fn deflated(json: &str) -> String {
     let bytes = encoder.write_all(json.as_bytes()).and_then(|()| encoder.finish()).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// A link's partition runs are bounded together, the microbatch batches its builds make too: they
+/// are known only when the build runs, and it is refused before its first batch.
+#[tokio::test]
+async fn a_link_whose_microbatch_builds_run_too_many_batches_is_refused_before_the_first() {
+    let (mut engine, _) = saved_session().await;
+    let before = tables(&engine).await;
+    let build = |end: &str| Action::Build {
+        select: "+daily_metrics".into(),
+        full_refresh: false,
+        vars: Default::default(),
+        event_time_start: Some("2023-03-01".into()),
+        event_time_end: Some(end.into()),
+    };
+    let link = |end: &str| {
+        let project = Action::Project { name: "builtin:lesson-microbatch".into() };
+        let actions = vec![project, sample("2023-03", 1_000), build("2023-03-08"), build(end)];
+        SharedSession::new(actions, View::default()).to_fragment().unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // A week of daily batches, then 1,994 more: one over the link's 2,000.
+    let error = open_link(&mut engine, &link("2028-08-15")).await.expect_err("2,001 partition runs");
+    let Error::Replay { step: 4, message, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(message, &Limit::LinkPartitions.message("models/marts/daily_metrics.sql (model daily_metrics, 1,994 batches)", Some(2_001)));
+    assert_eq!(tables(&engine).await, before);
+    assert!(engine.state.runs.iter().all(|run| run.models.iter().all(|m| m.batches.is_empty())));
+
+    open_link(&mut engine, &link("2023-03-15")).await.unwrap_or_else(|e| panic!("three weeks of batches: {e}"));
+    let batches = engine.state.runs.iter().flat_map(|run| &run.models).map(|m| m.batches.len()).collect::<Vec<_>>();
+    assert_eq!(batches, [0, 7, 0, 14]);
+}

@@ -8,6 +8,7 @@ mod materialize;
 mod microbatch;
 mod seeds;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use web_time::Instant;
@@ -18,6 +19,7 @@ pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 
 use crate::error::{Error, SqlFailure};
 use crate::history::{ModelRun, RunStatus, TestRun};
+use crate::limits::{Limit, quantity};
 use crate::project::{Materialization, Project, Strategy};
 use crate::table_diff;
 use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
@@ -43,15 +45,18 @@ pub struct BuildOutcome {
 }
 
 /// Builds the selected models in DAG order on a copy of `warehouse`, then runs their tests.
+/// `batch_budget` is how many microbatch batches a share link may still run (its partition
+/// runs are counted together, [`Limit::LinkPartitions`]); `None` outside a link.
 pub async fn build(
     project: &Project,
     warehouse: &Warehouse,
     request: &BuildRequest,
     env: &BTreeMap<String, String>,
+    batch_budget: Option<u64>,
 ) -> BuildOutcome {
     let mut models = Vec::new();
     let mut tests = Vec::new();
-    let result = build_inner(project, warehouse, request, env, &mut models, &mut tests).await;
+    let result = build_inner(project, warehouse, request, env, batch_budget, &mut models, &mut tests).await;
     BuildOutcome { warehouse: result, models, tests }
 }
 
@@ -60,6 +65,7 @@ async fn build_inner(
     warehouse: &Warehouse,
     request: &BuildRequest,
     env: &BTreeMap<String, String>,
+    batch_budget: Option<u64>,
     model_runs: &mut Vec<ModelRun>,
     test_runs: &mut Vec<TestRun>,
 ) -> Result<Warehouse, Error> {
@@ -69,7 +75,14 @@ async fn build_inner(
     let base_ctx = CompileContext { vars, env: env.clone(), ..CompileContext::default() };
     let dag = Dag::of(project, &base_ctx)?;
     let selected = dag.select(&request.select)?;
-    let step = Step { project, dag: &dag, request, base_ctx: &base_ctx, aliases: project.aliases() };
+    let step = Step {
+        project,
+        dag: &dag,
+        request,
+        base_ctx: &base_ctx,
+        aliases: project.aliases(),
+        batches_left: Cell::new(batch_budget),
+    };
     let mut working = warehouse.clone();
     for name in &selected {
         let (run, failure) = step.model(&mut working, name).await?;
@@ -99,6 +112,8 @@ struct Step<'a> {
     request: &'a BuildRequest,
     base_ctx: &'a CompileContext,
     aliases: Aliases,
+    /// A share link's remaining microbatch batches, shared by every model of the run.
+    batches_left: Cell<Option<u64>>,
 }
 
 impl Step<'_> {
@@ -181,6 +196,15 @@ impl Step<'_> {
         let file = self.project.model(name).map(|m| m.path.clone()).unwrap_or_default();
         let now = chrono::Utc::now().naive_utc();
         let windows = microbatch::batches(&parse.config, incremental, self.request.event_time, now, (name, &file))?;
+        if let Some(left) = self.batches_left.get() {
+            let count = windows.len() as u64;
+            if count > left {
+                let runs = Limit::LinkPartitions.max().saturating_sub(left).saturating_add(count);
+                let place = format!("{file} (model {name}, {})", quantity(count, "batches"));
+                return Err(Limit::LinkPartitions.exceeded(Some(runs), place));
+            }
+            self.batches_left.set(Some(left - count));
+        }
         let model_event_times: BTreeMap<String, String> = self
             .dag
             .order()

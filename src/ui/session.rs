@@ -158,12 +158,11 @@ impl Session {
             forget_location_fragment();
             link_not_opened(&e)
         })?;
-        if summary.is_big() && !confirm_big_link(summary.rows) {
+        if let Some(work) = summary.big_work()
+            && !confirm_big_link(&work)
+        {
             forget_location_fragment();
-            return Err(format!(
-                "The share link was not opened (it would generate {}) and was removed from the address bar.",
-                crate::limits::quantity(summary.rows, "trips")
-            ));
+            return Err(format!("The share link was not opened (it {work}) and was removed from the address bar."));
         }
         if replaces_saved && !confirm_replacing_session() {
             return Ok(None);
@@ -518,11 +517,10 @@ fn sentence(text: &str) -> String {
     format!("{first}{}{end}", chars.as_str())
 }
 
-fn confirm_big_link(rows: u64) -> bool {
+fn confirm_big_link(work: &str) -> bool {
     let message = format!(
-        "This share link generates {} of sample data as it opens, which can take minutes and much of this \
-         device's memory. Open it? (Cancel keeps your session and removes the link from the address bar.)",
-        crate::limits::quantity(rows, "trips")
+        "This share link {work} as it opens, which can take minutes and much of this device's memory. Open it? \
+         (Cancel keeps your session and removes the link from the address bar.)"
     );
     web_sys::window().and_then(|w| w.confirm_with_message(&message).ok()).unwrap_or(false)
 }

@@ -161,8 +161,8 @@ pub fn quantity(value: u64, unit: &str) -> String {
     const MIB: u64 = 1 << 20;
     const GIB: u64 = 1 << 30;
     match unit {
-        "bytes" if value >= GIB && value % GIB == 0 => format!("{} GiB", value / GIB),
-        "bytes" if value >= MIB && value % MIB == 0 => format!("{} MiB", value / MIB),
+        "bytes" if value >= GIB && value.is_multiple_of(GIB) => format!("{} GiB", value / GIB),
+        "bytes" if value >= MIB && value.is_multiple_of(MIB) => format!("{} MiB", value / MIB),
         _ => {
             let digits = value.to_string();
             let mut grouped = String::new();

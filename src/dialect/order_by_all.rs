@@ -12,7 +12,7 @@ pub async fn rewrite(ctx: &SessionContext, mut statement: Statement) -> Option<S
     let ast::Statement::Query(query) = inner.as_mut() else { return None };
     let order = query.order_by.as_ref()?;
     let OrderByKind::All(options) = &order.kind else { return None };
-    let options = options.clone();
+    let options = *options;
     // The width of the output: plan the query without its ordering.
     let mut unordered = query.clone();
     unordered.order_by = None;
@@ -23,7 +23,7 @@ pub async fn rewrite(ctx: &SessionContext, mut statement: Statement) -> Option<S
     let ordinals = (1..=width)
         .map(|i| OrderByExpr {
             expr: Expr::value(Value::Number(i.to_string(), false)),
-            options: options.clone(),
+            options,
             with_fill: None,
         })
         .collect();

@@ -210,3 +210,16 @@ async fn the_snapshot_shows_the_partitions_chart_and_project() {
     assert_eq!(back.partitions, snapshot.partitions);
     assert_eq!(back.runs, snapshot.runs);
 }
+
+/// The months stg_trips holds are read once per version of the table: a month loaded after the
+/// build is unbuilt until stg_trips is rebuilt, then built.
+#[tokio::test]
+async fn the_snapshot_follows_the_months_each_version_of_stg_trips_holds() {
+    let mut engine = lesson_engine(LESSON).await;
+    assert!(backfill::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+    let april = SampleSpec { month: "2023-04".into(), rows: 500, seed: 2, schema: FileSchema::Y2023 };
+    engine.load_sample(&april).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(backfill::snapshot::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
+    engine.build(&BuildRequest { select: "stg_trips".into(), ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(backfill::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+}

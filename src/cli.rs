@@ -303,7 +303,7 @@ fn print_run(record: &backfill::history::RunRecord) {
     println!("run {} [{}] {} ({} ms) {}", record.id, status, record.started_at, record.duration_ms, record.command);
     for model in &record.models {
         println!(
-            "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms){}{}",
+            "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms{}){}{}",
             model.name,
             model.materialization,
             model.strategy.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
@@ -312,6 +312,7 @@ fn print_run(record: &backfill::history::RunRecord) {
             model.rows_deleted,
             model.rows_after,
             model.duration_ms,
+            Some(model.phases.text()).filter(|t| !t.is_empty()).map(|t| format!(": {t}")).unwrap_or_default(),
             batches_text(&model.batches),
             model.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
         );

@@ -10,7 +10,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::dialect::SqlDialect;
+use web_time::Instant;
+
 use crate::error::SqlFailure;
+use crate::history::Phases;
 use crate::project::{Materialization, OnSchemaChange, Strategy};
 use crate::template::CompiledModel;
 use crate::warehouse::{Aliases, RelationName, Table, Warehouse, collect, collect_with_plan};
@@ -36,20 +39,26 @@ pub async fn materialize(
     aliases: &Aliases,
     compiled: &CompiledModel,
     incremental: bool,
+    phases: &mut Phases,
 ) -> Result<Changes, SqlFailure> {
     let relation = RelationName::main(&compiled.name);
+    let start = Instant::now();
     let ctx = warehouse.context(dialect, aliases).await?;
     let df = crate::dialect::sql(&ctx, &compiled.sql).await?;
+    let planned = phases.lap("plan", start);
     if compiled.config.materialized == Materialization::View {
         // Planning succeeded, so the view is valid; it is stored as SQL and read lazily.
         warehouse.put_view(relation, compiled.sql.clone());
         return Ok(Changes::default());
     }
     let (new_rows, plan) = collect_with_plan(df).await.map_err(|e| SqlFailure::of(&e))?;
+    let executed = phases.lap("execute", planned);
     let existing = warehouse.table(&relation).cloned();
     let (table, changes) = match existing {
         Some(target) if incremental => {
-            merge_into(&target, new_rows, compiled, dialect).await?
+            let merged = merge_into(&target, new_rows, compiled, dialect).await?;
+            phases.lap("merge", executed);
+            merged
         }
         _ => {
             let rows = new_rows.num_rows();

@@ -18,7 +18,7 @@ pub use materialize::Changes;
 pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 
 use crate::error::{Error, SqlFailure};
-use crate::history::{ModelRun, RunStatus, TestRun};
+use crate::history::{ModelRun, Phases, RunStatus, TestRun};
 use crate::limits::{Limit, quantity};
 use crate::project::{Materialization, Project, Strategy};
 use crate::table_diff;
@@ -132,11 +132,15 @@ impl Step<'_> {
         let microbatch = parse.config.materialized == Materialization::Incremental
             && parse.config.strategy() == Strategy::Microbatch;
         let before = working.table(&RelationName::main(name)).cloned();
+        let mut phases = Phases::default();
         let (compiled, outcome, batches) = if microbatch {
-            self.batches(working, &parse, incremental).await?
+            self.batches(working, &parse, incremental, &mut phases).await?
         } else {
+            let compile_start = Instant::now();
             let compiled = if incremental { self.compile(name, true, None)? } else { parse };
-            let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, incremental).await;
+            phases.lap("compile", compile_start);
+            let outcome =
+                materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, incremental, &mut phases).await;
             (compiled, outcome, Vec::new())
         };
         let (changes, failure) = match outcome {
@@ -147,10 +151,12 @@ impl Step<'_> {
             Error::Sql { message, .. } => message.clone(),
             other => other.to_string(),
         });
+        let diff_start = Instant::now();
         let diff = match (&error, working.table(&RelationName::main(name))) {
             (None, Some(after)) => table_diff::diff(before.as_ref(), changes.written.as_ref(), after, &compiled.config.unique_key),
             _ => None,
         };
+        phases.lap("diff", diff_start);
         let run = ModelRun {
             name: name.to_string(),
             materialization: format!("{:?}", compiled.config.materialized).to_lowercase(),
@@ -165,6 +171,7 @@ impl Step<'_> {
             plan: changes.plan,
             diff,
             duration_ms: started.elapsed().as_millis() as u64,
+            phases,
             status: if error.is_some() { RunStatus::Failed } else { RunStatus::Success },
             error,
         };
@@ -191,6 +198,7 @@ impl Step<'_> {
         working: &mut Warehouse,
         parse: &CompiledModel,
         incremental: bool,
+        phases: &mut Phases,
     ) -> Result<(CompiledModel, Result<Changes, SqlFailure>, Vec<String>), Error> {
         let name = parse.name.as_str();
         let file = self.project.model(name).map(|m| m.path.clone()).unwrap_or_default();
@@ -218,8 +226,11 @@ impl Step<'_> {
         for (index, window) in windows.into_iter().enumerate() {
             let batch_incremental = index > 0 || incremental;
             let batch = BatchContext { window, model_event_times: model_event_times.clone() };
+            let compile_start = Instant::now();
             let compiled = self.compile(name, batch_incremental, Some(batch))?;
-            let outcome = materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, batch_incremental).await;
+            phases.lap("compile", compile_start);
+            let outcome =
+                materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, batch_incremental, phases).await;
             let changes = match outcome {
                 Ok(changes) => changes,
                 Err(failure) => {
@@ -266,6 +277,7 @@ impl Step<'_> {
             plan: String::new(),
             diff: None,
             duration_ms: started.elapsed().as_millis() as u64,
+            phases: Phases::default(),
             status: RunStatus::Success,
             error: None,
         })

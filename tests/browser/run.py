@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,12 @@ def materialize_a_partition(ctx):
     command = b.text(b.find("run-command"))
     expected = """dbt build --select daily_metrics --vars '{"min_date": "2023-03-04", "max_date": "2023-03-05"}'"""
     check(command == expected, f"run command {command!r}")
+    # Where the run's time went, phase by phase, once the run is opened.
+    b.click(b.find("run-command"))
+    phases = b.text(b.find("run-phases"))
+    b.click(b.find("run-command"))
+    pattern = r"compile \d+\.\d ms · plan \d+\.\d ms · execute \d+\.\d ms · merge \d+\.\d ms · diff \d+\.\d ms"
+    check(re.fullmatch(pattern, phases), f"run phases {phases!r}")
     cli.run("materialize", "--state", str(cli.state), "--partition", "2023-03-04")
     expected_counts = cli.daily_counts("2023-03-01", "2023-03-31")
     rows = bars(b)

@@ -55,6 +55,9 @@ fn ModelEntry(model: ModelRun) -> impl IntoView {
         <div class="model-run">
             <h4>{model.name.clone()} " " <span class="kind">{kind}</span></h4>
             <p class="counts">{counts}</p>
+            {(!model.phases.is_empty()).then(|| view! {
+                <p class="phases" data-testid="run-phases" title="where the run's time went">{model.phases.text()}</p>
+            })}
             {model.error.clone().map(|e| view! { <p class="run-error">{e}</p> })}
             {(!model.compiled_sql.is_empty()).then(|| view! {
                 <details class="sql"><summary>"compiled SQL"</summary><pre>{model.compiled_sql.clone()}</pre></details>

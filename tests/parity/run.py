@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 LESSON = ROOT / "src" / "project" / "lesson"
 ZONES = ROOT / "data" / "taxi_zones.csv"
 VENV = Path(os.environ.get("BACKFILL_VENV", Path.home() / ".cache" / "backfill-venv"))
-PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb", "pyarrow", "dagster", "dagster-dbt"]
+# Every package pinned: on a fresh machine pip resolved an unpinned dagster to 1.3 (2023), which
+# does not import with the pendulum it brought.
+PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb~=2.0.0", "pyarrow~=26.0", "dagster~=1.13.0", "dagster-dbt~=0.29.0"]
 MODELS = ["stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
 
 

@@ -104,7 +104,8 @@ pub fn daily(days: &[NaiveDate], points: &[DailyPoint], width: f64, height: f64)
     let bottom = TOP + plot_height;
     let slot = plot_width / days.len().max(1) as f64;
     let x_of = |date: NaiveDate| days.iter().position(|d| *d == date).map(|i| LEFT + slot * i as f64);
-    let count_max = nice_ceiling(points.iter().map(|p| p.trip_count as f64).fold(0.0, f64::max));
+    let axis = count_axis(points.iter().map(|p| p.trip_count).max().unwrap_or(0));
+    let count_max = axis.top() as f64;
     let bars = points
         .iter()
         .filter_map(|p| {
@@ -132,10 +133,10 @@ pub fn daily(days: &[NaiveDate], points: &[DailyPoint], width: f64, height: f64)
         line("average_amount", |p| p.average_amount),
         line("pct_over_30_min", |p| p.pct_over_30_min),
     ];
-    let y_ticks = (0..=4)
+    let y_ticks = (0..=axis.steps)
         .map(|i| {
-            let value = count_max * i as f64 / 4.0;
-            (bottom - plot_height * i as f64 / 4.0, format!("{value:.0}"))
+            let y = if axis.steps > 0 { bottom - plot_height * i as f64 / axis.steps as f64 } else { bottom };
+            (y, (i * axis.step).to_string())
         })
         .collect();
     let step = (days.len() / 6).max(1);
@@ -148,17 +149,37 @@ pub fn daily(days: &[NaiveDate], points: &[DailyPoint], width: f64, height: f64)
     Geometry { width, height, left: LEFT, bottom, bars, lines, y_ticks, x_ticks }
 }
 
-/// The smallest 1, 2 or 5 × 10ⁿ at or above `value`, so axis ticks are round numbers.
-fn nice_ceiling(value: f64) -> f64 {
-    if value <= 0.0 {
-        return 0.0;
+/// The trip-count axis: `steps` ticks above zero, `step` trips apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CountAxis {
+    step: i64,
+    steps: i64,
+}
+
+impl CountAxis {
+    fn top(self) -> i64 {
+        self.step * self.steps
     }
-    let magnitude = 10f64.powf(value.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|candidate| *candidate >= value)
-        .unwrap_or(10.0 * magnitude)
+}
+
+/// The axis for counts up to `max`: the smallest whole 1, 2 or 5 × 10ⁿ step that reaches `max`
+/// in at most four steps, so every tick is a round count (no "2.5 trips"); no trips, one tick.
+fn count_axis(max: i64) -> CountAxis {
+    if max <= 0 {
+        return CountAxis { step: 1, steps: 0 };
+    }
+    let mut magnitude = 1i64;
+    loop {
+        for multiple in [1, 2, 5] {
+            let step = multiple * magnitude;
+            let steps = (max - 1) / step + 1;
+            if steps <= 4 {
+                return CountAxis { step, steps };
+            }
+        }
+        // 5 × 10¹⁸ reaches i64::MAX in two steps: the loop ends before this overflows.
+        magnitude *= 10;
+    }
 }
 
 #[cfg(test)]
@@ -178,9 +199,11 @@ mod tests {
         let days: Vec<NaiveDate> = (1..=4).map(day).collect();
         let g = daily(&days, &[point(1, 4000), point(2, 8000), point(4, 1000)], 460.0, 240.0);
         assert_eq!(g.bars.len(), 3, "a day without a row has no bar");
-        // Plot height 200 px; the axis tops out at 10000.
-        assert_eq!(g.y_ticks.last().map(|t| t.1.as_str()), Some("10000"));
-        assert!((g.bars[1].height - 160.0).abs() < 1e-9);
+        // Plot height 200 px; the axis tops out at 8000 in steps of 2000.
+        let labels: Vec<&str> = g.y_ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0", "2000", "4000", "6000", "8000"]);
+        assert!((g.bars[1].height - 200.0).abs() < 1e-9);
+        assert!((g.bars[0].height - 100.0).abs() < 1e-9);
         assert!((g.bars[0].y + g.bars[0].height - g.bottom).abs() < 1e-9);
         // Slot width is 400 / 4 = 100; day 4 sits in the last slot.
         assert!((g.bars[2].x - (LEFT + 300.0 + 10.0)).abs() < 1e-9);
@@ -189,10 +212,24 @@ mod tests {
     }
 
     #[test]
-    fn nice_ceilings() {
-        assert_eq!(nice_ceiling(7300.0), 10000.0);
-        assert_eq!(nice_ceiling(1500.0), 2000.0);
-        assert_eq!(nice_ceiling(0.3), 0.5);
-        assert_eq!(nice_ceiling(0.0), 0.0);
+    fn count_axes_step_in_whole_round_numbers() {
+        let axis = |max| {
+            let a = count_axis(max);
+            (a.step, a.top())
+        };
+        assert_eq!(axis(7300), (2000, 8000));
+        assert_eq!(axis(1500), (500, 1500));
+        assert_eq!(axis(10), (5, 10), "not 2.5 trips a tick");
+        assert_eq!(axis(50), (20, 60), "not 12.5");
+        assert_eq!(axis(3), (1, 3));
+        assert_eq!(count_axis(i64::MAX), CountAxis { step: 5_000_000_000_000_000_000, steps: 2 });
+    }
+
+    #[test]
+    fn an_empty_month_has_one_tick_at_zero_and_flat_bars() {
+        let days: Vec<NaiveDate> = (1..=3).map(day).collect();
+        let g = daily(&days, &[point(1, 0), point(2, 0)], 460.0, 240.0);
+        assert_eq!(g.y_ticks, vec![(g.bottom, "0".to_string())]);
+        assert!(g.bars.iter().all(|b| b.height == 0.0));
     }
 }

@@ -75,7 +75,7 @@ enum Command {
         state: PathBuf,
         #[arg(long, default_value = LESSON)]
         project: String,
-        /// START or START..END (days, inclusive).
+        /// START, START..END or START...END as Dagster writes it (days, inclusive).
         #[arg(long)]
         partition: String,
         /// One run over the whole range instead of one run per partition.

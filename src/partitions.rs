@@ -48,7 +48,7 @@ impl DailyPartitions {
         self.start <= day && day < self.end
     }
 
-    /// Parses `START` or `START..END` (both inclusive) into the days it names, each checked
+    /// Parses `START`, `START..END` or `START...END` (both inclusive) into the days it names, each checked
     /// against the definition.
     pub fn select(&self, range: &str) -> Result<Vec<NaiveDate>> {
         let (from, to) = parse_range(range)?;
@@ -85,9 +85,10 @@ pub fn range_text(first: NaiveDate, last: NaiveDate) -> String {
     if first == last { day_text(first) } else { format!("{}..{}", day_text(first), day_text(last)) }
 }
 
-/// The two ends of `START` or `START..END`, as written (not checked for order).
+/// The two ends of `START`, `START..END` or Dagster's `START...END`, as written (not checked
+/// for order).
 pub fn parse_range(range: &str) -> Result<(NaiveDate, NaiveDate)> {
-    match range.split_once("..") {
+    match range.split_once("...").or_else(|| range.split_once("..")) {
         Some((a, b)) => Ok((parse_day(a, range)?, parse_day(b, range)?)),
         None => parse_day(range, range).map(|day| (day, day)),
     }
@@ -245,6 +246,8 @@ mod tests {
         let def = DailyPartitions { start: day("2023-03-01"), end: day("2023-04-01") };
         assert_eq!(def.select("2023-03-04").ok(), Some(vec![day("2023-03-04")]));
         assert_eq!(def.select("2023-03-30..2023-03-31").map(|d| d.len()).ok(), Some(2));
+        assert_eq!(def.select("2023-03-04...2023-03-10").map(|d| d.len()).ok(), Some(7), "Dagster's spelling");
+        assert!(def.select("2023-03-04....2023-03-10").is_err());
         let err = def.select("2023-04-01").err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("partition 2023-04-01: 2023-04-01 is outside the partitions (2023-03-01 to 2023-03-31)"));
         assert!(def.select("2023-3-4x").is_err());

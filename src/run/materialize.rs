@@ -5,9 +5,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use datafusion::arrow::compute::cast;
+use std::collections::HashSet;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::row::{RowConverter, SortField};
 
 use crate::dialect::SqlDialect;
 use web_time::Instant;
@@ -133,6 +137,11 @@ async fn rows_not_replaced(
     if keys.is_empty() {
         return Ok(target.clone());
     }
+    if predicates.is_empty()
+        && let Some(kept) = rows_without_keys_of(target, new_rows, keys).map_err(|e| SqlFailure::of(&e.into()))?
+    {
+        return Ok(kept);
+    }
     let mut scratch = Warehouse::default();
     scratch.put_table(RelationName::main("dbt_internal_dest"), target.clone());
     scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
@@ -159,6 +168,43 @@ async fn rows_not_replaced(
     );
     let df = crate::dialect::sql(&ctx, &sql).await.map_err(|f| f.within(&format!("unique_key {}", keys.join(", "))))?;
     collect(df).await.map_err(|e| SqlFailure::of(&e))
+}
+
+/// The SQL join above without a DataFusion session (whose set-up dominated a one-day partition's
+/// merge): the target's rows whose key is not among the new rows' keys, compared in arrow's row
+/// format. A key with a null never matches, as in SQL; float keys (where `=` and bytes disagree
+/// on -0.0 and NaN) and keys missing from either table take the SQL path (`None`).
+fn rows_without_keys_of(target: &Table, new_rows: &Table, keys: &[String]) -> Result<Option<Table>, ArrowError> {
+    let mut fields = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((_, field)) = target.schema.column_with_name(key) else { return Ok(None) };
+        if field.data_type().is_floating() || new_rows.schema.column_with_name(key).map(|(_, f)| f.data_type()) != Some(field.data_type()) {
+            return Ok(None);
+        }
+        fields.push(SortField::new(field.data_type().clone()));
+    }
+    let Ok(converter) = RowConverter::new(fields) else { return Ok(None) };
+    let key_columns = |batch: &RecordBatch| -> Vec<ArrayRef> {
+        keys.iter().filter_map(|k| batch.column_by_name(k).cloned()).collect()
+    };
+    let mut new_keys = HashSet::new();
+    let mut new_key_rows = Vec::with_capacity(new_rows.batches.len());
+    for batch in new_rows.batches.iter() {
+        new_key_rows.push(converter.convert_columns(&key_columns(batch))?);
+    }
+    for rows in &new_key_rows {
+        new_keys.extend(rows.iter());
+    }
+    let mut kept = Vec::with_capacity(target.batches.len());
+    for batch in target.batches.iter() {
+        let columns = key_columns(batch);
+        let rows = converter.convert_columns(&columns)?;
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(!new_keys.contains(&rows.row(i))))
+            .collect();
+        kept.push(if keep.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(batch, &keep)? });
+    }
+    Ok(Some(Table::new(Arc::clone(&target.schema), kept)))
 }
 
 /// The rows of `table` for which `condition` (SQL over its columns) holds.
@@ -263,4 +309,62 @@ fn align(table: &Table, schema: &SchemaRef) -> Result<Table, String> {
         batches.push(RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())?);
     }
     Ok(Table::new(Arc::clone(schema), batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Date32Array, Float64Array, Int64Array, StringArray};
+
+    use super::*;
+
+    fn table(days: &[Option<i32>], zones: &[Option<&str>]) -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("day", datafusion::arrow::datatypes::DataType::Date32, true),
+            Field::new("zone", datafusion::arrow::datatypes::DataType::Utf8, true),
+            Field::new("n", datafusion::arrow::datatypes::DataType::Int64, true),
+            Field::new("x", datafusion::arrow::datatypes::DataType::Float64, true),
+        ]));
+        let n = days.len() as i64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Date32Array::from(days.to_vec())),
+            Arc::new(StringArray::from(zones.to_vec())),
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 / 2.0))),
+        ];
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap_or_else(|e| panic!("{e}"));
+        Table::new(schema, vec![batch.slice(0, 3), batch.slice(3, days.len() - 3)])
+    }
+
+    fn sorted_n(table: &Table) -> Vec<i64> {
+        let mut n: Vec<i64> = table
+            .batches
+            .iter()
+            .flat_map(|b| b.column_by_name("n").and_then(|c| c.as_any().downcast_ref::<Int64Array>()).map(|c| c.values().to_vec()).unwrap_or_default())
+            .collect();
+        n.sort();
+        n
+    }
+
+    /// The row-format path keeps exactly the rows the SQL anti-join keeps: nulls never match,
+    /// composite keys match on every column, a key repeated among the new rows replaces once.
+    #[tokio::test]
+    async fn merging_by_key_without_sql_keeps_what_the_anti_join_keeps() {
+        let target = table(
+            &[Some(1), Some(2), None, Some(3), Some(3), Some(4), Some(5)],
+            &[Some("a"), Some("a"), Some("a"), Some("a"), Some("b"), None, Some("c")],
+        );
+        let new_rows = table(&[Some(2), Some(2), None, Some(3), Some(4), Some(9)], &[Some("a"), Some("a"), Some("a"), Some("b"), None, Some("c")]);
+        for keys in [vec!["day"], vec!["day", "zone"], vec!["zone"]] {
+            let keys: Vec<String> = keys.into_iter().map(String::from).collect();
+            let fast = rows_without_keys_of(&target, &new_rows, &keys).unwrap_or_else(|e| panic!("{e}"));
+            let fast = fast.unwrap_or_else(|| panic!("{keys:?} takes the row-format path"));
+            // A predicate that always holds takes the SQL path.
+            let sql = rows_not_replaced(&target, &new_rows, &keys, &["true".into()], SqlDialect::Duckdb).await;
+            let sql = sql.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(sorted_n(&fast), sorted_n(&sql), "keys {keys:?}");
+        }
+        let by_day = rows_without_keys_of(&target, &new_rows, &["day".to_string()]).ok().flatten();
+        assert_eq!(by_day.map(|t| sorted_n(&t)), Some(vec![0, 2, 6]), "days 1 and null and 5 stay");
+        assert!(rows_without_keys_of(&target, &new_rows, &["x".to_string()]).ok().flatten().is_none(), "float keys go through SQL");
+    }
 }

@@ -3,19 +3,17 @@
 //! computed as whole new tables (kept rows + new rows); the run swaps them in only once every
 //! model has succeeded.
 
-use std::sync::Arc;
-
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::row::{RowConverter, SortField};
-
-use crate::dialect::SqlDialect;
 use web_time::Instant;
 
+use crate::dialect::SqlDialect;
 use crate::error::SqlFailure;
 use crate::history::Phases;
 use crate::project::{Materialization, OnSchemaChange, Strategy};
@@ -199,8 +197,9 @@ fn rows_without_keys_of(target: &Table, new_rows: &Table, keys: &[String]) -> Re
     for batch in target.batches.iter() {
         let columns = key_columns(batch);
         let rows = converter.convert_columns(&columns)?;
+        // The row format encodes null as a value like any other; SQL's `=` never matches it.
         let keep: BooleanArray = (0..batch.num_rows())
-            .map(|i| Some(!new_keys.contains(&rows.row(i))))
+            .map(|i| Some(columns.iter().any(|c| c.is_null(i)) || !new_keys.contains(&rows.row(i))))
             .collect();
         kept.push(if keep.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(batch, &keep)? });
     }

@@ -418,15 +418,17 @@ def exported_project(twin):
             raise AssertionError(f"dagster {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
     dagster("definitions", "validate")
-    # One daily partition as the README tells a user to run it: Dagster's run of dbt equals the
-    # page's. The day is taken out first, so only a run of the right window puts it back.
+    # A range of daily partitions as the README tells a user to run it: dagster-dbt's default
+    # for time-window partitions is one run over the range, as `--single-run` is here. The days
+    # are taken out first, so only a run of the right window puts them back.
     import duckdb
     with duckdb.connect(str(twin.db)) as db:
-        removed = db.execute("delete from main.daily_metrics where date_of_business = '2023-03-05'").fetchone()
-    if removed != (1,):
-        raise AssertionError(f"expected to remove one daily_metrics row for 2023-03-05, removed {removed}")
-    dagster("asset", "materialize", "--select", "daily_metrics", "--partition", "2023-03-05")
-    twin.bf("materialize", "--state", str(twin.state), "--project", str(twin.project), "--partition", "2023-03-05")
+        removed = db.execute("delete from main.daily_metrics where date_of_business between '2023-03-05' and '2023-03-07'").fetchone()
+    if removed != (3,):
+        raise AssertionError(f"expected to remove three daily_metrics rows, removed {removed}")
+    dagster("asset", "materialize", "--select", "daily_metrics", "--partition-range", "2023-03-05...2023-03-06")
+    twin.bf("materialize", "--state", str(twin.state), "--project", str(twin.project), "--partition", "2023-03-05...2023-03-06",
+            "--single-run")
     twin.compare(["daily_metrics"])
 
 

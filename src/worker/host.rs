@@ -254,9 +254,12 @@ impl Host {
                     return self.finish(&mut engine, Err(e)).await;
                 }
             }
-            // Each partition's outcome is kept even if a later one fails or is cancelled.
-            self.publish(&engine).await;
-            self.save_or_warn(&mut engine).await;
+            // Each partition's outcome is kept even if a later one fails or is cancelled; the
+            // last one's is published and saved once, below.
+            if index + 1 < total {
+                self.publish(&engine).await;
+                self.save_or_warn(&mut engine).await;
+            }
         }
         self.post(Event::Running { days: BTreeSet::new() });
         self.finish(&mut engine, Ok(Answer::Runs(records))).await

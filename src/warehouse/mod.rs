@@ -6,7 +6,7 @@ mod pruning;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -67,9 +67,9 @@ pub struct Table {
     pub schema: SchemaRef,
     pub batches: Arc<Vec<RecordBatch>>,
     pub version: u64,
-    /// Each batch's range of every time column, for scans that skip batches; computed the
-    /// first time a scan needs it.
-    ranges: Arc<OnceLock<Arc<TimeRanges>>>,
+    /// Each batch's range of every time column, for scans that skip batches; shared by the
+    /// table's clones, so each column's is computed once per version.
+    ranges: Arc<TimeRanges>,
 }
 
 impl Table {
@@ -77,10 +77,10 @@ impl Table {
         use std::sync::atomic::{AtomicU64, Ordering};
         static VERSIONS: AtomicU64 = AtomicU64::new(1);
         Table {
+            ranges: Arc::new(TimeRanges::new(schema.fields().len())),
             schema,
             batches: Arc::new(batches.into_iter().filter(|b| b.num_rows() > 0).collect()),
             version: VERSIONS.fetch_add(1, Ordering::Relaxed),
-            ranges: Arc::default(),
         }
     }
 
@@ -88,9 +88,6 @@ impl Table {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    fn ranges(&self) -> Arc<TimeRanges> {
-        Arc::clone(self.ranges.get_or_init(|| Arc::new(TimeRanges::of(&self.schema, &self.batches))))
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +203,7 @@ fn register_table(
     let provider = PrunedTable {
         schema: Arc::clone(&table.schema),
         batches: Arc::clone(&table.batches),
-        ranges: table.ranges(),
+        ranges: Arc::clone(&table.ranges),
         parallelism,
     };
     ctx.register_table(name.reference(), Arc::new(provider))

@@ -5,7 +5,7 @@
 //! pickup time at ingest (and models built from them keep that order), so one day's partition
 //! reads about a day of rows, not the whole history.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray};
@@ -30,27 +30,21 @@ const DAY: i64 = 86_400 * SECOND;
 /// (`None` for a batch with no value).
 type BatchRanges = Vec<Option<(i64, i64)>>;
 
-/// Per column: its batches' ranges, or `None` for a column that is not a time.
-#[derive(Debug, Default)]
-pub struct TimeRanges(Vec<Option<BatchRanges>>);
+/// Per column, its batches' ranges (`None` for a column that is not a time), each computed the
+/// first time a scan is filtered on that column: a query pays only for what it prunes.
+#[derive(Debug)]
+pub struct TimeRanges(Vec<OnceLock<Option<BatchRanges>>>);
 
 impl TimeRanges {
-    pub fn of(schema: &SchemaRef, batches: &[RecordBatch]) -> TimeRanges {
-        let columns = (0..schema.fields().len())
-            .map(|column| {
-                let data_type = schema.field(column).data_type();
-                is_time(data_type).then(|| batches.iter().map(|batch| range(batch.column(column).as_ref())).collect())
-            })
-            .collect();
-        TimeRanges(columns)
+    pub fn new(columns: usize) -> TimeRanges {
+        TimeRanges((0..columns).map(|_| OnceLock::new()).collect())
     }
 
-    /// Whether batch `batch` can hold a row that `bound` allows.
-    fn may_match(&self, batch: usize, bound: &Bound) -> bool {
-        let Some(Some((low, high))) = self.0.get(bound.column).and_then(|c| c.as_ref()).map(|c| c.get(batch).copied().flatten()) else {
-            return true;
-        };
-        bound.low.is_none_or(|l| high >= l) && bound.high.is_none_or(|h| low <= h)
+    fn column(&self, column: usize, schema: &SchemaRef, batches: &[RecordBatch]) -> Option<&BatchRanges> {
+        let ranges = self.0.get(column)?.get_or_init(|| {
+            is_time(schema.field(column).data_type()).then(|| batches.iter().map(|batch| range(batch.column(column).as_ref())).collect())
+        });
+        ranges.as_ref()
     }
 }
 
@@ -94,13 +88,24 @@ impl TableProvider for PrunedTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let bounds: Vec<Bound> = filters.iter().filter_map(|f| bound(f, &self.schema)).collect();
         let mut partitions = vec![Vec::new(); self.parallelism.max(1)];
-        let kept = self.batches.iter().enumerate().filter(|(index, _)| bounds.iter().all(|b| self.ranges.may_match(*index, b)));
+        let kept = self.batches.iter().enumerate().filter(|(index, _)| bounds.iter().all(|b| self.may_match(*index, b)));
         for (n, (_, batch)) in kept.enumerate() {
             let slot = n % partitions.len();
             partitions[slot].push(batch.clone());
         }
         let exec: Arc<dyn ExecutionPlan> = MemorySourceConfig::try_new_exec(&partitions, Arc::clone(&self.schema), projection.cloned())?;
         Ok(exec)
+    }
+}
+
+impl PrunedTable {
+    /// Whether batch `batch` can hold a row that `bound` allows.
+    fn may_match(&self, batch: usize, bound: &Bound) -> bool {
+        let column = self.ranges.column(bound.column, &self.schema, &self.batches);
+        let Some(Some((low, high))) = column.map(|c| c.get(batch).copied().flatten()) else {
+            return true;
+        };
+        bound.low.is_none_or(|l| high >= l) && bound.high.is_none_or(|h| low <= h)
     }
 }
 
@@ -277,6 +282,26 @@ mod tests {
         let (rows, read) = run(sql).await;
         assert_eq!(rows, "d,n\n2023-03-02 00:00:00,2\n2023-03-03 00:00:00,2\n");
         assert_eq!(read, 2, "the 1st's batch is skipped");
+    }
+
+    /// Registering a table computes nothing; a scan filtered on a time column computes that
+    /// column's ranges, once for every clone of the table.
+    #[tokio::test]
+    async fn ranges_are_computed_for_the_filtered_column_only() {
+        let warehouse = warehouse();
+        let computed = || -> Vec<bool> {
+            let table = warehouse.table(&RelationName::main("trips")).unwrap_or_else(|| panic!("no trips"));
+            table.ranges.0.iter().map(|column| column.get().is_some()).collect()
+        };
+        let ctx = warehouse.clone().context(SqlDialect::Duckdb, &Aliases::new()).await.unwrap_or_else(|e| panic!("{e}"));
+        for (sql, after) in [
+            ("select count(*) from trips where id > 3", [false, false]),
+            ("select count(*) from trips where pickup < '2023-03-02'", [true, false]),
+        ] {
+            let df = dialect::sql(&ctx, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            collect_with_plan(df).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(computed(), after, "{sql}");
+        }
     }
 
     #[tokio::test]

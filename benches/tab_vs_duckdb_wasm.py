@@ -311,8 +311,23 @@ def run_backfill(url):
         result["partition"] = timed(browser, "backfill", "materialize", {"partition": PARTITION})
         result["week"] = timed(browser, "backfill", "materialize", {"partition": WEEK, "singleRun": False})
         result["check"] = call(browser, "backfill", "query", CHECK_SQL)
+        result["phases"] = partition_phases(call(browser, "backfill", "runs"), result["partition"])
     result["memory"] = memory.peak / MIB
     return result
+
+
+def partition_phases(runs, call_ms):
+    """Where step 3's time went, in ms: each phase its models' runs record (compile, plan,
+    execute, merge, diff), then the rest of the run, then what the page call adds around the
+    run (ledger, fingerprints, OPFS save, snapshot, worker messages)."""
+    run = next(r for r in runs if r["partitions"] == [PARTITION])
+    phases = {}
+    for model in run["models"]:
+        for name, micros in model.get("phases", []):
+            phases[name] = phases.get(name, 0) + micros / 1000
+    phases["rest of the run"] = run["duration_ms"] - sum(phases.values())
+    phases["around the run"] = call_ms - run["duration_ms"]
+    return phases
 
 
 def run_duckdb(url, sql):
@@ -411,6 +426,9 @@ def results_section(args, dist, runs, sizes, native):
             med("duckdb", lambda r: r["blocks"]["gap"]), med("backfill", lambda r: r["blocks"]["gap"]), "ms"),
         row("8. longest main-thread block, load + full build: longtask",
             med("duckdb", lambda r: r["blocks"]["longtask"]), med("backfill", lambda r: r["blocks"]["longtask"]), "ms"),
+        "",
+        f"Backfill's step 3, where the time went (medians, ms): "
+        + " · ".join(f"{name} {med('backfill', lambda r: r['phases'][name]):,.1f}" for name in runs["backfill"][0]["phases"]) + ".",
         "",
         "Wasm files: " + "; ".join(f"{name} {raw / MIB:.1f} / {br / MIB:.1f} / {gz / MIB:.1f} MiB"
                                    for engine in ["duckdb", "backfill"] for name, (raw, br, gz) in sizes[engine].items())

@@ -87,7 +87,6 @@ impl Table {
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
-
 }
 
 #[derive(Debug, Clone)]

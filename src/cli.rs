@@ -10,7 +10,7 @@ use backfill::run::{BuildRequest, EventTimeRange, parse_time};
 use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::state::{DirStore, State};
 use backfill::template::Vars;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(name = "backfill", version, about = "Partitioned incremental dbt-style models on DataFusion")]
@@ -111,9 +111,29 @@ enum Command {
         /// First day of the daily partitions definition in the Dagster code.
         #[arg(long, default_value = "2023-03-01")]
         start_date: String,
+        /// How Dagster launches a backfill: one run per range of days (dagster-dbt's default for
+        /// daily partitions) or one run per partition.
+        #[arg(long, value_enum, default_value = "single-run")]
+        backfill_policy: PolicyArg,
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// `export --backfill-policy`, in Dagster's words.
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    SingleRun,
+    RunPerPartition,
+}
+
+impl From<PolicyArg> for backfill::export::BackfillPolicy {
+    fn from(policy: PolicyArg) -> Self {
+        match policy {
+            PolicyArg::SingleRun => backfill::export::BackfillPolicy::SingleRun,
+            PolicyArg::RunPerPartition => backfill::export::BackfillPolicy::RunPerPartition,
+        }
+    }
 }
 
 pub fn main() -> i32 {
@@ -237,9 +257,13 @@ async fn run(command: Command) -> Result<()> {
             let (mut engine, mut store) = open(&state, &project, true)?;
             let result = engine.materialize(&partition, single_run).await;
             engine.state.save(&mut store)?;
-            for record in result? {
-                print_run(&record);
+            // Like a Dagster backfill, the runs go on past a failed one: the good ones are
+            // printed, then the failures make the error.
+            let backfill = result?;
+            for record in &backfill.runs {
+                print_run(record);
             }
+            backfill.into_result()?;
         }
         Command::Partitions { state, project } => {
             let (engine, _store) = open(&state, &project, false)?;
@@ -268,10 +292,10 @@ async fn run(command: Command) -> Result<()> {
                 other => return Err(Error::Usage(format!("--format {other}: expected csv, table or json"))),
             }
         }
-        Command::Export { project, start_date, out } => {
+        Command::Export { project, start_date, backfill_policy, out } => {
             chrono::NaiveDate::parse_from_str(&start_date, "%Y-%m-%d")
                 .map_err(|_| Error::Usage(format!("--start-date '{start_date}' is not YYYY-MM-DD")))?;
-            let zip = backfill::export::project_zip(&open_project(&project)?, &start_date)?;
+            let zip = backfill::export::project_zip(&open_project(&project)?, &start_date, backfill_policy.into())?;
             std::fs::write(&out, zip).map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
             println!("wrote {}", out.display());
         }

@@ -11,7 +11,7 @@ use crate::actions::Action;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::lesson::MODEL;
-use crate::partitions::{PartitionStatus, range_text};
+use crate::partitions::{PartitionStatus, selection_text};
 use crate::project::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 use crate::run::{BuildRequest, EventTimeRange};
 use crate::state::State;
@@ -161,8 +161,8 @@ async fn update(strategy: Strategy, engine: &mut Engine, arrival: &Action) -> Re
                 .filter(|p| matches!(p.status, PartitionStatus::Missing | PartitionStatus::Stale { .. }))
                 .map(|p| p.day)
                 .collect();
-            for (first, last) in runs_of_days(&due) {
-                engine.materialize(&range_text(first, last), true).await?;
+            if !due.is_empty() {
+                engine.materialize(&selection_text(&due), true).await?.into_result()?;
             }
         }
         Strategy::Microbatch => {
@@ -184,26 +184,3 @@ async fn update(strategy: Strategy, engine: &mut Engine, arrival: &Action) -> Re
     Ok(())
 }
 
-/// Consecutive days as (first, last) ranges.
-fn runs_of_days(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
-    for &day in days {
-        match out.last_mut() {
-            Some((_, last)) if *last + Duration::days(1) == day => *last = day,
-            _ => out.push((day, day)),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_group_into_ranges() {
-        let d = |n| NaiveDate::from_ymd_opt(2023, 3, n).unwrap_or_default();
-        assert_eq!(runs_of_days(&[d(1), d(2), d(3), d(5), d(7), d(8)]), vec![(d(1), d(3)), (d(5), d(5)), (d(7), d(8))]);
-        assert!(runs_of_days(&[]).is_empty());
-    }
-}

@@ -8,11 +8,11 @@ use chrono::NaiveDate;
 use web_time::Instant;
 
 use crate::actions::{self, Action};
-use crate::error::{Error, Result, SqlFailure};
+use crate::error::{Error, FailedRun, Result, SqlFailure};
 use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, trips_relation, zones_relation};
 use crate::limits::Limit;
-use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, window_vars};
+use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, run_request, spans};
 use crate::project::{Materialization, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
 use crate::sample::{self, SampleSpec};
@@ -30,6 +30,26 @@ pub struct Engine {
     /// Microbatch batches this engine may still run, all its builds together: a share link's
     /// engine has a budget ([`Limit::LinkPartitions`]), the user's own has none.
     pub batch_budget: Option<u64>,
+}
+
+/// What a backfill did: its successful runs, and the runs that failed (the others went on).
+#[derive(Debug)]
+pub struct Backfill {
+    pub runs: Vec<RunRecord>,
+    pub failed: Vec<FailedRun>,
+    /// How many runs it launched.
+    pub total: usize,
+}
+
+impl Backfill {
+    /// The runs, or the failure if any run failed.
+    pub fn into_result(self) -> Result<Vec<RunRecord>> {
+        if self.failed.is_empty() {
+            Ok(self.runs)
+        } else {
+            Err(Error::PartitionRunsFailed { total: self.total, failed: self.failed })
+        }
+    }
 }
 
 /// One partition and its status, for listing.
@@ -128,7 +148,7 @@ impl Engine {
                 let request = BuildRequest { select: select.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
                 self.build(&request).await?;
             }
-            Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?),
+            Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?.into_result()?),
         }
         Ok(None)
     }
@@ -251,8 +271,13 @@ impl Engine {
         Dag::of(&self.project, &self.compile_context())
     }
 
-    /// The incremental models a partition run builds, in build order.
-    fn partitioned_models(dag: &Dag) -> Vec<String> {
+    /// The incremental models a partition run builds, in build order; none if the project
+    /// does not compile.
+    pub fn partitioned_models(&self) -> Vec<String> {
+        self.dag().map(|dag| Self::incremental_models(&dag)).unwrap_or_default()
+    }
+
+    fn incremental_models(dag: &Dag) -> Vec<String> {
         dag.order()
             .iter()
             .filter(|name| {
@@ -264,56 +289,74 @@ impl Engine {
 
     fn touches_partitioned_models(&self, select: &str) -> bool {
         let Ok(dag) = self.dag() else { return false };
-        let models = Self::partitioned_models(&dag);
+        let models = Self::incremental_models(&dag);
         select.trim().is_empty() || models.iter().any(|m| select.split([',', ' ']).any(|s| s.trim_matches('+') == m))
     }
 
-    /// Materializes daily partitions: one run per day, or one run over the whole range.
-    /// Stops at the first failing run; earlier partitions stay materialized.
-    pub async fn materialize(&mut self, range: &str, single_run: bool) -> Result<Vec<RunRecord>> {
+    /// The partition runs a backfill of `selection` launches, `(first, last)` each: one per
+    /// day, or with `single_run` one per span of consecutive days (Dagster's
+    /// `BackfillPolicy.single_run()` runs each contiguous range once). Checked before any runs.
+    pub fn backfill_runs(&self, selection: &str, single_run: bool) -> Result<Vec<(NaiveDate, NaiveDate)>> {
         let definition = self.partitions_definition().ok_or_else(|| Error::Partition {
-            partition: range.into(),
+            partition: selection.into(),
             message: "there are no partitions yet: load a trip file first".into(),
         })?;
-        let days = definition.select(range)?;
+        let days = definition.select(selection)?;
+        self.partitioned_models_ready()?;
+        Ok(if single_run { spans(&days) } else { days.into_iter().map(|d| (d, d)).collect() })
+    }
+
+    /// Materializes daily partitions: every run of [`Engine::backfill_runs`], going on past a
+    /// failed one as Dagster's backfills do (its days are recorded as failed).
+    pub async fn materialize(&mut self, selection: &str, single_run: bool) -> Result<Backfill> {
+        let runs = self.backfill_runs(selection, single_run)?;
+        let mut backfill = Backfill { runs: Vec::new(), failed: Vec::new(), total: runs.len() };
+        for (first, last) in runs {
+            match self.materialize_run(first, last, single_run).await {
+                Ok(record) => backfill.runs.push(record),
+                Err(e) => backfill.failed.push(FailedRun { partitions: range_text(first, last), error: Box::new(e) }),
+            }
+        }
+        Ok(backfill)
+    }
+
+    /// One partition run over the days `first..=last`, recorded in the ledger whatever its
+    /// outcome.
+    pub async fn materialize_run(&mut self, first: NaiveDate, last: NaiveDate, single_run: bool) -> Result<RunRecord> {
+        let models = self.partitioned_models_ready()?;
+        let request = run_request(&models, first, last);
+        let command = history::dbt_command(&request);
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+        let names = days.iter().map(|d| day_text(*d)).collect();
+        match self.run(&request, command, names).await {
+            Ok(record) => {
+                for day in &days {
+                    self.state.partitions.record_success(*day, record.id, &record.started_at, &self.state.fingerprints);
+                }
+                self.record(Action::Materialize { range: range_text(first, last), single_run });
+                Ok(record)
+            }
+            Err(e) => {
+                if let Some(record) = self.state.runs.last() {
+                    let (id, at) = (record.id, record.started_at.clone());
+                    for day in &days {
+                        self.state.partitions.record_failure(*day, id, &at, &e.to_string());
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The incremental models a partition run builds, once what they read has been built.
+    fn partitioned_models_ready(&self) -> Result<Vec<String>> {
         let dag = self.dag()?;
-        let models = Self::partitioned_models(&dag);
+        let models = Self::incremental_models(&dag);
         if models.is_empty() {
             return Err(Error::Usage("the project has no incremental model to partition".into()));
         }
         self.check_upstream_built(&dag, &models)?;
-        let select = models.join(" ");
-        let groups: Vec<Vec<NaiveDate>> = if single_run {
-            vec![days]
-        } else {
-            days.into_iter().map(|d| vec![d]).collect()
-        };
-        let mut records = Vec::new();
-        for group in groups {
-            let (Some(&first), Some(&last)) = (group.first(), group.last()) else { continue };
-            let request = BuildRequest { select: select.clone(), vars: window_vars(first, last), ..BuildRequest::default() };
-            let command = history::dbt_command(&request);
-            let names = group.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
-            match self.run(&request, command, names).await {
-                Ok(record) => {
-                    for day in &group {
-                        self.state.partitions.record_success(*day, record.id, &record.started_at, &self.state.fingerprints);
-                    }
-                    self.record(Action::Materialize { range: range_text(first, last), single_run });
-                    records.push(record);
-                }
-                Err(e) => {
-                    if let Some(record) = self.state.runs.last() {
-                        let (id, at) = (record.id, record.started_at.clone());
-                        for day in &group {
-                            self.state.partitions.record_failure(*day, id, &at, &e.to_string());
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(records)
+        Ok(models)
     }
 
     /// A partition run builds only the incremental models; what they read must exist.

@@ -21,6 +21,21 @@ impl fmt::Display for Location {
     }
 }
 
+/// One partition run of a backfill that failed: its partitions (`START` or `START..END`) and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FailedRun {
+    pub partitions: String,
+    pub error: Box<Error>,
+}
+
+fn others_kept(total: usize, failed: usize) -> String {
+    match total - failed.min(total) {
+        0 => String::new(),
+        1 => " (the other one was materialized)".into(),
+        n => format!(" (the other {n} were materialized)"),
+    }
+}
+
 /// Serializable, so the page's worker can hand it to the page as it is.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
@@ -52,6 +67,9 @@ pub enum Error {
     /// A partition key or range was malformed or outside the definition.
     #[error("partition {partition}: {message}")]
     Partition { partition: String, message: String },
+    /// Some runs of a backfill failed; the others went on and are kept, as in Dagster.
+    #[error("{} of {total} partition runs failed{}: {}", failed.len(), others_kept(*total, failed.len()), failed.iter().map(|f| format!("{}: {}", f.partitions, f.error)).collect::<Vec<_>>().join("; "))]
+    PartitionRunsFailed { total: usize, failed: Vec<FailedRun> },
     /// The persisted state could not be read or written.
     #[error("state {path}: {message}")]
     State { path: String, message: String },

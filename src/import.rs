@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn an_exported_project_imports_as_the_same_project() {
         let lesson = builtin(LESSON).unwrap_or_else(|e| panic!("{e}"));
-        let zip = project_zip(&lesson, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let zip = project_zip(&lesson, "2023-03-01", crate::export::BackfillPolicy::SingleRun).unwrap_or_else(|e| panic!("{e}"));
         let files = from_zip("backfill-dbt-project.zip", &zip).unwrap_or_else(|e| panic!("{e}"));
         assert!(files.0.contains_key("models/marts/daily_metrics.sql"));
         // The root is analytics/, not its local package analytics/dbt_utils/.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ingest::parse_month;
+use crate::run::BuildRequest;
 use crate::template::Vars;
 use crate::warehouse::{Table, typed_column};
 
@@ -48,31 +49,49 @@ impl DailyPartitions {
         self.start <= day && day < self.end
     }
 
-    /// Parses `START`, `START..END` or `START...END` (both inclusive) into the days it names, each checked
-    /// against the definition.
-    pub fn select(&self, range: &str) -> Result<Vec<NaiveDate>> {
-        let (from, to) = parse_range(range)?;
-        if to < from {
-            return Err(Error::Partition {
-                partition: range.into(),
-                message: "the range ends before it starts".into(),
-            });
-        }
-        for day in [from, to] {
-            if !self.contains(day) {
-                return Err(Error::Partition {
-                    partition: range.into(),
-                    message: format!(
-                        "{} is outside the partitions ({} to {})",
-                        day.format(DAY_FORMAT),
-                        self.start.format(DAY_FORMAT),
-                        self.end.pred_opt().unwrap_or(self.end).format(DAY_FORMAT)
-                    ),
-                });
+    /// The days a selection names: ranges (`START`, `START..END` or Dagster's `START...END`,
+    /// inclusive) separated by commas, each checked against the definition; sorted, each once.
+    pub fn select(&self, selection: &str) -> Result<Vec<NaiveDate>> {
+        let mut days = std::collections::BTreeSet::new();
+        for range in selection.split(',').map(str::trim) {
+            let (from, to) = parse_range(range)?;
+            if to < from {
+                return Err(Error::Partition { partition: range.into(), message: "the range ends before it starts".into() });
             }
+            for day in [from, to] {
+                if !self.contains(day) {
+                    return Err(Error::Partition {
+                        partition: range.into(),
+                        message: format!(
+                            "{} is outside the partitions ({} to {})",
+                            day.format(DAY_FORMAT),
+                            self.start.format(DAY_FORMAT),
+                            self.end.pred_opt().unwrap_or(self.end).format(DAY_FORMAT)
+                        ),
+                    });
+                }
+            }
+            days.extend(from.iter_days().take_while(|d| d <= &to));
         }
-        Ok(from.iter_days().take_while(|d| d <= &to).collect())
+        Ok(days.into_iter().collect())
     }
+}
+
+/// Sorted days as their runs of consecutive days, `(first, last)` each.
+pub fn spans(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &day in days {
+        match out.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(day) => *last = day,
+            _ => out.push((day, day)),
+        }
+    }
+    out
+}
+
+/// Sorted days as a selection `select` reads back: `2023-03-04..2023-03-06, 2023-03-10`.
+pub fn selection_text(days: &[NaiveDate]) -> String {
+    spans(days).into_iter().map(|(first, last)| range_text(first, last)).collect::<Vec<_>>().join(", ")
 }
 
 /// `2023-03-04`: how days are written in ranges, vars and keys.
@@ -109,6 +128,12 @@ pub fn window_vars(first: NaiveDate, last: NaiveDate) -> Vars {
     vars.insert("min_date".into(), day_text(first).into());
     vars.insert("max_date".into(), day_text(end).into());
     vars
+}
+
+/// The build a partition run over the days `first..=last` is: the incremental models, with the
+/// window vars.
+pub fn run_request(models: &[String], first: NaiveDate, last: NaiveDate) -> BuildRequest {
+    BuildRequest { select: models.join(" "), vars: window_vars(first, last), ..BuildRequest::default() }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +277,19 @@ mod tests {
         assert_eq!(err.as_deref(), Some("partition 2023-04-01: 2023-04-01 is outside the partitions (2023-03-01 to 2023-03-31)"));
         assert!(def.select("2023-3-4x").is_err());
         assert!(def.select("2023-03-05..2023-03-04").is_err());
+    }
+
+    #[test]
+    fn selections_are_lists_of_ranges() {
+        let def = DailyPartitions { start: day("2023-03-01"), end: day("2023-04-01") };
+        let days = def.select("2023-03-10, 2023-03-04...2023-03-06,2023-03-05").unwrap_or_default();
+        assert_eq!(days, vec![day("2023-03-04"), day("2023-03-05"), day("2023-03-06"), day("2023-03-10")]);
+        assert_eq!(selection_text(&days), "2023-03-04..2023-03-06, 2023-03-10");
+        assert_eq!(def.select(&selection_text(&days)).ok(), Some(days));
+        let err = def.select("2023-03-04, 2023-04-02").err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("partition 2023-04-02: 2023-04-02 is outside the partitions (2023-03-01 to 2023-03-31)"));
+        assert!(def.select("2023-03-04,").is_err(), "an empty range is not a day");
+        assert!(spans(&[]).is_empty());
     }
 
     #[test]

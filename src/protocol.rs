@@ -43,7 +43,8 @@ pub enum Request {
     SetModelSql { model: String, sql: String },
     /// A zip (one path ending in `.zip`) or a folder's files.
     ImportProject { name: String, paths: Vec<String> },
-    ExportProject,
+    /// `single_run`: the backfill policy the page's backfills use, written into the Dagster code.
+    ExportProject { single_run: bool },
     /// Rows as JSON objects (the page API's `query`).
     Query { sql: String },
     /// One page of a table, as text, with its row count.
@@ -125,6 +126,8 @@ pub struct Snapshot {
     pub tables: Vec<String>,
     /// The project's files; the page parses them for the editor and lineage.
     pub project: ProjectFiles,
+    /// The incremental models a partition run builds (`dbt build --select` them).
+    pub partitioned_models: Vec<String>,
     /// Loaded months that stg_trips has not been rebuilt with yet.
     pub unbuilt_months: Vec<String>,
     /// `daily_metrics` by day, for time travel (`None` if it is missing or not one row a day).

@@ -59,6 +59,9 @@ pub struct View {
     /// The partitions selected, `anchor..end` (`2023-03-04..2023-03-06`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<String>,
+    /// Backfills run one run per range of days instead of one per partition.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_run: bool,
 }
 
 impl SharedSession {
@@ -227,7 +230,7 @@ mod tests {
                 Action::File { name: "yellow_tripdata_2023-04.parquet".into(), month: "2023-04".into() },
                 Action::Materialize { range: "2023-03-04".into(), single_run: false },
             ],
-            View { lesson_steps: 2, run: Some(3), selection: Some("2023-03-06..2023-03-04".into()) },
+            View { lesson_steps: 2, run: Some(3), selection: Some("2023-03-06..2023-03-04".into()), single_run: true },
         )
     }
 

@@ -48,6 +48,7 @@ pub async fn snapshot(engine: &Engine) -> Snapshot {
         files: engine.state.files.clone(),
         tables,
         project: engine.project.files.clone(),
+        partitioned_models: engine.partitioned_models(),
         unbuilt_months,
         daily_rows,
         lesson: engine.state.lesson.clone(),

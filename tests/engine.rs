@@ -1,6 +1,7 @@
 //! The engine end to end on the built-in lesson and a generated month: builds, partitions,
 //! their properties, and failures that must leave every table as it was.
 
+use backfill::actions::Action;
 use backfill::engine::Engine;
 use backfill::project::{LESSON, LESSON_FIRST_VERSION, ProjectFiles, builtin};
 use backfill::query::to_csv;
@@ -46,7 +47,7 @@ async fn lesson_builds_with_duckdb_numbers() {
 #[tokio::test]
 async fn a_partition_run_rewrites_its_day_and_the_next() {
     let mut engine = lesson_engine(LESSON).await;
-    let records = engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let records = engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let model = &records[0].models[0];
     assert_eq!(model.name, "daily_metrics");
     assert!(model.is_incremental);
@@ -70,17 +71,39 @@ async fn any_order_and_repetition_of_partitions_equals_a_full_refresh() {
     let mut engine = lesson_engine(LESSON).await;
     let truth = csv(&engine, DAILY).await;
     for range in ["2023-03-10", "2023-03-01..2023-03-03", "2023-03-10", "2023-03-31", "2023-03-15"] {
-        engine.materialize(range, false).await.unwrap_or_else(|e| panic!("{e}"));
+        engine.materialize(range, false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(csv(&engine, DAILY).await, truth, "after {range}");
     }
-    engine.materialize("2023-03-05..2023-03-09", true).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-05..2023-03-09", true).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(csv(&engine, DAILY).await, truth);
+}
+
+#[tokio::test]
+async fn a_backfill_goes_on_past_a_failed_day() {
+    let mut engine = lesson_engine(LESSON).await;
+    let sql = include_str!("../src/project/lesson/daily_metrics.sql")
+        .replace("select *\nfrom daily_summary", "select *{% if var('min_date', '') == '2023-03-05' %}, no_such_column{% endif %}\nfrom daily_summary");
+    engine.change_project(Action::Model { name: "daily_metrics".into(), sql }).unwrap_or_else(|e| panic!("{e}"));
+    let backfill = engine.materialize("2023-03-04...2023-03-06, 2023-03-09", false).await.unwrap_or_else(|e| panic!("{e}"));
+    let done: Vec<&str> = backfill.runs.iter().map(|r| r.partitions[0].as_str()).collect();
+    assert_eq!(done, ["2023-03-04", "2023-03-06", "2023-03-09"]);
+    let statuses: Vec<(String, &str)> =
+        engine.partitions().iter().map(|p| (p.day.to_string(), p.status.name())).filter(|(_, s)| *s != "missing").collect();
+    let expected = [("2023-03-04", "materialized"), ("2023-03-05", "failed"), ("2023-03-06", "materialized"), ("2023-03-09", "materialized")];
+    assert_eq!(statuses, expected.map(|(d, s)| (d.to_string(), s)));
+    let message = backfill.into_result().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.starts_with("1 of 4 partition runs failed (the other 3 were materialized): 2023-03-05: "), "{message}");
+    assert!(message.contains("no_such_column"), "{message}");
+    // One run per span of consecutive days when the backfill is a single run.
+    let single = engine.materialize("2023-03-09, 2023-03-10..2023-03-12, 2023-03-20", true).await.unwrap_or_else(|e| panic!("{e}"));
+    let partitions: Vec<Vec<String>> = single.runs.iter().map(|r| r.partitions.clone()).collect();
+    assert_eq!(partitions, [vec!["2023-03-09", "2023-03-10", "2023-03-11", "2023-03-12"], vec!["2023-03-20"]]);
 }
 
 #[tokio::test]
 async fn corrected_rows_make_partitions_stale_until_rerun() {
     let mut engine = lesson_engine(LESSON).await;
-    engine.materialize("2023-03-01..2023-03-31", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-01..2023-03-31", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     engine
         .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 7), None)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -89,7 +112,7 @@ async fn corrected_rows_make_partitions_stale_until_rerun() {
         .build(&BuildRequest { select: "stg_trips".into(), ..Default::default() })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let fresh: Vec<String> = engine
         .partitions()
         .iter()
@@ -156,7 +179,7 @@ async fn merge_rejects_duplicate_keys_like_dbt() {
 #[tokio::test]
 async fn state_round_trips_through_a_store() {
     let mut engine = lesson_engine(LESSON).await;
-    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let mut store = MemoryStore::default();
     engine.state.save(&mut store).unwrap_or_else(|e| panic!("{e}"));
     let reloaded = Engine::new(
@@ -192,7 +215,7 @@ async fn queries_speak_duckdb() {
 #[tokio::test]
 async fn the_snapshot_shows_the_partitions_chart_and_project() {
     let mut engine = lesson_engine(LESSON).await;
-    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let snapshot = backfill::snapshot::snapshot(&engine).await;
     assert_eq!(snapshot.days.len(), 31);
     let statuses: Vec<&str> = snapshot.partitions.iter().map(|p| p.status.as_str()).collect();

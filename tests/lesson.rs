@@ -127,7 +127,7 @@ async fn a_share_link_reopens_the_lesson_and_what_followed() {
     for step in 1..=4 {
         lesson::run_step(&mut original, step).await.unwrap_or_else(|e| panic!("step {step}: {e}"));
     }
-    original.materialize("2023-04-10", false).await.unwrap_or_else(|e| panic!("{e}"));
+    original.materialize("2023-04-10", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let view = View { lesson_steps: original.state.lesson.len(), ..View::default() };
     let fragment = SharedSession::new(original.state.actions.clone(), view).to_fragment().unwrap_or_else(|e| panic!("{e}"));
 

@@ -36,7 +36,7 @@ async fn builds_and_persists_through_opfs() {
     let mut engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default());
     engine.load_trips("yellow_tripdata_2023-03.parquet", &month(5000, FileCompression::Zstd), None).unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
-    engine.materialize("2023-03-04", false).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let daily = "select * from daily_metrics order by date_of_business";
     let before = to_csv(&engine.query(daily).await.unwrap_or_else(|e| panic!("{e}")));
     assert!(before.lines().count() > 31, "{before}");

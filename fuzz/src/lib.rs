@@ -179,7 +179,7 @@ fn use_project(files: ProjectFiles) {
     holds_only_project_files(&engine.project);
     let ctx = CompileContext { vars: engine.project.vars.clone(), ..CompileContext::default() };
     let _ = Dag::of(&engine.project, &ctx);
-    let _ = export::project_zip(&engine.project, "2023-03-01");
+    let _ = export::project_zip(&engine.project, "2023-03-01", export::BackfillPolicy::SingleRun);
 }
 
 /// However files arrive, a project keeps only the files a dbt project reads, inside its folder

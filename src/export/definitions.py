@@ -9,7 +9,7 @@ the partition's window; every other model is an unpartitioned asset.
 import json
 from pathlib import Path
 
-from dagster import AssetExecutionContext, DailyPartitionsDefinition, Definitions
+from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition, Definitions
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 dbt_project = DbtProject(project_dir=Path(__file__).resolve().parent.parent / "analytics")
@@ -30,6 +30,8 @@ def dbt_analytics(context: AssetExecutionContext, dbt: DbtCliResource):
     manifest=dbt_project.manifest_path,
     select=INCREMENTAL_SELECTOR,
     partitions_def=daily_partition,
+    # What the page's backfill used; dagster-dbt's default for daily partitions is single_run().
+    backfill_policy={{BACKFILL_POLICY}},
 )
 def incremental_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     time_window = context.partition_time_window

@@ -14,9 +14,31 @@ const DEFINITIONS: &str = include_str!("definitions.py");
 const LOAD_RAW: &str = include_str!("load_raw.py");
 const README: &str = include_str!("README.md");
 
+/// How Dagster launches a backfill of the daily partitions: the asset's `backfill_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackfillPolicy {
+    /// One run over each range of partitions: dagster-dbt's default for time-window partitions.
+    SingleRun,
+    /// One run per partition, as the lesson's orchestrator runs them.
+    RunPerPartition,
+}
+
+impl BackfillPolicy {
+    pub fn of_single_run(single_run: bool) -> BackfillPolicy {
+        if single_run { BackfillPolicy::SingleRun } else { BackfillPolicy::RunPerPartition }
+    }
+
+    fn python(self) -> &'static str {
+        match self {
+            BackfillPolicy::SingleRun => "BackfillPolicy.single_run()",
+            BackfillPolicy::RunPerPartition => "BackfillPolicy.multi_run(max_partitions_per_run=1)",
+        }
+    }
+}
+
 /// The zip's files: the dbt project under `analytics/`, Dagster under `orchestration/`.
 /// `start_date` (`YYYY-MM-DD`) starts the daily partitions definition.
-pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn project_files(project: &Project, start_date: &str, policy: BackfillPolicy) -> Result<Vec<(String, Vec<u8>)>> {
     // A project's files passed the import filter, but a path that reached a project some other
     // way must still never be written outside `analytics/`.
     if let Some(path) = project.files.0.keys().find(|path| !ProjectFiles::wants(path)) {
@@ -39,7 +61,7 @@ pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String,
         ("analytics/dbt_utils/macros/generate_surrogate_key.sql".into(), DBT_UTILS_SURROGATE_KEY.into()),
         ("analytics/load_raw.py".into(), LOAD_RAW.into()),
         ("analytics/taxi_zones.csv".into(), BUILTIN_ZONES.into()),
-        ("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date)),
+        ("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date).replace("{{BACKFILL_POLICY}}", policy.python())),
         ("README.md".into(), README.replace("{{NAME}}", &project.name)),
     ];
     files.retain(|(path, _)| !written.iter().any(|(own, _)| own == path));
@@ -49,13 +71,13 @@ pub fn project_files(project: &Project, start_date: &str) -> Result<Vec<(String,
 
 /// The project as a zip archive. Entries are stored, not compressed: exported projects are
 /// small text files, and every unzip tool reads stored entries.
-pub fn project_zip(project: &Project, start_date: &str) -> Result<Vec<u8>> {
+pub fn project_zip(project: &Project, start_date: &str, policy: BackfillPolicy) -> Result<Vec<u8>> {
     let failed = |e: zip::result::ZipError| Error::project("the exported zip", e.to_string());
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .unix_permissions(0o644);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, bytes) in project_files(project, start_date)? {
+    for (path, bytes) in project_files(project, start_date, policy)? {
         zip.start_file(path.as_str(), options).map_err(failed)?;
         zip.write_all(&bytes).map_err(|e| Error::project(path.as_str(), e.to_string()))?;
     }
@@ -77,7 +99,7 @@ mod tests {
     #[test]
     fn the_lesson_exports_as_a_dbt_project_with_its_orchestrator() {
         let project = builtin(LESSON).unwrap_or_else(|e| panic!("{e}"));
-        let files = project_files(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let files = project_files(&project, "2023-03-01", BackfillPolicy::SingleRun).unwrap_or_else(|e| panic!("{e}"));
         let text = |path: &str| {
             files
                 .iter()
@@ -88,8 +110,12 @@ mod tests {
         assert!(text("analytics/models/marts/daily_metrics.sql").contains("between '{{ var('min_date') }}'"));
         assert!(text("analytics/profiles.yml").starts_with("analytics:\n"));
         assert!(text("orchestration/definitions.py").contains("DailyPartitionsDefinition(start_date=\"2023-03-01\")"));
+        assert!(text("orchestration/definitions.py").contains("backfill_policy=BackfillPolicy.single_run(),"));
+        let per_partition = project_files(&project, "2023-03-01", BackfillPolicy::RunPerPartition).unwrap_or_default();
+        let definitions = per_partition.iter().find(|(p, _)| p == "orchestration/definitions.py").map(|(_, b)| String::from_utf8_lossy(b));
+        assert!(definitions.is_some_and(|d| d.contains("backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),")));
         assert!(text("README.md").starts_with("# analytics: exported from Backfill"));
-        let zip = project_zip(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let zip = project_zip(&project, "2023-03-01", BackfillPolicy::SingleRun).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(zip.get(..4), Some(&b"PK\x03\x04"[..]));
     }
 
@@ -99,18 +125,18 @@ mod tests {
         for path in ["../../.bashrc.sql", "/etc/cron.d/x.sql", "models/run.py", "C:/x.sql"] {
             let mut planted = project.clone();
             planted.files.insert(path, "select 1");
-            let error = project_zip(&planted, "2023-03-01").expect_err(path);
+            let error = project_zip(&planted, "2023-03-01", BackfillPolicy::SingleRun).expect_err(path);
             assert_eq!(error, Error::project(path, "cannot be exported: not a path inside a dbt project"));
         }
         project.files.insert("models/extra.sql", "select 1");
         // A re-imported export holds the files the export writes itself: one of each is written.
         project.files.insert("dbt_utils/dbt_project.yml", "name: edited\n");
         project.files.insert("taxi_zones.csv", "LocationID,Borough\n");
-        let files = project_files(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let files = project_files(&project, "2023-03-01", BackfillPolicy::SingleRun).unwrap_or_else(|e| panic!("{e}"));
         assert!(files.iter().any(|(path, _)| path == "analytics/models/extra.sql"));
         let zones: Vec<&[u8]> = files.iter().filter(|(path, _)| path == "analytics/taxi_zones.csv").map(|(_, b)| b.as_slice()).collect();
         assert_eq!(zones, [BUILTIN_ZONES.as_bytes()]);
-        let zip = project_zip(&project, "2023-03-01").unwrap_or_else(|e| panic!("{e}"));
+        let zip = project_zip(&project, "2023-03-01", BackfillPolicy::SingleRun).unwrap_or_else(|e| panic!("{e}"));
         let reread = crate::import::from_zip("again.zip", &zip).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(reread.0.get("models/extra.sql").map(String::as_str), Some("select 1"));
     }

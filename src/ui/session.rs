@@ -249,7 +249,8 @@ impl Session {
 
     /// The project as a dbt project zip, its Dagster partitions starting where the page's do.
     pub async fn export_project(self: &Rc<Self>) -> Result<Uint8Array> {
-        self.bytes(Request::ExportProject).await
+        let single_run = self.view.with_untracked(|v| v.single_run);
+        self.bytes(Request::ExportProject { single_run }).await
     }
 
     /// A whole table as CSV or Parquet bytes.

@@ -10,8 +10,9 @@ use futures::lock::Mutex;
 use crate::actions::Action;
 use crate::browser_store::BrowserStore;
 use crate::compare;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::engine::{Backfill, Engine};
+use crate::export::BackfillPolicy;
+use crate::error::{Error, FailedRun, Result};
 use crate::import;
 use crate::lesson;
 use crate::partitions::{day_text, range_text};
@@ -101,10 +102,10 @@ impl Host {
                 })
                 .await
             }
-            Request::ExportProject => {
+            Request::ExportProject { single_run } => {
                 let engine = self.engine.lock().await;
                 let start = engine.partitions_definition().map_or_else(|| "2023-03-01".to_string(), |d| day_text(d.start));
-                crate::export::project_zip(&engine.project, &start).map(|zip| {
+                crate::export::project_zip(&engine.project, &start, BackfillPolicy::of_single_run(single_run)).map(|zip| {
                     bytes.push(zip);
                     Answer::Bytes
                 })
@@ -222,47 +223,39 @@ impl Host {
         Ok(Answer::Started { warning, view: Some(shared.view) })
     }
 
-    /// One run per day (with progress, cancellable between days), or one run over the range.
-    async fn materialize(&self, range: &str, single_run: bool) -> Result<Answer> {
+    /// A backfill's runs (see [`Engine::backfill_runs`]) with progress, cancellable between
+    /// runs; a failed run does not stop the others.
+    async fn materialize(&self, selection: &str, single_run: bool) -> Result<Answer> {
         let mut engine = self.engine.lock().await;
-        let days = match engine.partitions_definition() {
-            Some(definition) => definition.select(range),
-            None => Err(Error::Partition { partition: range.into(), message: "no trips loaded: no partitions yet".into() }),
-        };
-        let days = match days {
-            Ok(days) => days,
+        let runs = match engine.backfill_runs(selection, single_run) {
+            Ok(runs) => runs,
             Err(e) => return self.finish(&mut engine, Err(e)).await,
         };
-        let groups: Vec<Vec<NaiveDate>> = if single_run { vec![days] } else { days.into_iter().map(|d| vec![d]).collect() };
-        let total = groups.len();
-        let mut records = Vec::new();
-        for (index, group) in groups.into_iter().enumerate() {
+        let total = runs.len();
+        let mut backfill = Backfill { runs: Vec::new(), failed: Vec::new(), total };
+        for (index, (first, last)) in runs.into_iter().enumerate() {
             // Lets a Cancel sent meanwhile arrive.
             next_tick().await;
             if self.cancelled.get() {
                 self.post(Event::Running { days: BTreeSet::new() });
-                let kept = format!("the {index} of {total} partitions materialized before it are kept");
+                let kept = format!("the {index} of {total} partition runs done before it are kept");
                 return self.finish(&mut engine, Err(Error::Cancelled(kept))).await;
             }
-            let (Some(&first), Some(&last)) = (group.first(), group.last()) else { continue };
-            self.post(Event::Running { days: group.iter().copied().collect() });
+            self.post(Event::Running { days: first.iter_days().take_while(|d| *d <= last).collect() });
             self.post(Event::Progress(Some(Progress::step(format!("Materializing {}", range_label(first, last)), index, total))));
-            match engine.materialize(&range_text(first, last), true).await {
-                Ok(mut done) => records.append(&mut done),
-                Err(e) => {
-                    self.post(Event::Running { days: BTreeSet::new() });
-                    return self.finish(&mut engine, Err(e)).await;
-                }
+            match engine.materialize_run(first, last, single_run).await {
+                Ok(record) => backfill.runs.push(record),
+                Err(e) => backfill.failed.push(FailedRun { partitions: range_text(first, last), error: Box::new(e) }),
             }
-            // Each partition's outcome is kept even if a later one fails or is cancelled; the
-            // last one's is published and saved once, below.
+            // Each run's outcome is kept even if a later one is cancelled; the last one's is
+            // published and saved once, below.
             if index + 1 < total {
                 self.publish(&engine).await;
                 self.save_or_warn(&mut engine).await;
             }
         }
         self.post(Event::Running { days: BTreeSet::new() });
-        self.finish(&mut engine, Ok(Answer::Runs(records))).await
+        self.finish(&mut engine, backfill.into_result().map(Answer::Runs)).await
     }
 
     /// The lesson's data story, or this session's arrivals, through every strategy; the

@@ -7,7 +7,11 @@
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 command -v python3 >/dev/null || apt_install python3 python3-venv
+command -v npm >/dev/null || apt_install npm
 apt_install chromium chromium-driver
+# axe-core (npm) for the browser tests' accessibility audit, cached beside the build.
+axe="$HOME/.cache/backfill-npm/node_modules/axe-core/axe.min.js"
+[ -f "$axe" ] || npm install --prefix "$HOME/.cache/backfill-npm" --no-audit --no-fund --silent axe-core@4.14.1
 
 echo "== native tests"
 cargo test --locked
@@ -34,4 +38,4 @@ else
   dist="$CARGO_TARGET_DIR/dist-dev"
   trunk build --dist "$dist"
 fi
-python3 tests/browser/run.py --dist "$dist" --backfill "$CARGO_TARGET_DIR/debug/backfill"
+python3 tests/browser/run.py --dist "$dist" --backfill "$CARGO_TARGET_DIR/debug/backfill" --axe "$axe"

@@ -4,6 +4,7 @@
 
 mod page_api;
 mod session;
+mod theme;
 mod views;
 
 use leptos::prelude::*;
@@ -13,6 +14,7 @@ use session::Session;
 /// Mounts the app on the page body and starts the session.
 pub fn start() {
     install_panic_message();
+    theme::apply_saved();
     let session = Session::new();
     page_api::install(session.clone());
     listen_for_pasted_links(session.clone());

@@ -138,6 +138,46 @@ def materialize_a_partition(ctx):
     check(touched == ["2023-03-04", "2023-03-05"], f"highlighted days {touched}: the between filter rewrites the 4th and 5th")
 
 
+def the_calendar_works_by_keyboard(ctx):
+    """2023-03-04..06 selected and materialized with the keyboard only: one tab stop in the
+    calendar, arrows to move, Shift to extend, Enter to select and to press the button."""
+    b, cli = ctx["browser"], ctx["cli"]
+    stops = b.js("return Array.from(document.querySelectorAll('.calendar [tabindex=\"0\"]')).map(e => e.getAttribute('data-testid'));")
+    check(len(stops) == 1, f"the calendar has one tab stop, not {stops}")
+    # Tab reaches the calendar at its stop; from there the keyboard does everything.
+    b.js("document.querySelector('.calendar [tabindex=\"0\"]').focus();")
+    b.keys("PageUp", "PageUp", "Home")
+    check(b.focused("data-testid") == "partition-2023-03-01", f"PageUp and Home stop at the first day: {b.focused('data-testid')}")
+    b.keys("ArrowRight", "ArrowRight", "ArrowRight", "Enter")
+    b.keys("ArrowRight", "ArrowRight", shift=True)
+    check(b.text(b.find("selection")) == "Selected: 2023-03-04..2023-03-06", f"selection {b.text(b.find('selection'))!r}")
+    check(b.focused("aria-label") == "6 March 2023, missing", f"the focused day's name is {b.focused('aria-label')!r}")
+    b.keys("Tab")
+    check(b.focused("data-testid") == "partition-range-field", "Tab leaves the calendar for the range field")
+    b.keys("Tab", "Tab")
+    check(b.focused("data-testid") == "materialize-button", f"then the button ({b.focused('data-testid')})")
+    b.keys("Enter")
+    b.wait("03-04..06 materialized", lambda: [status_of(b, f"2023-03-0{d}") for d in (4, 5, 6)] == ["materialized"] * 3)
+    check(b.attr(b.find("partition-2023-03-05"), "aria-label") == "5 March 2023, materialized", "the name follows the status")
+    b.wait("the outcome announced", lambda: b.text_content(b.find("announcer")) == "Done")
+    check(b.js("return document.querySelector('[data-testid=\"partition-2023-03-05\"] .glyph').textContent;") == "✓",
+          "a materialized day shows a glyph, not only a colour")
+    cli.run("materialize", "--state", str(cli.state), "--partition", "2023-03-04...2023-03-06")
+    check({d: v for d, v, _ in bars(b)} == cli.daily_counts("2023-03-01", "2023-03-31"), "chart differs from the CLI")
+    # `?` outside a text field lists the shortcuts; Esc closes the list.
+    b.js("document.activeElement.blur();")
+    b.keys("?")
+    check(b.prop(b.find("shortcuts-dialog"), "open") and "Page Up / Page Down" in b.text(b.find("shortcuts-dialog")), "? lists the shortcuts")
+    b.keys("Escape")
+    check(not b.prop(b.find("shortcuts-dialog"), "open"), "Esc closes the list")
+    # A typed range selects too; one that is not a range of these partitions says why.
+    set_field(b, "partition-range-field", "2023-03-10...2023-03-12", "change")
+    check(b.text(b.find("selection")) == "Selected: 2023-03-10..2023-03-12", f"typed range {b.text(b.find('selection'))!r}")
+    set_field(b, "partition-range-field", "2023-03-30...2023-04-02", "change")
+    problem = b.text(b.find("selection"))
+    check("2023-04-02 is outside the partitions (2023-03-01 to 2023-03-31)" in problem, f"a bad range says {problem!r}")
+
+
 def upload_a_zstd_month(ctx):
     b, cli = ctx["browser"], ctx["cli"]
     path = cli.gen("2023-04", 20000, seed=2, compression="zstd")
@@ -180,11 +220,13 @@ def page_api_matches_the_cli(ctx):
         ".then(h => done(Array.from(new Uint8Array(h)).map(x => x.toString(16).padStart(2, '0')).join('')),"
         " e => done('error: ' + e.message));")
     exported = ctx["work"] / "cli-export.zip"
-    cli.run("export", "--out", str(exported))
+    # The page exports the backfill policy it runs (one run per partition unless chosen).
+    cli.run("export", "--backfill-policy", "run-per-partition", "--out", str(exported))
     check(digest == hashlib.sha256(exported.read_bytes()).hexdigest(),
           f"the page's dbt project zip differs from `backfill export` ({digest})")
     runs = b.api("runs")["ok"]
-    check(runs[-1]["vars"] == {"min_date": "2023-03-04", "max_date": "2023-03-05"}, f"last run vars {runs[-1]['vars']}")
+    # The last run: the keyboard's backfill of 2023-03-04..06, one run per partition.
+    check(runs[-1]["vars"] == {"min_date": "2023-03-06", "max_date": "2023-03-07"}, f"last run vars {runs[-1]['vars']}")
 
 
 def a_crash_in_the_engine_is_contained(ctx):
@@ -419,6 +461,130 @@ def strategies_side_by_side(ctx):
     check(before == after, "comparing changed the session's daily_metrics")
     b.js("document.querySelector('.compare-panel').scrollIntoView()")
     b.screenshot(ctx["shots"] / "compare.png")
+
+
+def open_model(b, name):
+    b.js("Array.from(document.querySelectorAll('.lineage .model')).find(m => m.querySelector('.model-name').textContent === arguments[0]).click();", name)
+
+
+def statuses(b):
+    return dict(b.js("return Array.from(document.querySelectorAll('.calendar .day'))"
+                     ".map(d => [d.getAttribute('data-testid').slice(10), d.getAttribute('data-status')]);"))
+
+
+def the_backfill_dialog_picks_by_status_and_goes_on_past_a_failure(ctx):
+    """After the lesson's step 6: "All stale" picks exactly the stale days; a backfill whose
+    second day fails materializes the others, and "Re-run failed" finishes it once fixed."""
+    b = ctx["browser"]
+    stale = sorted(d for d, s in statuses(b).items() if s == "stale")
+    check(stale, "the lesson leaves stale days")
+    b.click(b.find("backfill-button"))
+    b.click(b.find("backfill-all-stale"))
+    field = b.prop(b.find("backfill-partitions"), "value")
+    check(expand(field) == stale, f"all stale picked {field!r}, the calendar shows {stale}")
+    summary = b.text(b.find("backfill-summary"))
+    check(summary == f"{len(stale)} partition{'s' if len(stale) > 1 else ''} → {len(stale)} run{'s' if len(stale) > 1 else ''}",
+          f"summary {summary!r} for stale days {stale}")
+    b.click(b.find("policy-single-run"))
+    set_field(b, "backfill-partitions", "2023-04-10...2023-04-12, 2023-04-20", "input")
+    check(b.text(b.find("backfill-summary")) == "4 partitions → 2 runs", f"single run: {b.text(b.find('backfill-summary'))!r}")
+    commands = b.text(b.find("backfill-preview"))
+    check("""dbt build --select daily_metrics --vars '{"min_date": "2023-04-10", "max_date": "2023-04-13"}'""" in commands,
+          f"the preview's commands:\n{commands}")
+    b.screenshot(ctx["shots"] / "backfill-dialog.png")
+    check("backfill_policy=BackfillPolicy.single_run()," in exported_definitions(b), "the export runs the chosen policy")
+    b.click(b.find("policy-per-partition"))
+    check(b.text(b.find("backfill-summary")) == "4 partitions → 4 runs", f"per partition: {b.text(b.find('backfill-summary'))!r}")
+    check("backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1)," in exported_definitions(b),
+          "the export follows the policy chosen")
+    b.click(b.find("backfill-close"))
+
+    # Break 2023-04-11 only, then launch.
+    open_model(b, "daily_metrics")
+    original = b.prop(b.find("model-editor"), "value")
+    broken = original.replace("select *\nfrom daily_summary",
+                              "select *{% if var('min_date', '') == '2023-04-11' %}, no_such_column{% endif %}\nfrom daily_summary")
+    check(broken != original, "the model text changed")
+    set_field(b, "model-editor", broken, "input")
+    b.click(b.find("editor-save"))
+    b.wait("the edit used", lambda: not b.find_all("editor-save"))
+    b.click(b.find("backfill-button"))
+    set_field(b, "backfill-partitions", "2023-04-10...2023-04-12, 2023-04-20", "input")
+    b.click(b.find("backfill-launch"))
+    message = b.wait("the failure", lambda: b.find_all("error-message") and b.text(b.find("error-message")))
+    check(message.startswith("1 of 4 partition runs failed (the other 3 were materialized): 2023-04-11: ") and "no_such_column" in message,
+          f"error says {message!r}")
+    got = {d: statuses(b)[d] for d in ("2023-04-10", "2023-04-11", "2023-04-12", "2023-04-20")}
+    check(got == {"2023-04-10": "materialized", "2023-04-11": "failed", "2023-04-12": "materialized", "2023-04-20": "materialized"},
+          f"statuses after the backfill {got}")
+    check(b.text(b.find("rerun-failed")) == "Re-run failed (1)", "the calendar offers the failed day")
+    set_field(b, "model-editor", original, "input")
+    b.click(b.find("editor-save"))
+    b.wait("the fix used", lambda: not b.find_all("editor-save"))
+    b.click(b.find("rerun-failed"))
+    b.wait("04-11 materialized", lambda: status_of(b, "2023-04-11") == "materialized")
+    check(not b.find_all("rerun-failed"), "nothing failed is left")
+
+
+def audit(b, ctx, where):
+    """axe-core's serious and critical violations on the page as it is now."""
+    b.js(ctx["axe"] + "\nreturn typeof window.axe;")
+    found = b.js_async("const done = arguments[0];"
+                       "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations"
+                       ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                       ".map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),"
+                       " e => done(['axe failed: ' + e]));")
+    check(found == [], f"accessibility violations {where}: {found}")
+
+
+def the_page_passes_an_accessibility_audit_light_and_dark(ctx):
+    """axe-core on the main views (lesson step, strategies, calendar with every status, a run
+    opened, the backfill dialog), in the light theme and the dark one the toggle picks; the
+    choice survives a reload."""
+    b = ctx["browser"]
+    b.js("document.querySelector('[data-testid=\"run-entry\"] summary').click();")
+    for theme in ("light", "dark"):
+        if b.js("return document.documentElement.dataset.theme || 'light';") != theme:
+            b.click(b.find("theme-toggle"))
+        check(b.attr(b.find("theme-toggle"), "aria-pressed") == str(theme == "dark").lower(), f"the toggle shows {theme}")
+        background = b.js("return getComputedStyle(document.documentElement).backgroundColor;")
+        check((background == "rgb(17, 21, 31)") == (theme == "dark"), f"{theme}: the page's background is {background}")
+        audit(b, ctx, f"on the page ({theme})")
+        b.screenshot(ctx["shots"] / f"page-{theme}-1280x800.png")
+        b.js("document.querySelector('.partitions-panel').scrollIntoView()")
+        b.screenshot(ctx["shots"] / f"partitions-{theme}-1280x800.png")
+        b.click(b.find("backfill-button"))
+        audit(b, ctx, f"in the backfill dialog ({theme})")
+        b.click(b.find("backfill-close"))
+    b.set_size(390, 844)
+    b.screenshot(ctx["shots"] / "phone-dark-390x844.png")
+    b.set_size(1280, 800)
+    b.open(ctx["url"])
+    wait_ready(b)
+    check(b.js("return document.documentElement.dataset.theme;") == "dark", "the dark choice survives a reload")
+    b.click(b.find("theme-toggle"))
+    check(b.js("return document.documentElement.dataset.theme;") == "light", "the toggle goes back to light")
+
+
+def exported_definitions(b):
+    """The Dagster code in the page's dbt project export."""
+    encoded = b.js_async(
+        "const done = arguments[0];"
+        "backfill.exportProject().then(z => { let s = ''; z.forEach(x => s += String.fromCharCode(x)); done(btoa(s)); },"
+        " e => done('error: ' + e.message));")
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))) as z:
+        return z.read("orchestration/definitions.py").decode()
+
+
+def expand(selection):
+    """`2023-04-04..2023-04-06, 2023-04-10` → every day it names."""
+    from datetime import date, timedelta
+    days = []
+    for part in selection.split(", "):
+        first, _, last = part.partition("..")
+        first, last = date.fromisoformat(first), date.fromisoformat(last or first)
+        days += [str(first + timedelta(n)) for n in range((last - first).days + 1)]
+    return days
 
 
 def import_a_project(ctx):
@@ -741,9 +907,11 @@ def small_screen(ctx):
     b.screenshot(ctx["shots"] / "after-1280x800.png")
 
 
-TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, upload_a_zstd_month, a_bad_file_changes_nothing,
+TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, the_calendar_works_by_keyboard, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, a_crash_in_the_engine_is_contained, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
-         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side, import_a_project,
+         time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side,
+         the_backfill_dialog_picks_by_status_and_goes_on_past_a_failure, the_page_passes_an_accessibility_audit_light_and_dark,
+         import_a_project,
          the_page_answers_during_a_long_build, a_link_over_the_limits_is_refused_and_the_page_works_on,
          a_link_that_fails_part_way_leaves_the_saved_session_as_it_was, a_model_named_a_tilde_b_survives_a_reload,
          a_saved_session_that_cannot_be_opened_can_be_reset,
@@ -754,6 +922,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dist", required=True)
     parser.add_argument("--backfill", required=True)
+    parser.add_argument("--axe", required=True, help="axe-core's axe.min.js (npm axe-core), injected for the accessibility audit")
     parser.add_argument("--screenshots")
     parser.add_argument("--only", help="comma-separated test names to run, in the suite's order (for debugging)")
     args = parser.parse_args()
@@ -767,7 +936,8 @@ def main():
         cli.run("build", "--state", str(cli.state))
         server = StaticServer(Path(args.dist))
         browser = Browser()
-        ctx = {"browser": browser, "cli": cli, "url": server.url, "work": work, "shots": shots}
+        ctx = {"browser": browser, "cli": cli, "url": server.url, "work": work, "shots": shots,
+               "axe": Path(args.axe).read_text()}
         passed = failed = 0
         try:
             for test in tests:

@@ -16,6 +16,9 @@ import urllib.error
 import urllib.request
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+# WebDriver's codes for the keys the tests press (W3C WebDriver, "Keyboard actions").
+KEYS = {"Tab": "\ue004", "Escape": "\ue00c", "Enter": "\ue007", "Shift": "\ue008", "Space": "\ue00d", "PageUp": "\ue00e", "PageDown": "\ue00f",
+        "End": "\ue010", "Home": "\ue011", "ArrowLeft": "\ue012", "ArrowUp": "\ue013", "ArrowRight": "\ue014", "ArrowDown": "\ue015"}
 
 
 def free_port():
@@ -119,6 +122,17 @@ class Browser:
     def click(self, element):
         self.s(f"/element/{element}/click", {})
 
+    def keys(self, *names, shift=False):
+        """Presses keys (names of KEYS, or characters) one after another on whatever has focus, Shift held if asked."""
+        held = [{"type": "keyDown", "value": KEYS["Shift"]}] if shift else []
+        presses = [a for name in names for a in ({"type": "keyDown", "value": KEYS.get(name, name)}, {"type": "keyUp", "value": KEYS.get(name, name)})]
+        released = [{"type": "keyUp", "value": KEYS["Shift"]}] if shift else []
+        self.s("/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": held + presses + released}]})
+
+    def focused(self, attribute):
+        """An attribute of the element that has focus."""
+        return self.js("return document.activeElement && document.activeElement.getAttribute(arguments[0]);", attribute)
+
     def type_file(self, element, path):
         self.s(f"/element/{element}/value", {"text": str(path)})
 
@@ -127,6 +141,10 @@ class Browser:
 
     def prop(self, element, name):
         return self.s(f"/element/{element}/property/{name}", method="GET")
+
+    def text_content(self, element):
+        """The text of an element, shown or not (a live region for screen readers is not)."""
+        return self.prop(element, "textContent")
 
     def text(self, element):
         return self.s(f"/element/{element}/text", method="GET")

@@ -92,7 +92,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                     {move || travelled.get().map(|rows| view! {
                         <details class="travel-table">
                             <summary>{format!("daily_metrics as it was: {} rows", rows.rows.len())}</summary>
-                            <div class="table-scroll">
+                            <div class="table-scroll" tabindex="0">
                                 <table class="data" data-testid="time-travel-table">
                                     <thead><tr>{rows.columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
                                     <tbody>

@@ -52,7 +52,7 @@ fn ComparisonView(comparison: Comparison) -> impl IntoView {
         {(!comparison.skipped.is_empty()).then(|| view! {
             <p class="warning">{format!("Not replayed: {}.", comparison.skipped.join("; "))}</p>
         })}
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0">
             <table class="data compare-table">
                 <thead><tr><th>"strategy"</th><th>"how it is updated"</th><th>"dbt runs"</th><th>"days off the truth"</th></tr></thead>
                 <tbody>
@@ -72,7 +72,7 @@ fn ComparisonView(comparison: Comparison) -> impl IntoView {
             </table>
         </div>
         <h3 class="subhead">"Drift from the truth per day (trip_count difference; any other column off is marked too)"</h3>
-        <div class="drift-box">
+        <div class="drift-box" tabindex="0">
             <svg class="drift-grid" width=width height=height viewBox=format!("0 0 {width} {height}") role="img" aria-label="drift per day and strategy">
                 {comparison.variants.iter().enumerate().map(|(row, v)| {
                     let off = drift_by_day(v.drift.as_ref().map(|d| (d, count_column)));

@@ -95,8 +95,8 @@ pub fn Data(session: SessionRef) -> impl IntoView {
         </ul>
         <div class="generate">
             <span>"Generate a sample month: "</span>
-            <input type="month" data-testid="generate-month" prop:value=move || month.get() on:input=move |ev| month.set(event_target_value(&ev)) />
-            <select data-testid="generate-rows" on:change=move |ev| rows.set(event_target_value(&ev))>
+            <input type="month" aria-label="Month to generate" data-testid="generate-month" prop:value=move || month.get() on:input=move |ev| month.set(event_target_value(&ev)) />
+            <select aria-label="Trips to generate" data-testid="generate-rows" on:change=move |ev| rows.set(event_target_value(&ev))>
                 <option value="50000">"50,000 rows"</option>
                 <option value="200000" selected>"200,000 rows"</option>
                 <option value="1000000">"1,000,000 rows"</option>

@@ -116,7 +116,7 @@ fn StepView(outcome: StepOutcome, previous: Option<StepOutcome>, text: &'static 
                 {outcome.commands.iter().map(|c| view! { <li><code>{c.clone()}</code></li> }).collect_view()}
             </ul>
             <h3>{sql_title}</h3>
-            <pre class="sql-diff" data-testid="lesson-sql-diff">
+            <pre class="sql-diff" tabindex="0" data-testid="lesson-sql-diff">
                 {sql_lines.into_iter().map(|(class, line)| view! { <span class=class>{line}"\n"</span> }).collect_view()}
             </pre>
             {(!outcome.stale.is_empty()).then(|| view! {
@@ -182,7 +182,7 @@ pub fn DiffTable(diff: TableDiff, testid: &'static str) -> impl IntoView {
                 <p class="note">{format!("Rewritten with the values they had: {}.", rewritten.join(", "))}</p>
             })}
             {(!rows.is_empty()).then(|| view! {
-                <div class="table-scroll">
+                <div class="table-scroll" tabindex="0">
                     <table class="diff-table">
                         <thead><tr><th></th>{columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
                         <tbody>

@@ -1,6 +1,7 @@
 //! The page's sections. Each takes the session (a `StoredValue`, so closures stay `Copy`) and
 //! reads its signals.
 
+mod backfill;
 mod chart;
 mod compare;
 mod data;
@@ -10,6 +11,7 @@ mod partitions;
 mod project;
 mod runs;
 mod share;
+mod shortcuts;
 mod tables;
 
 use leptos::prelude::*;
@@ -33,6 +35,12 @@ pub fn App(session: SessionRef) -> impl IntoView {
     };
     let cancel = move |_| session.with_value(|s| s.cancel());
     let elapsed = elapsed_seconds(progress);
+    // What a screen reader hears: each long operation's steps, then how it ended.
+    let announcement = Memo::new(move |previous: Option<&String>| match progress.with(|p| p.as_ref().map(|p| p.label.clone())) {
+        Some(label) => label,
+        None if previous.is_some_and(|p| !p.is_empty()) => error.get().map_or("Done".to_string(), |e| format!("Failed: {e}")),
+        None => String::new(),
+    });
     view! {
         <header class="top">
             <h1>"Backfill"</h1>
@@ -56,8 +64,11 @@ pub fn App(session: SessionRef) -> impl IntoView {
                 </Show>
             </div>
             <share::Share session=session />
+            <ThemeToggle />
+            <shortcuts::Shortcuts />
             <button class="reset" data-testid="reset-button" on:click=reset>"Reset"</button>
         </header>
+        <p class="visually-hidden" role="status" aria-live="polite" data-testid="announcer">{announcement}</p>
         {move || error.get().map(|message| view! {
             <div class="error" role="alert" data-testid="error-message">
                 <span>{message}</span>
@@ -75,6 +86,22 @@ pub fn App(session: SessionRef) -> impl IntoView {
             <section class="panel project-panel"><project::ProjectView session=session /></section>
             <section class="panel tables-panel"><tables::Tables session=session /></section>
         </main>
+    }
+}
+
+/// Dark mode on or off, over the system's choice.
+#[component]
+fn ThemeToggle() -> impl IntoView {
+    let dark = RwSignal::new(crate::ui::theme::is_dark());
+    let toggle = move |_| {
+        let next = !dark.get_untracked();
+        crate::ui::theme::choose(next);
+        dark.set(next);
+    };
+    view! {
+        <button class="theme" data-testid="theme-toggle" aria-pressed=move || dark.get().to_string() on:click=toggle>
+            "Dark mode"
+        </button>
     }
 }
 

@@ -77,7 +77,7 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             <span>"Compile for: "</span>
             <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::FullRefresh on:change=move |_| context.set(Context::FullRefresh) />"full refresh"</label>
             <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::Incremental on:change=move |_| context.set(Context::Incremental) />"incremental, partition "</label>
-            <input type="date" prop:value=move || day.get() on:input=move |ev| day.set(event_target_value(&ev)) />
+            <input type="date" aria-label="Partition day" prop:value=move || day.get() on:input=move |ev| day.set(event_target_value(&ev)) />
         </div>
         <div class="editor-pair">
             <div class="editor">
@@ -92,7 +92,7 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
                     }}</pre>
                     <div class="code-layers">
                         <pre class="code-highlight" aria-hidden="true">{move || highlighted(&source())}"\n"</pre>
-                        <textarea class="code" spellcheck="false" data-testid="model-editor" wrap="off"
+                        <textarea class="code" spellcheck="false" aria-label=move || format!("SQL of {}", selected.get()) data-testid="model-editor" wrap="off"
                             prop:value=source
                             on:input=move |ev| { let name = selected.get_untracked(); let text = event_target_value(&ev); edits.update(|e| { e.insert(name, text); }); }
                         ></textarea>
@@ -113,7 +113,7 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
                         };
                         view! {
                             <div class="editor-actions">
-                                <button on:click=save>"Use this version"</button>
+                                <button data-testid="editor-save" on:click=save>"Use this version"</button>
                                 <button on:click=move |_| edits.update(|e| { e.remove(&selected.get_untracked()); })>"Discard edits"</button>
                             </div>
                         }
@@ -123,8 +123,8 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             <div class="compiled">
                 <h3>"compiled SQL"</h3>
                 {move || match compiled.get() {
-                    Ok(sql) => view! { <pre class="code-out" data-testid="compiled-sql">{highlighted(&sql)}</pre> }.into_any(),
-                    Err(e) => view! { <pre class="code-out compile-error" data-testid="compile-error">{e}</pre> }.into_any(),
+                    Ok(sql) => view! { <pre class="code-out" tabindex="0" aria-label="Compiled SQL" data-testid="compiled-sql">{highlighted(&sql)}</pre> }.into_any(),
+                    Err(e) => view! { <pre class="code-out compile-error" tabindex="0" data-testid="compile-error">{e}</pre> }.into_any(),
                 }}
             </div>
         </div>

@@ -60,10 +60,10 @@ fn ModelEntry(model: ModelRun) -> impl IntoView {
             })}
             {model.error.clone().map(|e| view! { <p class="run-error">{e}</p> })}
             {(!model.compiled_sql.is_empty()).then(|| view! {
-                <details class="sql"><summary>"compiled SQL"</summary><pre>{model.compiled_sql.clone()}</pre></details>
+                <details class="sql"><summary>"compiled SQL"</summary><pre tabindex="0">{model.compiled_sql.clone()}</pre></details>
             })}
             {(!model.plan.is_empty()).then(|| view! {
-                <details class="sql"><summary>"plan with metrics (what the run cost)"</summary><pre data-testid="run-plan">{model.plan.clone()}</pre></details>
+                <details class="sql"><summary>"plan with metrics (what the run cost)"</summary><pre tabindex="0" data-testid="run-plan">{model.plan.clone()}</pre></details>
             })}
         </div>
     }

@@ -47,7 +47,7 @@ pub fn Share(session: SessionRef) -> impl IntoView {
                 let length = url.len();
                 view! {
                     <div class="share-box">
-                        <input readonly data-testid="share-link" prop:value=url.clone() on:focus=move |ev| {
+                        <input readonly aria-label="Share link" data-testid="share-link" prop:value=url.clone() on:focus=move |ev| {
                             use wasm_bindgen::JsCast;
                             if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
                                 input.select();

@@ -36,7 +36,7 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
     view! {
         <h2>"Tables"</h2>
         <div class="table-bar">
-            <select on:change=move |ev| { table.set(event_target_value(&ev)); sort.set(None); page.set(0); }>
+            <select aria-label="Table" on:change=move |ev| { table.set(event_target_value(&ev)); sort.set(None); page.set(0); }>
                 {move || snapshot.with(|s| s.tables.clone()).into_iter().map(|t| {
                     let selected = t == table.get_untracked();
                     view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
@@ -51,7 +51,7 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
             Some(Ok(p)) => {
                 let pages = p.total.div_ceil(PAGE).max(1);
                 view! {
-                    <div class="table-scroll">
+                    <div class="table-scroll" tabindex="0">
                         <table class="data" data-testid="data-table">
                             <thead><tr>{p.columns.iter().cloned().map(|c| {
                                 let label = match sort.get_untracked() {

@@ -1,0 +1,42 @@
+//! Light or dark: the system's choice (`prefers-color-scheme`) until the page's toggle picks
+//! one, which this browser remembers. The stylesheet reads `data-theme` on `<html>`.
+
+const KEY: &str = "backfill-theme";
+
+/// Applies the theme this browser's toggle picked, if any.
+pub fn apply_saved() {
+    if let Some(theme) = storage().and_then(|s| s.get_item(KEY).ok().flatten()) {
+        set_attribute(&theme);
+    }
+}
+
+/// Whether the page shows dark now: the toggle's choice, else the system's.
+pub fn is_dark() -> bool {
+    let chosen = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()).and_then(|e| e.get_attribute("data-theme"));
+    match chosen.as_deref() {
+        Some(theme) => theme == "dark",
+        None => web_sys::window()
+            .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+            .is_some_and(|m| m.matches()),
+    }
+}
+
+/// Shows and remembers a theme (a private window may refuse to remember: it still shows).
+pub fn choose(dark: bool) {
+    let theme = if dark { "dark" } else { "light" };
+    set_attribute(theme);
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(KEY, theme);
+    }
+}
+
+fn set_attribute(theme: &str) {
+    let root = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element());
+    if let Some(root) = root {
+        let _ = root.set_attribute("data-theme", if theme == "dark" { "dark" } else { "light" });
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}

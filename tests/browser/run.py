@@ -173,6 +173,11 @@ def the_calendar_works_by_keyboard(ctx):
     # A typed range selects too; one that is not a range of these partitions says why.
     set_field(b, "partition-range-field", "2023-03-10...2023-03-12", "change")
     check(b.text(b.find("selection")) == "Selected: 2023-03-10..2023-03-12", f"typed range {b.text(b.find('selection'))!r}")
+    # On a touch screen: tap the first day, then the last.
+    b.tap(b.find("partition-2023-03-20"))
+    check(b.text(b.find("selection")) == "Selected: 2023-03-20", f"first tap {b.text(b.find('selection'))!r}")
+    b.tap(b.find("partition-2023-03-22"))
+    check(b.text(b.find("selection")) == "Selected: 2023-03-20..2023-03-22", f"second tap {b.text(b.find('selection'))!r}")
     set_field(b, "partition-range-field", "2023-03-30...2023-04-02", "change")
     problem = b.text(b.find("selection"))
     check("2023-04-02 is outside the partitions (2023-03-01 to 2023-03-31)" in problem, f"a bad range says {problem!r}")

@@ -129,6 +129,12 @@ class Browser:
         released = [{"type": "keyUp", "value": KEYS["Shift"]}] if shift else []
         self.s("/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": held + presses + released}]})
 
+    def tap(self, element):
+        """A finger's tap on an element (a touch pointer, not a mouse)."""
+        actions = [{"type": "pointerMove", "origin": {ELEMENT: element}, "x": 0, "y": 0},
+                   {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]
+        self.s("/actions", {"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": actions}]})
+
     def focused(self, attribute):
         """An attribute of the element that has focus."""
         return self.js("return document.activeElement && document.activeElement.getAttribute(arguments[0]);", attribute)

@@ -13,7 +13,7 @@ use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, trips_relation, zones_relation};
 use crate::limits::Limit;
 use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, run_request, spans};
-use crate::project::{Materialization, Project, ProjectFiles, builtin};
+use crate::project::{Materialization, Model, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
 use crate::sample::{self, SampleSpec};
 use crate::source_edits;
@@ -21,6 +21,9 @@ use crate::state::{LoadedFile, State};
 use crate::table_diff::{self, TableDiff};
 use crate::template::{self, CompileContext};
 use crate::warehouse::{RelationName, Table, collect, typed_column};
+
+/// The model name `dbt show --inline` gives the SQL it compiles.
+pub const INLINE: &str = "inline_query";
 
 pub struct Engine {
     pub project: Project,
@@ -396,6 +399,30 @@ impl Engine {
     /// What models compile against outside a run: the project's own vars.
     fn compile_context(&self) -> CompileContext {
         CompileContext { vars: self.project.vars.clone(), env: self.env.clone(), ..CompileContext::default() }
+    }
+
+    /// `sql` compiled as `dbt show --inline` compiles it: a model named [`INLINE`] with the
+    /// project's refs, sources, macros and vars.
+    pub fn compile_inline(&self, sql: &str) -> Result<String> {
+        let mut project = self.project.clone();
+        let model = Model { name: INLINE.into(), path: format!("{INLINE}.sql"), sql: sql.into(), description: None, config: Default::default() };
+        project.models.insert(INLINE.into(), model);
+        Ok(template::compile(&project, INLINE, &self.compile_context())?.sql)
+    }
+
+    /// What `sql`, compiled inline, returns (in its own order); its failures point into `sql`
+    /// (`inline_query.sql:line:column`).
+    pub async fn query_inline(&self, sql: &str) -> Result<Table> {
+        let compiled = self.compile_inline(sql)?;
+        self.query(compiled.trim_end().trim_end_matches(';')).await.map_err(|e| match e {
+            Error::Query(message) => Error::Sql {
+                model: INLINE.into(),
+                file: format!("{INLINE}.sql"),
+                at: crate::error::locate_unknown_column(sql, &message),
+                message,
+            },
+            other => other,
+        })
     }
 
     /// Runs a query in the project's dialect; models by name, sources as `source.table`.

@@ -100,6 +100,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The (line, column) in `file` that an error points at, when it points there.
+    pub fn position_in(&self, file: &str) -> Option<(usize, usize)> {
+        match self {
+            Error::Template { location, .. } if location.file == file => Some((location.line, location.column)),
+            Error::Sql { file: f, at, .. } if f == file => *at,
+            _ => None,
+        }
+    }
+
     pub fn project(file: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Project {
             file: file.into(),

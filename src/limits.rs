@@ -18,6 +18,8 @@ pub enum Limit {
     LinkPartitions,
     /// Bytes a share link's fragment inflates to.
     LinkBytes,
+    /// Recent scratchpad queries the page keeps, and a share link carries.
+    RecentQueries,
     /// Late trips one action may add to a day.
     LateTrips,
     /// Bytes of one trip file.
@@ -47,11 +49,12 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order the README lists them.
-    pub const ALL: [Limit; 15] = [
+    pub const ALL: [Limit; 16] = [
         Limit::SampleRows,
         Limit::LinkRows,
         Limit::LinkActions,
         Limit::LinkBytes,
+        Limit::RecentQueries,
         Limit::LateTrips,
         Limit::TripFileBytes,
         Limit::ProjectFiles,
@@ -72,6 +75,7 @@ impl Limit {
             Limit::LinkActions => 500,
             Limit::LinkPartitions => 2_000,
             Limit::LinkBytes => 4 << 20,
+            Limit::RecentQueries => 20,
             Limit::LateTrips => 100_000,
             Limit::TripFileBytes => 1 << 30,
             Limit::ProjectFiles => 2_000,
@@ -95,6 +99,7 @@ impl Limit {
             Limit::LinkActions => ("one share link", "actions"),
             Limit::LinkPartitions => ("the partitions and microbatch batches one share link runs", "partitions"),
             Limit::LinkBytes => ("one share link, inflated", "bytes"),
+            Limit::RecentQueries => ("the scratchpad's recent queries (kept, and carried by a link)", "queries"),
             Limit::LateTrips => ("late trips added at once", "rows"),
             Limit::TripFileBytes => ("one trip file", "bytes"),
             Limit::ProjectFiles => ("one project", "files"),
@@ -117,6 +122,7 @@ impl Limit {
                 "for more data, export the project and run it in dbt-duckdb"
             }
             Limit::LinkActions | Limit::LinkBytes | Limit::LinkPartitions => "share a shorter session, or export the project",
+            Limit::RecentQueries => "the oldest is forgotten first; keep a query you need in a model",
             Limit::LateTrips => "add them in smaller steps",
             Limit::ProjectFiles | Limit::ProjectBytes | Limit::YamlBytes => {
                 "import only the dbt project (models, macros, seeds and YAML), not its data or build output"

@@ -49,6 +49,9 @@ pub enum Request {
     Query { sql: String },
     /// One page of a table, as text, with its row count.
     TablePage { table: String, order: Option<(String, bool)>, offset: usize, limit: usize },
+    /// One page of what a query returns, its refs and sources compiled as `dbt show --inline`
+    /// compiles them (the scratchpad).
+    Show { sql: String, offset: usize, limit: usize },
     /// A whole table as CSV or Parquet bytes.
     Download { table: String, csv: bool },
     Partitions,

@@ -59,6 +59,9 @@ pub struct View {
     /// The partitions selected, `anchor..end` (`2023-03-04..2023-03-06`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<String>,
+    /// The scratchpad's recent queries, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
     /// Backfills run one run per range of days instead of one per partition.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub single_run: bool,
@@ -109,6 +112,7 @@ impl SharedSession {
     /// error about one action names its step (numbered as a failed replay would number it).
     pub fn check(&self) -> Result<LinkSummary> {
         Limit::LinkActions.check(self.actions.len() as u64, THE_LINK)?;
+        Limit::RecentQueries.check(self.view.queries.len() as u64, THE_LINK)?;
         let steps = lesson::steps().len();
         if self.view.lesson_steps > steps {
             return Err(bad(format!("it asks for lesson step {}, and the lesson has {steps} steps", self.view.lesson_steps)));
@@ -230,7 +234,7 @@ mod tests {
                 Action::File { name: "yellow_tripdata_2023-04.parquet".into(), month: "2023-04".into() },
                 Action::Materialize { range: "2023-03-04".into(), single_run: false },
             ],
-            View { lesson_steps: 2, run: Some(3), selection: Some("2023-03-06..2023-03-04".into()), single_run: true },
+            View { lesson_steps: 2, run: Some(3), selection: Some("2023-03-06..2023-03-04".into()), queries: vec!["select 1".into()], single_run: true },
         )
     }
 

@@ -272,6 +272,14 @@ impl Session {
         }
     }
 
+    /// One page of a scratchpad query's rows.
+    pub async fn show(self: &Rc<Self>, sql: &str, offset: usize, limit: usize) -> Result<TablePage> {
+        match self.call(Request::Show { sql: sql.to_string(), offset, limit }, Vec::new()).await?.0 {
+            Answer::Page(page) => Ok(page),
+            _ => Err(unexpected()),
+        }
+    }
+
     pub async fn table_page(self: &Rc<Self>, table: &str, order: Option<(String, bool)>, offset: usize, limit: usize) -> Result<TablePage> {
         match self.call(Request::TablePage { table: table.to_string(), order, offset, limit }, Vec::new()).await?.0 {
             Answer::Page(page) => Ok(page),

@@ -23,6 +23,7 @@ use crate::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
 use crate::share::{self, SharedSession};
 use crate::snapshot::snapshot;
 use crate::state::State;
+use crate::warehouse::Table;
 
 /// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
 const SAMPLE_MONTH: &str = "2023-03";
@@ -117,7 +118,21 @@ impl Host {
             }
             Request::TablePage { table, order, offset, limit } => {
                 let engine = self.engine.lock().await;
-                table_page(&engine, &table, order, offset, limit).await.map(Answer::Page)
+                let order_by = order
+                    .map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" }))
+                    .unwrap_or_default();
+                let rows = engine.query(&format!("select * from {table}{order_by} limit {limit} offset {offset}")).await;
+                let total = engine.query(&format!("select count(*) from {table}")).await;
+                rows.and_then(|rows| {
+                    let total = total?.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    Ok(page(&rows, 0, limit, total))
+                })
+                .map(Answer::Page)
+            }
+            // The query runs once, whole: a limit wrapped around it could lose its order.
+            Request::Show { sql, offset, limit } => {
+                let engine = self.engine.lock().await;
+                engine.query_inline(&sql).await.map(|rows| page(&rows, offset, limit, rows.num_rows())).map(Answer::Page)
             }
             Request::Download { table, csv } => {
                 let engine = self.engine.lock().await;
@@ -358,21 +373,16 @@ impl Host {
     }
 }
 
-async fn table_page(engine: &Engine, table: &str, order: Option<(String, bool)>, offset: usize, limit: usize) -> Result<TablePage> {
-    let order_by = order
-        .map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" }))
-        .unwrap_or_default();
-    let rows = engine.query(&format!("select * from {table}{order_by} limit {limit} offset {offset}")).await?;
-    let total = engine.query(&format!("select count(*) from {table}")).await?;
+/// `limit` rows from `offset` as text, of `total`.
+fn page(rows: &Table, offset: usize, limit: usize, total: usize) -> TablePage {
     let columns: Vec<String> = rows.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut out = Vec::new();
-    for batch in rows.batches.iter() {
-        for row in 0..batch.num_rows() {
-            out.push((0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect());
-        }
-    }
-    let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(TablePage { columns, rows: out, total })
+    let all = rows.batches.iter().flat_map(|batch| (0..batch.num_rows()).map(move |row| (batch, row)));
+    let out = all
+        .skip(offset)
+        .take(limit)
+        .map(|(batch, row)| (0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect())
+        .collect();
+    TablePage { columns, rows: out, total }
 }
 
 fn not_saved(error: &Error) -> String {

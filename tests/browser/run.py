@@ -149,7 +149,7 @@ def the_calendar_works_by_keyboard(ctx):
     b.keys("PageUp", "PageUp", "Home")
     check(b.focused("data-testid") == "partition-2023-03-01", f"PageUp and Home stop at the first day: {b.focused('data-testid')}")
     b.keys("ArrowRight", "ArrowRight", "ArrowRight", "Enter")
-    b.keys("ArrowRight", "ArrowRight", shift=True)
+    b.keys("ArrowRight", "ArrowRight", hold="Shift")
     check(b.text(b.find("selection")) == "Selected: 2023-03-04..2023-03-06", f"selection {b.text(b.find('selection'))!r}")
     check(b.focused("aria-label") == "6 March 2023, missing", f"the focused day's name is {b.focused('aria-label')!r}")
     b.keys("Tab")
@@ -181,6 +181,35 @@ def the_calendar_works_by_keyboard(ctx):
     set_field(b, "partition-range-field", "2023-03-30...2023-04-02", "change")
     problem = b.text(b.find("selection"))
     check("2023-04-02 is outside the partitions (2023-03-01 to 2023-03-31)" in problem, f"a bad range says {problem!r}")
+
+
+def the_scratchpad_runs_a_query_with_a_ref(ctx):
+    """A query with {{ ref() }}, run with Ctrl+Enter: its rows equal the CLI's query of the table;
+    a bad column is named and underlined where it is written; both are kept as recent queries."""
+    b, cli = ctx["browser"], ctx["cli"]
+    body = ("select cast(date_of_business as date) as d, trip_count\nfrom {table}\n"
+            "where date_of_business between '2023-03-01' and '2023-03-31'\norder by d")
+    set_field(b, "scratch-input", body.format(table="{{ ref('daily_metrics') }}"), "input")
+    b.js("document.querySelector('[data-testid=\"scratch-input\"]').focus();")
+    b.keys("Enter", hold="Control")
+    b.wait("the scratchpad's rows", lambda: b.find_all("scratch-result"))
+    rows = b.js("return Array.from(document.querySelectorAll('[data-testid=\"scratch-result\"] tbody tr'))"
+                ".map(r => Array.from(r.cells).map(c => c.textContent));")
+    out = cli.run("query", "--state", str(cli.state), "--format", "csv", body.format(table="daily_metrics"))
+    expected = [[r["d"], r["trip_count"]] for r in csv.DictReader(io.StringIO(out))]
+    check(len(expected) == 31 and rows == expected[:25], f"scratchpad rows {len(rows)} vs the CLI's {len(expected)}: {[(r, e) for r, e in zip(rows, expected) if r != e][:3]}")
+    pager = b.js("return document.querySelector('.scratch-panel .pager span').textContent;")
+    check(pager == "page 1 of 2 · 31 rows", f"pager {pager!r}")
+    set_field(b, "scratch-input", "select trip_count,\n       nope\nfrom {{ ref('daily_metrics') }}", "input")
+    b.click(b.find("scratch-run"))
+    message = b.wait("the scratchpad's error", lambda: b.find_all("scratch-error") and b.text(b.find("scratch-error")))
+    check(message.startswith("inline_query.sql:2:8: model inline_query: ") and "nope" in message, f"error {message!r}")
+    underlined = b.js("return Array.from(document.querySelectorAll('.scratch-panel .squiggle')).map(s => s.textContent).join('');")
+    check(underlined == "nope", f"underlined {underlined!r}")
+    b.js("document.querySelector('.scratch-panel').scrollIntoView()")
+    b.screenshot(ctx["shots"] / "scratchpad-error.png")
+    recent = b.text(b.find("scratch-recent"))
+    check(recent.startswith("select trip_count, nope") and "ref('daily_metrics')" in recent.split("\n")[1], f"recent {recent!r}")
 
 
 def upload_a_zstd_month(ctx):
@@ -437,6 +466,7 @@ def share_link_reopens_in_a_fresh_profile(ctx):
             check(got[name] == expected[name], f"{name} differs in the reopened link: {got[name]} vs {expected[name]}")
         check(fresh.text(fresh.find("time-travel-label")) == travel, "the link keeps the time-travel position")
         check(fresh.text(fresh.find("selection")) == "Selected: 2023-04-03", "the link keeps the selected partition")
+        check("select trip_count, nope" in fresh.text(fresh.find("scratch-recent")), "the link keeps the scratchpad's queries")
         rows = fresh.js("return document.querySelectorAll('[data-testid=\"time-travel-table\"] tbody tr').length;")
         check(rows > 31, f"the table as it was after the run shown: {rows} rows")
         check("#" not in fresh.js("return location.href;"), "once opened, the address drops the fragment")
@@ -912,7 +942,8 @@ def small_screen(ctx):
     b.screenshot(ctx["shots"] / "after-1280x800.png")
 
 
-TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, the_calendar_works_by_keyboard, upload_a_zstd_month, a_bad_file_changes_nothing,
+TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, the_calendar_works_by_keyboard,
+         the_scratchpad_runs_a_query_with_a_ref, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, a_crash_in_the_engine_is_contained, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
          time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side,
          the_backfill_dialog_picks_by_status_and_goes_on_past_a_failure, the_page_passes_an_accessibility_audit_light_and_dark,

@@ -17,7 +17,7 @@ import urllib.request
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 # WebDriver's codes for the keys the tests press (W3C WebDriver, "Keyboard actions").
-KEYS = {"Tab": "\ue004", "Escape": "\ue00c", "Enter": "\ue007", "Shift": "\ue008", "Space": "\ue00d", "PageUp": "\ue00e", "PageDown": "\ue00f",
+KEYS = {"Tab": "\ue004", "Escape": "\ue00c", "Enter": "\ue007", "Shift": "\ue008", "Control": "\ue009", "Space": "\ue00d", "PageUp": "\ue00e", "PageDown": "\ue00f",
         "End": "\ue010", "Home": "\ue011", "ArrowLeft": "\ue012", "ArrowUp": "\ue013", "ArrowRight": "\ue014", "ArrowDown": "\ue015"}
 
 
@@ -122,11 +122,12 @@ class Browser:
     def click(self, element):
         self.s(f"/element/{element}/click", {})
 
-    def keys(self, *names, shift=False):
-        """Presses keys (names of KEYS, or characters) one after another on whatever has focus, Shift held if asked."""
-        held = [{"type": "keyDown", "value": KEYS["Shift"]}] if shift else []
+    def keys(self, *names, hold=None):
+        """Presses keys (names of KEYS, or characters) one after another on whatever has focus,
+        `hold` (Shift, Control) held down meanwhile."""
+        held = [{"type": "keyDown", "value": KEYS[hold]}] if hold else []
         presses = [a for name in names for a in ({"type": "keyDown", "value": KEYS.get(name, name)}, {"type": "keyUp", "value": KEYS.get(name, name)})]
-        released = [{"type": "keyUp", "value": KEYS["Shift"]}] if shift else []
+        released = [{"type": "keyUp", "value": KEYS[hold]}] if hold else []
         self.s("/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": held + presses + released}]})
 
     def tap(self, element):

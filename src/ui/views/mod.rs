@@ -3,13 +3,16 @@
 
 mod backfill;
 mod chart;
+mod code_editor;
 mod compare;
 mod data;
 mod import;
 mod lesson;
+mod paged_table;
 mod partitions;
 mod project;
 mod runs;
+mod scratchpad;
 mod share;
 mod shortcuts;
 mod tables;
@@ -84,6 +87,7 @@ pub fn App(session: SessionRef) -> impl IntoView {
             <section class="panel runs-panel"><runs::Runs session=session /></section>
             <section class="panel data-panel"><data::Data session=session /></section>
             <section class="panel project-panel"><project::ProjectView session=session /></section>
+            <section class="panel scratch-panel"><scratchpad::Scratchpad session=session /></section>
             <section class="panel tables-panel"><tables::Tables session=session /></section>
         </main>
     }

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::SessionRef;
 use crate::error::Error;
-use crate::highlight::pieces;
+use super::code_editor::{CodeEditor, highlighted};
 use crate::partitions::window_vars;
 use crate::project::Project;
 use crate::template::{self, CompileContext};
@@ -33,14 +33,12 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
     let compiled = Memo::new(move |_| {
         let name = selected.get();
         let text = source();
-        let Some(mut project) = project.get() else { return Err("no project".to_string()) };
+        let Some(mut project) = project.get() else { return Err(Error::Usage("no project".into())) };
         if let Some(model) = project.models.get_mut(&name) {
             model.sql = text;
         }
-        compile(&project, &name, context.get(), &day.get()).map_err(|e| e.to_string())
+        compile(&project, &name, context.get(), &day.get())
     });
-    let error_line = move || compiled.with(|c| c.as_ref().err().and_then(|e| line_of(e)));
-    let lines = move || source().lines().count().max(1);
     let export = move |_| {
         let s = session.get_value();
         leptos::task::spawn_local(async move {
@@ -82,22 +80,13 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
         <div class="editor-pair">
             <div class="editor">
                 <h3>{move || format!("models: {}", selected.get())}</h3>
-                <div class="code-box">
-                    <pre class="gutter" aria-hidden="true">{move || {
-                        let bad = error_line();
-                        (1..=lines()).map(|n| {
-                            let class = if Some(n) == bad { "ln bad" } else { "ln" };
-                            view! { <span class=class>{n.to_string()}"\n"</span> }
-                        }).collect_view()
-                    }}</pre>
-                    <div class="code-layers">
-                        <pre class="code-highlight" aria-hidden="true">{move || highlighted(&source())}"\n"</pre>
-                        <textarea class="code" spellcheck="false" aria-label=move || format!("SQL of {}", selected.get()) data-testid="model-editor" wrap="off"
-                            prop:value=source
-                            on:input=move |ev| { let name = selected.get_untracked(); let text = event_target_value(&ev); edits.update(|e| { e.insert(name, text); }); }
-                        ></textarea>
-                    </div>
-                </div>
+                <CodeEditor text=Signal::derive(source) testid="model-editor"
+                    label=Signal::derive(move || format!("SQL of {}", selected.get()))
+                    error_at=Signal::derive(move || {
+                        let path = project.with(|p| p.as_ref().and_then(|p| p.model(&selected.get())).map(|m| m.path.clone()))?;
+                        compiled.with(|c| c.as_ref().err().and_then(|e| e.position_in(&path)))
+                    })
+                    on_input=move |text| { let name = selected.get_untracked(); edits.update(|e| { e.insert(name, text); }); } />
                 {move || {
                     let dirty = edits.with(|e| e.contains_key(&selected.get()));
                     dirty.then(|| {
@@ -123,17 +112,12 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             <div class="compiled">
                 <h3>"compiled SQL"</h3>
                 {move || match compiled.get() {
-                    Ok(sql) => view! { <pre class="code-out" tabindex="0" aria-label="Compiled SQL" data-testid="compiled-sql">{highlighted(&sql)}</pre> }.into_any(),
-                    Err(e) => view! { <pre class="code-out compile-error" tabindex="0" data-testid="compile-error">{e}</pre> }.into_any(),
+                    Ok(sql) => view! { <pre class="code-out" tabindex="0" aria-label="Compiled SQL" data-testid="compiled-sql">{highlighted(&sql, None)}</pre> }.into_any(),
+                    Err(e) => view! { <pre class="code-out compile-error" tabindex="0" data-testid="compile-error">{e.to_string()}</pre> }.into_any(),
                 }}
             </div>
         </div>
     }
-}
-
-/// The text as highlighted spans (inserted as text, never as HTML).
-fn highlighted(text: &str) -> impl IntoView + use<> {
-    pieces(text).into_iter().map(|(kind, piece)| view! { <span class=kind.class()>{piece.to_string()}</span> }).collect_view()
 }
 
 fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result<String, Error> {
@@ -154,12 +138,6 @@ fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result
         Context::Incremental => "-- not an incremental model: built in full every run".to_string(),
     };
     Ok(format!("{header}\n{}", compiled.sql.trim()))
-}
-
-/// The line a compile error points at (`models/x.sql:12:5: …`).
-fn line_of(message: &str) -> Option<usize> {
-    let after_sql = message.split(".sql:").nth(1)?;
-    after_sql.split(':').next()?.parse().ok()
 }
 
 /// Stages in lineage order with each model's materialization: sources, then models by depth.

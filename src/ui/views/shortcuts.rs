@@ -5,7 +5,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-const SHORTCUTS: [(&str, &str); 8] = [
+const SHORTCUTS: [(&str, &str); 9] = [
     ("?", "this list"),
     ("Tab", "reach the partition calendar (one stop), then the controls after it"),
     ("← → ↑ ↓", "previous or next day, week"),
@@ -13,6 +13,7 @@ const SHORTCUTS: [(&str, &str); 8] = [
     ("Page Up / Page Down", "same day of the previous or next month"),
     ("Shift + arrows", "extend the selection from where it started"),
     ("Enter or Space", "select the focused day (with Shift: extend to it)"),
+    ("Ctrl + Enter (⌘ + Enter)", "run the scratchpad's query"),
     ("Esc", "close a dialog"),
 ];
 

@@ -2,6 +2,7 @@
 //! pickup zones as a bar chart.
 
 use leptos::prelude::*;
+use super::paged_table::PagedTable;
 use super::{SessionRef, save_file};
 use crate::protocol::TablePage;
 
@@ -48,33 +49,7 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
         {move || match data.get() {
             None => view! { <p class="note">"Loading…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="note">{e}</p> }.into_any(),
-            Some(Ok(p)) => {
-                let pages = p.total.div_ceil(PAGE).max(1);
-                view! {
-                    <div class="table-scroll" tabindex="0">
-                        <table class="data" data-testid="data-table">
-                            <thead><tr>{p.columns.iter().cloned().map(|c| {
-                                let label = match sort.get_untracked() {
-                                    Some((s, desc)) if s == c => format!("{c} {}", if desc { "▼" } else { "▲" }),
-                                    _ => c.clone(),
-                                };
-                                view! { <th><button class="sort" on:click=move |_| {
-                                    sort.update(|s| *s = Some(match s.take() { Some((col, desc)) if col == c => (col, !desc), _ => (c.clone(), false) }));
-                                    page.set(0);
-                                }>{label}</button></th> }
-                            }).collect_view()}</tr></thead>
-                            <tbody>{p.rows.into_iter().map(|row| view! {
-                                <tr>{row.into_iter().map(|v| view! { <td>{v}</td> }).collect_view()}</tr>
-                            }).collect_view()}</tbody>
-                        </table>
-                    </div>
-                    <div class="pager">
-                        <button disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"‹ Previous"</button>
-                        <span>{format!("page {} of {pages} · {} rows", page.get_untracked() + 1, p.total)}</span>
-                        <button disabled=move || { page.get() + 1 >= pages } on:click=move |_| page.update(|p| *p += 1)>"Next ›"</button>
-                    </div>
-                }.into_any()
-            }
+            Some(Ok(rows)) => view! { <PagedTable rows page size=PAGE testid="data-table" sort /> }.into_any(),
         }}
         <LocationChart session=session />
     }

@@ -12,6 +12,7 @@ use crate::error::{Error, FailedRun, Result, SqlFailure};
 use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, trips_relation, zones_relation};
 use crate::limits::Limit;
+use crate::lineage::Lineage;
 use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, run_request, spans};
 use crate::project::{Materialization, Model, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
@@ -274,10 +275,24 @@ impl Engine {
         Dag::of(&self.project, &self.compile_context())
     }
 
-    /// The incremental models a partition run builds, in build order; none if the project
-    /// does not compile.
-    pub fn partitioned_models(&self) -> Vec<String> {
-        self.dag().map(|dag| Self::incremental_models(&dag)).unwrap_or_default()
+    /// The project's graph with where each model stands: built or not, and an incremental
+    /// model's partitions counted by status; empty if the project does not compile.
+    pub fn lineage(&self) -> Lineage {
+        let Ok(dag) = self.dag() else { return Lineage::default() };
+        let partitioned = Self::incremental_models(&dag);
+        let mut counts = BTreeMap::<&str, usize>::new();
+        for partition in self.partitions() {
+            *counts.entry(partition.status.name()).or_default() += 1;
+        }
+        let partitions = counts.iter().map(|(status, n)| format!("{n} {status}")).collect::<Vec<_>>().join(" · ");
+        Lineage::of(&self.project, &dag, |name| {
+            let built = self.state.warehouse.contains(&RelationName::main(name));
+            match (built, partitioned.iter().any(|m| m == name)) {
+                (true, true) if !partitions.is_empty() => partitions.clone(),
+                (true, _) => "built".into(),
+                (false, _) => "not built".into(),
+            }
+        })
     }
 
     fn incremental_models(dag: &Dag) -> Vec<String> {

@@ -23,6 +23,7 @@ pub mod import;
 pub mod ingest;
 pub mod lesson;
 pub mod limits;
+pub mod lineage;
 pub mod page_headers;
 pub mod line_diff;
 pub mod partitions;

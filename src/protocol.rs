@@ -14,6 +14,7 @@ use crate::compare::Comparison;
 use crate::error::Error;
 use crate::history::RunRecord;
 use crate::lesson::StepOutcome;
+use crate::lineage::Lineage;
 use crate::project::ProjectFiles;
 use crate::run::BuildRequest;
 use crate::share::{LinkSummary, View};
@@ -131,6 +132,7 @@ pub struct Snapshot {
     pub project: ProjectFiles,
     /// The incremental models a partition run builds (`dbt build --select` them).
     pub partitioned_models: Vec<String>,
+    pub lineage: Lineage,
     /// Loaded months that stg_trips has not been rebuilt with yet.
     pub unbuilt_months: Vec<String>,
     /// `daily_metrics` by day, for time travel (`None` if it is missing or not one row a day).

@@ -90,15 +90,21 @@ pub enum TestKind {
     AcceptedValues(Vec<String>),
 }
 
-impl DataTest {
-    /// dbt's test name, e.g. `not_null_stg_trips_trip_id`.
-    pub fn name(&self) -> String {
-        let kind = match self.kind {
+impl TestKind {
+    /// dbt's name of the generic test.
+    pub fn name(&self) -> &'static str {
+        match self {
             TestKind::NotNull => "not_null",
             TestKind::Unique => "unique",
             TestKind::AcceptedValues(_) => "accepted_values",
-        };
-        format!("{kind}_{}_{}", self.model, self.column)
+        }
+    }
+}
+
+impl DataTest {
+    /// dbt's test name, e.g. `not_null_stg_trips_trip_id`.
+    pub fn name(&self) -> String {
+        format!("{}_{}_{}", self.kind.name(), self.model, self.column)
     }
 }
 

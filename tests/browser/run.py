@@ -499,7 +499,46 @@ def strategies_side_by_side(ctx):
 
 
 def open_model(b, name):
-    b.js("Array.from(document.querySelectorAll('.lineage .model')).find(m => m.querySelector('.model-name').textContent === arguments[0]).click();", name)
+    b.js("document.querySelector(`[data-testid=\"lineage-node\"][data-id=\"model:${arguments[0]}\"]`)"
+         ".dispatchEvent(new MouseEvent('click', {bubbles: true}));", name)
+
+
+def drawn_edges(b):
+    """The lineage graph's ref and source arrows, (from, to) node ids."""
+    return {tuple(e) for e in b.js(
+        "return Array.from(document.querySelectorAll('[data-testid=\"lineage-edge\"]'))"
+        ".filter(e => e.getAttribute('data-kind') !== 'test').map(e => [e.getAttribute('data-from'), e.getAttribute('data-to')]);")}
+
+
+def written_edges(models):
+    """One (from, to) per distinct ref() and source() each model file writes."""
+    edges = set()
+    for path in models.rglob("*.sql"):
+        for kind, args in re.findall(r"\b(ref|source)\(([^)]*)\)", path.read_text()):
+            names = re.findall(r"'([^']*)'", args)
+            parent = f"model:{names[-1]}" if kind == "ref" else f"source:{names[0]}.{names[1]}"
+            edges.add((parent, f"model:{path.stem}"))
+    return edges
+
+
+def the_lineage_graph_draws_every_ref_and_source(ctx):
+    """The lesson project as a graph: one arrow per ref/source its models write (read from its
+    export), nodes with their materialization; a node opens its model in the editor."""
+    b, cli, work = ctx["browser"], ctx["cli"], ctx["work"]
+    exported = work / "lineage-export.zip"
+    cli.run("export", "--out", str(exported))
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(work / "lineage-export")
+    expected = written_edges(work / "lineage-export" / "analytics" / "models")
+    check(len(expected) == 5 and drawn_edges(b) == expected, f"arrows {sorted(drawn_edges(b))}, the models write {sorted(expected)}")
+    label = b.js("return document.querySelector('[data-testid=\"lineage-node\"][data-id=\"model:stg_zones\"]').getAttribute('aria-label');")
+    check(label == "model stg_zones, table · built", f"stg_zones is labelled {label!r}")
+    open_model(b, "stg_zones")
+    check("ref" not in b.prop(b.find("model-editor"), "value") and "source(" in b.prop(b.find("model-editor"), "value"),
+          "clicking stg_zones opens its SQL in the editor")
+    b.js("document.querySelector('.project-panel').scrollIntoView()")
+    b.screenshot(ctx["shots"] / "lineage.png")
+    open_model(b, "daily_metrics")
 
 
 def statuses(b):
@@ -639,6 +678,8 @@ def import_a_project(ctx):
             z.write(path, path.relative_to(folder))
     b.type_file(b.find("project-import-zip"), archive)
     b.wait("the imported project", lambda: b.find_all("project-imported") and "busiest_zones" in b.text(b.find("project-panel-lineage")))
+    check(drawn_edges(b) == written_edges(folder / "analytics" / "models"),
+          f"the imported project's arrows {sorted(drawn_edges(b))}")
     record = b.api("build", {"select": "busiest_zones"})
     check("ok" in record, f"building the imported model: {record}")
     got = query(b, "select * from busiest_zones order by trips desc, pickup_zone_id")
@@ -943,7 +984,7 @@ def small_screen(ctx):
 
 
 TESTS = [opening_shows_the_sample_chart, the_page_runs_only_its_own_code, materialize_a_partition, the_calendar_works_by_keyboard,
-         the_scratchpad_runs_a_query_with_a_ref, upload_a_zstd_month, a_bad_file_changes_nothing,
+         the_scratchpad_runs_a_query_with_a_ref, the_lineage_graph_draws_every_ref_and_source, upload_a_zstd_month, a_bad_file_changes_nothing,
          page_api_matches_the_cli, a_crash_in_the_engine_is_contained, reload_keeps_state, share_link_names_missing_files, lesson_walks_six_steps,
          time_travel_shows_earlier_tables, share_link_reopens_in_a_fresh_profile, strategies_side_by_side,
          the_backfill_dialog_picks_by_status_and_goes_on_past_a_failure, the_page_passes_an_accessibility_audit_light_and_dark,

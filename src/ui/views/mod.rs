@@ -8,6 +8,7 @@ mod compare;
 mod data;
 mod import;
 mod lesson;
+mod lineage;
 mod paged_table;
 mod partitions;
 mod project;

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use super::SessionRef;
 use crate::error::Error;
 use super::code_editor::{CodeEditor, highlighted};
+use super::lineage::LineageGraph;
 use crate::partitions::window_vars;
 use crate::project::Project;
 use crate::template::{self, CompileContext};
@@ -54,23 +55,7 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             " dbt-core + dbt-duckdb project, the Dagster code for the daily partitions, and a README with the commands."
         </p>
         <super::import::ImportProject session=session />
-        <div class="lineage" data-testid="project-panel-lineage">
-            {move || project.with(|p| lineage(p.as_ref())).into_iter().map(|(stage, models)| view! {
-                <div class="stage">
-                    <h3>{stage}</h3>
-                    {models.into_iter().map(|(name, kind)| {
-                        let n = name.clone();
-                        view! {
-                            <button class=move || if selected.get() == n { "model current" } else { "model" }
-                                on:click={ let name = name.clone(); move |_| selected.set(name.clone()) }>
-                                <span class="model-name">{name.clone()}</span>
-                                <span class="kind">{kind}</span>
-                            </button>
-                        }
-                    }).collect_view()}
-                </div>
-            }).collect_view()}
-        </div>
+        <LineageGraph session selected />
         <div class="compile-context">
             <span>"Compile for: "</span>
             <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::FullRefresh on:change=move |_| context.set(Context::FullRefresh) />"full refresh"</label>
@@ -138,43 +123,4 @@ fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result
         Context::Incremental => "-- not an incremental model: built in full every run".to_string(),
     };
     Ok(format!("{header}\n{}", compiled.sql.trim()))
-}
-
-/// Stages in lineage order with each model's materialization: sources, then models by depth.
-fn lineage(project: Option<&Project>) -> Vec<(String, Vec<(String, String)>)> {
-    let Some(project) = project else { return Vec::new() };
-    let sources: Vec<(String, String)> = project
-        .sources
-        .iter()
-        .flat_map(|s| s.tables.iter().map(move |t| (format!("{}.{}", s.name, t.name), "source".to_string())))
-        .collect();
-    let ctx = CompileContext { vars: project.vars.clone(), ..CompileContext::default() };
-    let Ok(dag) = crate::run::Dag::of(project, &ctx) else {
-        return vec![("sources".into(), sources)];
-    };
-    let mut depth = std::collections::BTreeMap::<String, usize>::new();
-    for name in dag.order() {
-        let d = dag.parents(name).map(|p| depth.get(p).copied().unwrap_or(0) + 1).max().unwrap_or(1);
-        depth.insert(name.clone(), d);
-    }
-    let mut stages = vec![("sources".to_string(), sources)];
-    let deepest = depth.values().copied().max().unwrap_or(0);
-    for level in 1..=deepest {
-        let models: Vec<(String, String)> = dag
-            .order()
-            .iter()
-            .filter(|m| depth.get(*m) == Some(&level))
-            .map(|m| {
-                let kind = dag.parsed(m).map_or("seed".to_string(), |c| format!("{:?}", c.config.materialized).to_lowercase());
-                (m.clone(), kind)
-            })
-            .collect();
-        let title = match level {
-            1 => "staging".to_string(),
-            l if l == deepest => "marts".to_string(),
-            l => format!("layer {l}"),
-        };
-        stages.push((title, models));
-    }
-    stages
 }

@@ -2,7 +2,9 @@
 //! ([`crate::worker`]). [`session`] talks to it and holds the snapshots it publishes;
 //! `views/` render them; [`page_api`] exposes the same operations as `window.backfill`. Text from models, files and tables is only ever inserted as text.
 
+mod local_store;
 mod page_api;
+mod saved_view;
 mod session;
 mod theme;
 mod views;

@@ -73,7 +73,7 @@ impl Session {
             error: RwSignal::new(None),
             crash_details: RwSignal::new(None),
             running: RwSignal::new(BTreeSet::new()),
-            view: RwSignal::new(View::default()),
+            view: RwSignal::new(super::saved_view::load()),
             cancels: Cell::new(0),
         });
         spawn_worker(&session);

@@ -1,11 +1,13 @@
 //! Light or dark: the system's choice (`prefers-color-scheme`) until the page's toggle picks
 //! one, which this browser remembers. The stylesheet reads `data-theme` on `<html>`.
 
+use super::local_store;
+
 const KEY: &str = "backfill-theme";
 
 /// Applies the theme this browser's toggle picked, if any.
 pub fn apply_saved() {
-    if let Some(theme) = storage().and_then(|s| s.get_item(KEY).ok().flatten()) {
+    if let Some(theme) = local_store::get(KEY) {
         set_attribute(&theme);
     }
 }
@@ -25,9 +27,7 @@ pub fn is_dark() -> bool {
 pub fn choose(dark: bool) {
     let theme = if dark { "dark" } else { "light" };
     set_attribute(theme);
-    if let Some(storage) = storage() {
-        let _ = storage.set_item(KEY, theme);
-    }
+    local_store::set(KEY, theme);
 }
 
 fn set_attribute(theme: &str) {
@@ -35,8 +35,4 @@ fn set_attribute(theme: &str) {
     if let Some(root) = root {
         let _ = root.set_attribute("data-theme", if theme == "dark" { "dark" } else { "light" });
     }
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }

@@ -531,8 +531,8 @@ def the_lineage_graph_draws_every_ref_and_source(ctx):
         z.extractall(work / "lineage-export")
     expected = written_edges(work / "lineage-export" / "analytics" / "models")
     check(len(expected) == 5 and drawn_edges(b) == expected, f"arrows {sorted(drawn_edges(b))}, the models write {sorted(expected)}")
-    label = b.js("return document.querySelector('[data-testid=\"lineage-node\"][data-id=\"model:stg_zones\"]').getAttribute('aria-label');")
-    check(label == "model stg_zones, table · built", f"stg_zones is labelled {label!r}")
+    label = b.js("return document.querySelector('[data-testid=\"lineage-node\"][data-id=\"model:stg_zones\"] title').textContent;")
+    check(label == "stg_zones table · built, model", f"stg_zones is labelled {label!r}")
     open_model(b, "stg_zones")
     check("ref" not in b.prop(b.find("model-editor"), "value") and "source(" in b.prop(b.find("model-editor"), "value"),
           "clicking stg_zones opens its SQL in the editor")
@@ -979,6 +979,9 @@ def small_screen(ctx):
     b.screenshot(ctx["shots"] / "phone-390x844.png")
     width = b.js("return document.documentElement.scrollWidth;")
     check(width <= 390, f"the page scrolls sideways at 390 px ({width} px wide)")
+    label = b.wait("the chart redrawn for a phone", lambda: (lambda h: h >= 9 and h)(
+        b.js("return document.querySelector('.chart .tick').getBoundingClientRect().height;")))
+    print(f"        chart labels on a phone: {label:.1f} px high")
     b.set_size(1280, 800)
     b.screenshot(ctx["shots"] / "after-1280x800.png")
 

@@ -16,8 +16,11 @@ use crate::time_travel;
 use crate::partitions::day_text;
 use super::lesson::show;
 
-const WIDTH: f64 = 900.0;
-const HEIGHT: f64 = 300.0;
+/// The chart's size in its own units: on a phone, a narrower box keeps its labels readable
+/// once it is scaled to the screen.
+const WIDE: (f64, f64) = (900.0, 300.0);
+const NARROW: (f64, f64) = (420.0, 260.0);
+const NARROW_BELOW_PX: f64 = 600.0;
 const STRIP: f64 = 8.0;
 
 #[component]
@@ -50,7 +53,13 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 .unwrap_or_default()
         })
     });
-    let geometry = Memo::new(move |_| snapshot.with(|s| points.with(|p| chart::daily(&s.days, p, WIDTH, HEIGHT))));
+    let narrow = RwSignal::new(is_narrow());
+    let resized = window_event_listener(leptos::ev::resize, move |_| narrow.set(is_narrow()));
+    on_cleanup(move || resized.remove());
+    let geometry = Memo::new(move |_| {
+        let (width, height) = if narrow.get() { NARROW } else { WIDE };
+        snapshot.with(|s| points.with(|p| chart::daily(&s.days, p, width, height)))
+    });
     let line_class = |name: &str| format!("line {}", name.replace('_', "-"));
     view! {
         <h2>"daily_metrics"</h2>
@@ -108,9 +117,9 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
             })
         }}
         <div class="chart-box">
-            <svg class="chart" viewBox=format!("0 0 {WIDTH} {}", HEIGHT + STRIP + 4.0) role="img" aria-label="daily_metrics chart">
+            <svg class="chart" viewBox=move || geometry.with(|g| format!("0 0 {} {}", g.width, g.height + STRIP + 4.0)) role="img" aria-label="daily_metrics chart">
                 {move || geometry.with(|g| g.y_ticks.iter().map(|(y, label)| view! {
-                    <line class="grid" x1=g.left x2=WIDTH - 12.0 y1=*y y2=*y />
+                    <line class="grid" x1=g.left x2=g.width - 12.0 y1=*y y2=*y />
                     <text class="tick" x=g.left - 6.0 y=*y + 4.0 text-anchor="end">{label.clone()}</text>
                 }).collect_view())}
                 {move || {
@@ -140,9 +149,9 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 {move || {
                     let g = geometry.get();
                     snapshot.with(|s| {
-                        let slot = (WIDTH - g.left - 12.0) / s.days.len().max(1) as f64;
+                        let slot = (g.width - g.left - 12.0) / s.days.len().max(1) as f64;
                         s.partitions.iter().enumerate().map(|(i, p)| view! {
-                            <rect class=format!("strip {}", p.status) x=g.left + slot * i as f64 y=HEIGHT + 2.0
+                            <rect class=format!("strip {}", p.status) x=g.left + slot * i as f64 y=g.height + 2.0
                                 width=slot.max(1.0) - 1.0 height=STRIP>
                                 <title>{format!("{}: {}", day_text(p.day), p.status)}</title>
                             </rect>
@@ -185,3 +194,7 @@ fn format_value(value: f64) -> String {
     if value.abs() >= 100.0 { format!("{value:.1}") } else { format!("{value:.4}") }
 }
 
+
+fn is_narrow() -> bool {
+    web_sys::window().and_then(|w| w.inner_width().ok()).and_then(|w| w.as_f64()).is_some_and(|w| w < NARROW_BELOW_PX)
+}

@@ -56,15 +56,15 @@ pub fn LineageGraph(session: SessionRef, selected: RwSignal<String>) -> impl Int
                                 node.name.clone()
                             };
                             let detail = [node.detail.as_str(), node.status.as_str()].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" · ");
-                            let label = format!("{kind} {}, {detail}", node.name);
-                            let tooltip = label.clone();
+                            // Its title is its name (SVG's own labelling), starting with the text shown.
+                            let title = format!("{} {detail}, {kind}", node.name);
                             view! {
                                 <g class=move || format!("node {kind}{}", if current() { " current" } else { "" })
                                     transform=format!("translate({x:.1},{y:.1})") data-testid="lineage-node" data-id=node.id.clone()
-                                    role=opens.then_some("button") tabindex=opens.then_some("0") aria-label=label
+                                    role=opens.then_some("button") tabindex=opens.then_some("0")
                                     on:click=move |_| open()
                                     on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " { ev.prevent_default(); open_on_key() }>
-                                    <title>{tooltip}</title>
+                                    <title>{title}</title>
                                     <rect width=NODE_WIDTH height=NODE_HEIGHT rx="6" />
                                     <text class="name" x="10" y="18">{shown}</text>
                                     <text class="detail" x="10" y="35">{detail.chars().take(34).collect::<String>()}</text>

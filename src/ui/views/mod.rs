@@ -27,7 +27,8 @@ pub type SessionRef = StoredValue<Shared, LocalStorage>;
 
 #[component]
 pub fn App(session: SessionRef) -> impl IntoView {
-    let (progress, error, crash_details) = session.with_value(|s| (s.progress, s.error, s.crash_details));
+    let (progress, error, crash_details, view_state) = session.with_value(|s| (s.progress, s.error, s.crash_details, s.view));
+    Effect::new(move |_| view_state.with(crate::ui::saved_view::save));
     let reset = move |_| {
         let confirmed = web_sys::window()
             .and_then(|w| w.confirm_with_message("Reset: forget every loaded file, table, partition and run, and start over with the sample?").ok())

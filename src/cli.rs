@@ -55,11 +55,11 @@ enum Command {
         #[arg(long, default_value = LESSON)]
         project: String,
         /// Models: `a,b`, `a b`, `+a` (with upstream), `a+` (with downstream).
-        #[arg(long, num_args = 1.., value_delimiter = None)]
+        #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
         select: Vec<String>,
         #[arg(long)]
         full_refresh: bool,
-        /// JSON object of vars, e.g. '{"min_date": "2023-03-04"}'.
+        /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
         #[arg(long)]
         vars: Option<String>,
         /// Microbatch models: first batch's time (YYYY-MM-DD[ HH:MM:SS]); default per dbt.
@@ -68,6 +68,38 @@ enum Command {
         /// Microbatch models: the end (exclusive); default now.
         #[arg(long)]
         event_time_end: Option<String>,
+    },
+    /// dbt compile: the selected models' compiled SQL (or an --inline query's), printed.
+    Compile {
+        /// Compile against this state: an incremental model whose table exists compiles
+        /// incrementally. Without it, as a first run would.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
+        select: Vec<String>,
+        /// SQL with refs and sources to compile instead of the project's models.
+        #[arg(long, conflicts_with = "select")]
+        inline: Option<String>,
+        #[arg(long)]
+        vars: Option<String>,
+    },
+    /// dbt show: the first rows of each selected model's query, or of an --inline query.
+    Show {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        #[arg(long, short = 's', num_args = 1.., value_delimiter = None, required_unless_present = "inline")]
+        select: Vec<String>,
+        #[arg(long, conflicts_with = "select")]
+        inline: Option<String>,
+        /// Rows to show (dbt's default is 5).
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long)]
+        vars: Option<String>,
     },
     /// Materialize daily partitions of the incremental models.
     Materialize {
@@ -182,13 +214,21 @@ fn open(state: &Path, project: &str, write: bool) -> Result<(Engine, DirStore)> 
     Ok((engine, store))
 }
 
+/// `--vars` as dbt reads it: a YAML mapping (JSON is YAML too).
 fn parse_vars(vars: Option<&str>) -> Result<Vars> {
     let Some(text) = vars else { return Ok(Vars::new()) };
-    match serde_json::from_str::<serde_json::Value>(text) {
+    match backfill::project::yaml::parse("--vars", text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::Usage("--vars must be a JSON object".into())),
-        // dbt also takes YAML here; a JSON error is the clearer message for the common case.
-        Err(e) => Err(Error::Usage(format!("--vars is not valid JSON: {e}"))),
+        Ok(_) => Err(Error::Usage(format!("--vars must be a mapping, like '{{min_date: 2023-03-04}}', not `{text}`"))),
+        Err(e) => Err(Error::Usage(e.to_string())),
+    }
+}
+
+/// The engine `compile` works on: the state's when given (read only), else an empty one.
+fn compile_engine(state: Option<&Path>, project: &str) -> Result<(Engine, Option<DirStore>)> {
+    match state {
+        Some(state) => open(state, project, false).map(|(engine, store)| (engine, Some(store))),
+        None => Ok((Engine::new(open_project(project)?, State::default()), None)),
     }
 }
 
@@ -264,6 +304,32 @@ async fn run(command: Command) -> Result<()> {
                 print_run(record);
             }
             backfill.into_result()?;
+        }
+        Command::Compile { state, project, select, inline, vars } => {
+            let (engine, _store) = compile_engine(state.as_deref(), &project)?;
+            match inline {
+                Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(&sql)?.trim()),
+                None => {
+                    for model in engine.compile_selected(&select.join(" "), &parse_vars(vars.as_deref())?)? {
+                        println!("Compiled node '{}' is:\n{}\n", model.name, model.sql.trim());
+                    }
+                }
+            }
+        }
+        Command::Show { state, project, select, inline, limit, vars } => {
+            let (engine, _store) = open(&state, &project, false)?;
+            match inline {
+                Some(sql) => {
+                    let rows = engine.query_inline(&sql).await?;
+                    print!("Previewing inline node:\n{}", query::to_text_table(&query::head(&rows, limit)));
+                }
+                None => {
+                    for model in engine.compile_selected(&select.join(" "), &parse_vars(vars.as_deref())?)? {
+                        let rows = engine.query(model.sql.trim_end().trim_end_matches(';')).await?;
+                        print!("Previewing node '{}':\n{}\n", model.name, query::to_text_table(&query::head(&rows, limit)));
+                    }
+                }
+            }
         }
         Command::Partitions { state, project } => {
             let (engine, _store) = open(&state, &project, false)?;

@@ -20,7 +20,7 @@ use crate::sample::{self, SampleSpec};
 use crate::source_edits;
 use crate::state::{LoadedFile, State};
 use crate::table_diff::{self, TableDiff};
-use crate::template::{self, CompileContext};
+use crate::template::{self, CompileContext, Vars};
 use crate::warehouse::{RelationName, Table, collect, typed_column};
 
 /// The model name `dbt show --inline` gives the SQL it compiles.
@@ -414,6 +414,23 @@ impl Engine {
     /// What models compile against outside a run: the project's own vars.
     fn compile_context(&self) -> CompileContext {
         CompileContext { vars: self.project.vars.clone(), env: self.env.clone(), ..CompileContext::default() }
+    }
+
+    /// The selected models compiled as the next `dbt run` would compile them (`dbt compile`):
+    /// incremental where a model is incremental and its table exists; seeds are skipped.
+    pub fn compile_selected(&self, select: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
+        let mut ctx = self.compile_context();
+        ctx.vars.extend(vars.clone());
+        let dag = Dag::of(&self.project, &ctx)?;
+        dag.select(select)?
+            .iter()
+            .filter_map(|name| dag.parsed(name).map(|model| (name, model)))
+            .map(|(name, model)| {
+                let incremental = model.config.materialized == Materialization::Incremental
+                    && self.state.warehouse.contains(&RelationName::main(name));
+                template::compile(&self.project, name, &CompileContext { is_incremental: incremental, ..ctx.clone() })
+            })
+            .collect()
     }
 
     /// `sql` compiled as `dbt show --inline` compiles it: a model named [`INLINE`] with the

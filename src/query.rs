@@ -65,6 +65,21 @@ pub fn to_csv(table: &Table) -> String {
     out
 }
 
+/// The first `limit` rows of `table`, in its order.
+pub fn head(table: &Table, limit: usize) -> Table {
+    let mut left = limit;
+    let batches = table
+        .batches
+        .iter()
+        .map_while(|batch| {
+            let take = batch.num_rows().min(left);
+            left -= take;
+            (take > 0).then(|| batch.slice(0, take))
+        })
+        .collect();
+    Table::new(table.schema.clone(), batches)
+}
+
 pub fn to_text_table(table: &Table) -> String {
     let header: Vec<String> = table.schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut rows: Vec<Vec<String>> = Vec::new();

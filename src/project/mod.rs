@@ -4,7 +4,7 @@
 mod config;
 mod files;
 mod lesson;
-pub(crate) mod yaml;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,85 @@
+//! dbt's command words through the `backfill` binary: `compile` and `show` (with `--inline`,
+//! `-s`, YAML `--vars`), and `materialize` going on past a failed partition as a Dagster
+//! backfill does.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use backfill::project::{LESSON, builtin};
+
+fn backfill(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_backfill"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start backfill: {e}"))
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = backfill(dir, args);
+    assert!(out.status.success(), "backfill {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A state folder `st` with a small March built by the lesson's project.
+fn built() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    ok(dir.path(), &["gen", "--month", "2023-03", "--rows", "5000", "--out", "yellow_tripdata_2023-03.parquet"]);
+    ok(dir.path(), &["load", "--state", "st", "yellow_tripdata_2023-03.parquet"]);
+    ok(dir.path(), &["build", "--state", "st"]);
+    dir
+}
+
+#[test]
+fn compile_prints_the_sql_a_run_would_run() {
+    let dir = built();
+    let first_run = ok(dir.path(), &["compile", "-s", "daily_metrics"]);
+    assert!(first_run.starts_with("Compiled node 'daily_metrics' is:\n"), "{first_run}");
+    assert!(!first_run.contains("between"), "without a state it compiles as a first run:\n{first_run}");
+    // Against the state the table exists: incremental, with the vars given as YAML.
+    let next_run = ok(dir.path(), &["compile", "--state", "st", "-s", "daily_metrics", "--vars", "{min_date: 2023-03-04, max_date: 2023-03-05}"]);
+    assert!(next_run.contains("where date_of_business between '2023-03-04' and '2023-03-05'"), "{next_run}");
+    let inline = ok(dir.path(), &["compile", "--inline", "select * from {{ ref('stg_zones') }}"]);
+    assert_eq!(inline, "Compiled inline node is:\nselect * from \"main\".\"stg_zones\"\n");
+    let out = backfill(dir.path(), &["compile", "--vars", "[1]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "error: --vars must be a mapping, like '{min_date: 2023-03-04}', not `[1]`\n");
+}
+
+#[test]
+fn show_previews_rows_as_the_query_returns_them() {
+    let dir = built();
+    let shown = ok(dir.path(), &["show", "--state", "st", "--inline", "select count(*) as n from {{ source('raw_taxis', 'trips') }}"]);
+    assert_eq!(shown, "Previewing inline node:\nn\n----\n5000\n(1 row)\n");
+    let zones = ok(dir.path(), &["show", "--state", "st", "-s", "stg_zones", "--limit", "3"]);
+    let expected = ok(dir.path(), &["query", "--state", "st", "select * from stg_zones limit 3"]);
+    assert_eq!(zones, format!("Previewing node 'stg_zones':\n{expected}\n"));
+    let out = backfill(dir.path(), &["show", "--state", "st", "--inline", "select nope from {{ ref('stg_zones') }}"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: inline_query.sql:1:8: model inline_query: "), "{stderr}");
+}
+
+#[test]
+fn a_backfill_goes_on_past_a_failed_partition() {
+    let dir = built();
+    let project = dir.path().join("project");
+    for (path, text) in builtin(LESSON).unwrap_or_else(|e| panic!("{e}")).files.0 {
+        let text = if path.ends_with("daily_metrics.sql") {
+            text.replace("select *\nfrom daily_summary", "select *{% if var('min_date', '') == '2023-03-05' %}, no_such_column{% endif %}\nfrom daily_summary")
+        } else {
+            text
+        };
+        let file = project.join(&path);
+        std::fs::create_dir_all(file.parent().unwrap_or(&project)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(file, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let project = project.display().to_string();
+    let out = backfill(dir.path(), &["materialize", "--state", "st", "--project", &project, "--partition", "2023-03-04...2023-03-06"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.matches("dbt build --select daily_metrics").count(), 2, "the two good runs are printed:\n{stdout}");
+    assert!(stderr.starts_with("error: 1 of 3 partition runs failed (the other 2 were materialized): 2023-03-05: "), "{stderr}");
+    let partitions = ok(dir.path(), &["partitions", "--state", "st", "--project", &project]);
+    let statuses: Vec<&str> = partitions.lines().skip(3).take(3).map(|l| l.split(' ').nth(1).unwrap_or_default()).collect();
+    assert_eq!(statuses, ["materialized", "failed", "materialized"], "{partitions}");
+}

@@ -31,6 +31,8 @@ pub enum Action {
     CorrectFares { day: String, amount: f64 },
     Build {
         select: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        exclude: String,
         full_refresh: bool,
         vars: Vars,
         #[serde(default, skip_serializing_if = "Option::is_none")]

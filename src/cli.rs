@@ -54,9 +54,13 @@ enum Command {
         state: PathBuf,
         #[arg(long, default_value = LESSON)]
         project: String,
-        /// Models: `a,b`, `a b`, `+a` (with upstream), `a+` (with downstream).
+        /// dbt's selection: `a b` (union), `a,b` (intersection), `+a`, `a+`, `2+a`, `a+1`, `@a`,
+        /// `tag:x`, `path:models/marts`, `config.materialized:incremental`, `source:raw+`.
         #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
         select: Vec<String>,
+        /// What to leave out of the selection, the same syntax.
+        #[arg(long, num_args = 1.., value_delimiter = None)]
+        exclude: Vec<String>,
         #[arg(long)]
         full_refresh: bool,
         /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
@@ -79,6 +83,8 @@ enum Command {
         project: String,
         #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
         select: Vec<String>,
+        #[arg(long, num_args = 1.., value_delimiter = None)]
+        exclude: Vec<String>,
         /// SQL with refs and sources to compile instead of the project's models.
         #[arg(long, conflicts_with = "select")]
         inline: Option<String>,
@@ -93,6 +99,8 @@ enum Command {
         project: String,
         #[arg(long, short = 's', num_args = 1.., value_delimiter = None, required_unless_present = "inline")]
         select: Vec<String>,
+        #[arg(long, num_args = 1.., value_delimiter = None)]
+        exclude: Vec<String>,
         #[arg(long, conflicts_with = "select")]
         inline: Option<String>,
         /// Rows to show (dbt's default is 5).
@@ -276,7 +284,7 @@ async fn run(command: Command) -> Result<()> {
             // Only a load where every file succeeded is saved: a bad file changes nothing.
             engine.state.save(&mut store)?;
         }
-        Command::Build { state, project, select, full_refresh, vars, event_time_start, event_time_end } => {
+        Command::Build { state, project, select, exclude, full_refresh, vars, event_time_start, event_time_end } => {
             let event_time = EventTimeRange {
                 start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
                 end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
@@ -284,6 +292,7 @@ async fn run(command: Command) -> Result<()> {
             let (mut engine, mut store) = open(&state, &project, true)?;
             let request = BuildRequest {
                 select: select.join(" "),
+                exclude: exclude.join(" "),
                 full_refresh,
                 vars: parse_vars(vars.as_deref())?,
                 event_time,
@@ -305,18 +314,18 @@ async fn run(command: Command) -> Result<()> {
             }
             backfill.into_result()?;
         }
-        Command::Compile { state, project, select, inline, vars } => {
+        Command::Compile { state, project, select, exclude, inline, vars } => {
             let (engine, _store) = compile_engine(state.as_deref(), &project)?;
             match inline {
                 Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(&sql)?.trim()),
                 None => {
-                    for model in engine.compile_selected(&select.join(" "), &parse_vars(vars.as_deref())?)? {
+                    for model in engine.compile_selected(&select.join(" "), &exclude.join(" "), &parse_vars(vars.as_deref())?)? {
                         println!("Compiled node '{}' is:\n{}\n", model.name, model.sql.trim());
                     }
                 }
             }
         }
-        Command::Show { state, project, select, inline, limit, vars } => {
+        Command::Show { state, project, select, exclude, inline, limit, vars } => {
             let (engine, _store) = open(&state, &project, false)?;
             match inline {
                 Some(sql) => {
@@ -324,7 +333,7 @@ async fn run(command: Command) -> Result<()> {
                     print!("Previewing inline node:\n{}", query::to_text_table(&query::head(&rows, limit)));
                 }
                 None => {
-                    for model in engine.compile_selected(&select.join(" "), &parse_vars(vars.as_deref())?)? {
+                    for model in engine.compile_selected(&select.join(" "), &exclude.join(" "), &parse_vars(vars.as_deref())?)? {
                         let rows = engine.query(model.sql.trim_end().trim_end_matches(';')).await?;
                         print!("Previewing node '{}':\n{}\n", model.name, query::to_text_table(&query::head(&rows, limit)));
                     }

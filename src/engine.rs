@@ -143,13 +143,14 @@ impl Engine {
             }
             Action::LateTrips { day: d, rows, seed } => self.add_late_trips(day(d)?, *rows, *seed)?,
             Action::CorrectFares { day: d, amount } => self.correct_fares(day(d)?, *amount)?,
-            Action::Build { select, full_refresh, vars, event_time_start, event_time_end } => {
+            Action::Build { select, exclude, full_refresh, vars, event_time_start, event_time_end } => {
                 let time = |text: &Option<String>| match text {
                     Some(t) => run::parse_time(t).map(Some).ok_or_else(|| Error::Usage(format!("`{t}` is not a time"))),
                     None => Ok(None),
                 };
                 let event_time = EventTimeRange { start: time(event_time_start)?, end: time(event_time_end)? };
-                let request = BuildRequest { select: select.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
+                let request =
+                    BuildRequest { select: select.clone(), exclude: exclude.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
                 self.build(&request).await?;
             }
             Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?.into_result()?),
@@ -215,12 +216,13 @@ impl Engine {
         let time = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
         self.record(Action::Build {
             select: request.select.clone(),
+            exclude: request.exclude.clone(),
             full_refresh: request.full_refresh,
             vars: request.vars.clone(),
             event_time_start: time(request.event_time.start),
             event_time_end: time(request.event_time.end),
         });
-        if request.full_refresh && self.touches_partitioned_models(&request.select) {
+        if request.full_refresh && self.touches_partitioned_models(request) {
             // Rebuilt from scratch: no partition run is reflected in the table any more.
             self.state.partitions.clear();
         }
@@ -305,10 +307,10 @@ impl Engine {
             .collect()
     }
 
-    fn touches_partitioned_models(&self, select: &str) -> bool {
+    fn touches_partitioned_models(&self, request: &BuildRequest) -> bool {
         let Ok(dag) = self.dag() else { return false };
         let models = Self::incremental_models(&dag);
-        select.trim().is_empty() || models.iter().any(|m| select.split([',', ' ']).any(|s| s.trim_matches('+') == m))
+        dag.select(&request.select, &request.exclude).is_ok_and(|chosen| chosen.iter().any(|m| models.contains(m)))
     }
 
     /// The partition runs a backfill of `selection` launches, `(first, last)` each: one per
@@ -418,11 +420,11 @@ impl Engine {
 
     /// The selected models compiled as the next `dbt run` would compile them (`dbt compile`):
     /// incremental where a model is incremental and its table exists; seeds are skipped.
-    pub fn compile_selected(&self, select: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
+    pub fn compile_selected(&self, select: &str, exclude: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
         let mut ctx = self.compile_context();
         ctx.vars.extend(vars.clone());
         let dag = Dag::of(&self.project, &ctx)?;
-        dag.select(select)?
+        dag.select(select, exclude)?
             .iter()
             .filter_map(|name| dag.parsed(name).map(|model| (name, model)))
             .map(|(name, model)| {

@@ -108,6 +108,9 @@ pub fn dbt_command(request: &BuildRequest) -> String {
     if !request.select.is_empty() {
         command.push_str(&format!(" --select {}", request.select));
     }
+    if !request.exclude.is_empty() {
+        command.push_str(&format!(" --exclude {}", request.exclude));
+    }
     if request.full_refresh {
         command.push_str(" --full-refresh");
     }

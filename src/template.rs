@@ -44,6 +44,8 @@ pub struct CompiledModel {
     pub name: String,
     pub sql: String,
     pub config: ModelConfig,
+    /// The config as written (folders, YAML, `config()`), for selectors like `tag:` and `config.x:`.
+    pub values: ConfigValues,
     pub refs: Vec<String>,
     pub sources: Vec<RelationName>,
     pub logs: Vec<String>,
@@ -344,6 +346,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
         name: model_name.to_string(),
         sql,
         config,
+        values,
         refs: recorded.refs,
         sources: recorded.sources,
         logs: recorded.logs,

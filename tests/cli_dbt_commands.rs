@@ -47,6 +47,19 @@ fn compile_prints_the_sql_a_run_would_run() {
 }
 
 #[test]
+fn selection_speaks_dbt() {
+    let dir = built();
+    let names = |args: &[&str]| -> Vec<String> {
+        ok(dir.path(), args).lines().filter_map(|l| l.strip_prefix("Compiled node '")?.split('\'').next().map(str::to_string)).collect()
+    };
+    assert_eq!(names(&["compile", "-s", "stg_trips+,config.materialized:incremental"]), ["daily_metrics"], "a comma intersects");
+    assert_eq!(names(&["compile", "-s", "stg_trips+", "--exclude", "daily_metrics"]), ["stg_trips", "location_metrics"]);
+    assert_eq!(names(&["compile", "-s", "source:raw_taxis.zones+1"]), ["stg_zones"]);
+    let built = ok(dir.path(), &["build", "--state", "st", "-s", "path:models/staging", "--exclude", "stg_zones"]);
+    assert!(built.contains("dbt build --select path:models/staging --exclude stg_zones"), "{built}");
+}
+
+#[test]
 fn show_previews_rows_as_the_query_returns_them() {
     let dir = built();
     let shown = ok(dir.path(), &["show", "--state", "st", "--inline", "select count(*) as n from {{ source('raw_taxis', 'trips') }}"]);

@@ -1,5 +1,5 @@
-//! The model graph: which models a model refs, in what order to build them, and dbt's
-//! selection syntax (`a,b`, `a b`, `+a` for a and everything upstream, `a+` for downstream).
+//! The model graph: which models a model refs, and in what order to build them (dbt's
+//! selection over it is `select`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,11 +10,15 @@ use crate::template::{self, CompileContext, CompiledModel};
 #[derive(Debug, Clone)]
 pub struct Dag {
     /// Model (or seed) → the models and seeds it refs.
-    parents: BTreeMap<String, BTreeSet<String>>,
+    pub(super) parents: BTreeMap<String, BTreeSet<String>>,
     /// Every model and seed, parents before children.
-    order: Vec<String>,
+    pub(super) order: Vec<String>,
     /// Each model as compiled to learn its refs (not incrementally): its config is final.
-    parsed: BTreeMap<String, CompiledModel>,
+    pub(super) parsed: BTreeMap<String, CompiledModel>,
+    /// Model or seed → its file.
+    pub(super) paths: BTreeMap<String, String>,
+    /// `source_name.table_name` → the models that read it.
+    pub(super) sources: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Dag {
@@ -35,7 +39,18 @@ impl Dag {
             }
         }
         let order = topological_order(project, &parents)?;
-        Ok(Dag { parents, order, parsed })
+        let paths = project.models.values().map(|m| (m.name.clone(), m.path.clone()))
+            .chain(project.seeds.iter().map(|s| (s.name.clone(), s.path.clone())))
+            .collect();
+        let mut sources = BTreeMap::<String, BTreeSet<String>>::new();
+        for source in &project.sources {
+            for table in &source.tables {
+                let Some((relation, _)) = project.source_table(&source.name, &table.name) else { continue };
+                let readers = parsed.values().filter(|m| m.sources.contains(&relation)).map(|m| m.name.clone());
+                sources.entry(format!("{}.{}", source.name, table.name)).or_default().extend(readers);
+            }
+        }
+        Ok(Dag { parents, order, parsed, paths, sources })
     }
 
     /// A model compiled with `is_incremental()` false, as it was to build the graph; `None`
@@ -52,51 +67,11 @@ impl Dag {
         self.parents.get(model).into_iter().flatten()
     }
 
-    fn children(&self, model: &str) -> impl Iterator<Item = &String> {
+    pub(super) fn children(&self, model: &str) -> impl Iterator<Item = &String> {
         self.parents
             .iter()
             .filter(move |(_, ps)| ps.contains(model))
             .map(|(child, _)| child)
-    }
-
-    /// The models a dbt `--select` picks, in build order. Empty selects everything.
-    pub fn select(&self, selector: &str) -> Result<Vec<String>> {
-        let items: Vec<&str> = selector
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if items.is_empty() {
-            return Ok(self.order.clone());
-        }
-        let mut chosen = BTreeSet::new();
-        for item in items {
-            let upstream = item.starts_with('+');
-            let downstream = item.ends_with('+');
-            let name = item.trim_matches('+');
-            if !self.parents.contains_key(name) {
-                return Err(Error::Usage(format!("--select {item}: there is no model named `{name}`")));
-            }
-            chosen.insert(name.to_string());
-            if upstream {
-                self.walk(name, &mut chosen, |dag, m| dag.parents(m).cloned().collect());
-            }
-            if downstream {
-                self.walk(name, &mut chosen, |dag, m| dag.children(m).cloned().collect());
-            }
-        }
-        Ok(self.order.iter().filter(|m| chosen.contains(*m)).cloned().collect())
-    }
-
-    fn walk(&self, from: &str, seen: &mut BTreeSet<String>, next: impl Fn(&Dag, &str) -> Vec<String>) {
-        let mut stack = vec![from.to_string()];
-        while let Some(model) = stack.pop() {
-            for n in next(self, &model) {
-                if seen.insert(n.clone()) {
-                    stack.push(n);
-                }
-            }
-        }
     }
 }
 
@@ -158,21 +133,6 @@ mod tests {
         files.parse().unwrap_or_else(|e| panic!("{e}"))
     }
 
-    #[test]
-    fn selects_like_dbt() {
-        let p = project(&[
-            ("a", "select 1"),
-            ("b", "select * from {{ ref('a') }}"),
-            ("c", "select * from {{ ref('b') }}"),
-            ("d", "select 2"),
-        ]);
-        let dag = Dag::of(&p, &CompileContext::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(dag.select("+c").ok(), Some(vec!["a".into(), "b".into(), "c".into()]));
-        assert_eq!(dag.select("b+").ok(), Some(vec!["b".into(), "c".into()]));
-        assert_eq!(dag.select("d a").ok(), Some(vec!["a".into(), "d".into()]));
-        assert_eq!(dag.select("").map(|m| m.len()).ok(), Some(4));
-        assert!(dag.select("zzz").is_err());
-    }
 
     #[test]
     fn cycles_are_named() {

@@ -7,6 +7,7 @@ mod data_tests;
 mod materialize;
 mod microbatch;
 mod seeds;
+mod select;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -28,8 +29,11 @@ use crate::warehouse::{Aliases, RelationName, Warehouse};
 /// What to build, as `dbt build` takes it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildRequest {
-    /// dbt selection syntax; empty builds everything.
+    /// dbt selection syntax (`run::select`); empty builds everything.
     pub select: String,
+    /// dbt's `--exclude`, the same syntax.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub exclude: String,
     pub full_refresh: bool,
     pub vars: Vars,
     /// dbt's `--event-time-start/--event-time-end`: the batches microbatch models run.
@@ -74,7 +78,7 @@ async fn build_inner(
     vars.extend(request.vars.clone());
     let base_ctx = CompileContext { vars, env: env.clone(), ..CompileContext::default() };
     let dag = Dag::of(project, &base_ctx)?;
-    let selected = dag.select(&request.select)?;
+    let selected = dag.select(&request.select, &request.exclude)?;
     let step = Step {
         project,
         dag: &dag,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::quantity;
 use crate::partitions::{parse_range, range_text};
+use crate::run::DbtCommand;
 use crate::sample::SampleSpec;
 use crate::template::Vars;
 
@@ -30,6 +31,8 @@ pub enum Action {
     /// `amount` taken off every fare of a day.
     CorrectFares { day: String, amount: f64 },
     Build {
+        #[serde(default, skip_serializing_if = "DbtCommand::is_build")]
+        command: DbtCommand,
         select: String,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         exclude: String,
@@ -60,9 +63,9 @@ impl Action {
             Action::File { name, .. } => format!("load {name}"),
             Action::LateTrips { day, rows, .. } => format!("{} for {day}", quantity(*rows as u64, "late trips")),
             Action::CorrectFares { day, amount } => format!("fares of {day} corrected by -{amount}"),
-            Action::Build { select, full_refresh, .. } => {
+            Action::Build { command, select, full_refresh, .. } => {
                 let what = if select.is_empty() { "everything" } else { select.as_str() };
-                format!("build {what}{}", if *full_refresh { " (full refresh)" } else { "" })
+                format!("{} {what}{}", command.word(), if *full_refresh { " (full refresh)" } else { "" })
             }
             Action::Materialize { range, .. } => format!("materialize {range}"),
         }

@@ -6,7 +6,7 @@ use backfill::engine::Engine;
 use backfill::error::{Error, Result};
 use backfill::project::{LESSON, Project, ProjectFiles, builtin};
 use backfill::query;
-use backfill::run::{BuildRequest, EventTimeRange, parse_time};
+use backfill::run::{BuildRequest, DbtCommand, EventTimeRange, parse_time};
 use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::state::{DirStore, State};
 use backfill::template::Vars;
@@ -48,31 +48,14 @@ enum Command {
         zones: Option<PathBuf>,
         files: Vec<PathBuf>,
     },
-    /// dbt build: the selected models in DAG order, then their tests.
-    Build {
-        #[arg(long)]
-        state: PathBuf,
-        #[arg(long, default_value = LESSON)]
-        project: String,
-        /// dbt's selection: `a b` (union), `a,b` (intersection), `+a`, `a+`, `2+a`, `a+1`, `@a`,
-        /// `tag:x`, `path:models/marts`, `config.materialized:incremental`, `source:raw+`.
-        #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
-        select: Vec<String>,
-        /// What to leave out of the selection, the same syntax.
-        #[arg(long, num_args = 1.., value_delimiter = None)]
-        exclude: Vec<String>,
-        #[arg(long)]
-        full_refresh: bool,
-        /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
-        #[arg(long)]
-        vars: Option<String>,
-        /// Microbatch models: first batch's time (YYYY-MM-DD[ HH:MM:SS]); default per dbt.
-        #[arg(long)]
-        event_time_start: Option<String>,
-        /// Microbatch models: the end (exclusive); default now.
-        #[arg(long)]
-        event_time_end: Option<String>,
-    },
+    /// dbt build: the selected seeds and models in DAG order, then their tests.
+    Build(BuildArgs),
+    /// dbt run: the selected models only (no seeds, no tests).
+    Run(BuildArgs),
+    /// dbt seed: the selected seeds only.
+    Seed(BuildArgs),
+    /// dbt test: the selected models' data tests, on the tables as they are.
+    Test(BuildArgs),
     /// dbt compile: the selected models' compiled SQL (or an --inline query's), printed.
     Compile {
         /// Compile against this state: an incremental model whose table exists compiles
@@ -174,6 +157,33 @@ impl From<PolicyArg> for backfill::export::BackfillPolicy {
             PolicyArg::RunPerPartition => backfill::export::BackfillPolicy::RunPerPartition,
         }
     }
+}
+
+/// What `build`, `run`, `seed` and `test` take, as dbt's commands do.
+#[derive(clap::Args)]
+struct BuildArgs {
+    #[arg(long)]
+    state: PathBuf,
+    #[arg(long, default_value = LESSON)]
+    project: String,
+    /// dbt's selection: `a b` (union), `a,b` (intersection), `+a`, `a+`, `2+a`, `a+1`, `@a`,
+    /// `tag:x`, `path:models/marts`, `config.materialized:incremental`, `source:raw+`.
+    #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
+    select: Vec<String>,
+    /// What to leave out of the selection, the same syntax.
+    #[arg(long, num_args = 1.., value_delimiter = None)]
+    exclude: Vec<String>,
+    #[arg(long)]
+    full_refresh: bool,
+    /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
+    #[arg(long)]
+    vars: Option<String>,
+    /// Microbatch models: first batch's time (YYYY-MM-DD[ HH:MM:SS]); default per dbt.
+    #[arg(long)]
+    event_time_start: Option<String>,
+    /// Microbatch models: the end (exclusive); default now.
+    #[arg(long)]
+    event_time_end: Option<String>,
 }
 
 pub fn main() -> i32 {
@@ -284,24 +294,10 @@ async fn run(command: Command) -> Result<()> {
             // Only a load where every file succeeded is saved: a bad file changes nothing.
             engine.state.save(&mut store)?;
         }
-        Command::Build { state, project, select, exclude, full_refresh, vars, event_time_start, event_time_end } => {
-            let event_time = EventTimeRange {
-                start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
-                end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
-            };
-            let (mut engine, mut store) = open(&state, &project, true)?;
-            let request = BuildRequest {
-                select: select.join(" "),
-                exclude: exclude.join(" "),
-                full_refresh,
-                vars: parse_vars(vars.as_deref())?,
-                event_time,
-            };
-            let result = engine.build(&request).await;
-            engine.state.save(&mut store)?;
-            let record = result?;
-            print_run(&record);
-        }
+        Command::Build(args) => build(args, DbtCommand::Build).await?,
+        Command::Run(args) => build(args, DbtCommand::Run).await?,
+        Command::Seed(args) => build(args, DbtCommand::Seed).await?,
+        Command::Test(args) => build(args, DbtCommand::Test).await?,
         Command::Materialize { state, project, partition, single_run } => {
             let (mut engine, mut store) = open(&state, &project, true)?;
             let result = engine.materialize(&partition, single_run).await;
@@ -392,6 +388,28 @@ fn batches_text(batches: &[String]) -> String {
         [one] => format!(", 1 batch {one}"),
         [first, .., last] => format!(", {} batches {first}..{last}", batches.len()),
     }
+}
+
+/// One dbt command over the state: recorded, saved (a failed run too), printed.
+async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
+    let BuildArgs { state, project, select, exclude, full_refresh, vars, event_time_start, event_time_end } = args;
+    let event_time = EventTimeRange {
+        start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
+        end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
+    };
+    let (mut engine, mut store) = open(&state, &project, true)?;
+    let request = BuildRequest {
+        command,
+        select: select.join(" "),
+        exclude: exclude.join(" "),
+        full_refresh,
+        vars: parse_vars(vars.as_deref())?,
+        event_time,
+    };
+    let result = engine.build(&request).await;
+    engine.state.save(&mut store)?;
+    print_run(&result?);
+    Ok(())
 }
 
 fn print_run(record: &backfill::history::RunRecord) {

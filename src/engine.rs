@@ -143,14 +143,14 @@ impl Engine {
             }
             Action::LateTrips { day: d, rows, seed } => self.add_late_trips(day(d)?, *rows, *seed)?,
             Action::CorrectFares { day: d, amount } => self.correct_fares(day(d)?, *amount)?,
-            Action::Build { select, exclude, full_refresh, vars, event_time_start, event_time_end } => {
+            Action::Build { command, select, exclude, full_refresh, vars, event_time_start, event_time_end } => {
                 let time = |text: &Option<String>| match text {
                     Some(t) => run::parse_time(t).map(Some).ok_or_else(|| Error::Usage(format!("`{t}` is not a time"))),
                     None => Ok(None),
                 };
                 let event_time = EventTimeRange { start: time(event_time_start)?, end: time(event_time_end)? };
                 let request =
-                    BuildRequest { select: select.clone(), exclude: exclude.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
+                    BuildRequest { command: *command, select: select.clone(), exclude: exclude.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
                 self.build(&request).await?;
             }
             Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?.into_result()?),
@@ -215,6 +215,7 @@ impl Engine {
         let record = self.run(request, command, Vec::new()).await?;
         let time = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
         self.record(Action::Build {
+            command: request.command,
             select: request.select.clone(),
             exclude: request.exclude.clone(),
             full_refresh: request.full_refresh,

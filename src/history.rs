@@ -104,7 +104,7 @@ pub struct TestRun {
 
 /// The dbt command line that reproduces a run.
 pub fn dbt_command(request: &BuildRequest) -> String {
-    let mut command = String::from("dbt build");
+    let mut command = format!("dbt {}", request.command.word());
     if !request.select.is_empty() {
         command.push_str(&format!(" --select {}", request.select));
     }

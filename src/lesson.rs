@@ -49,7 +49,7 @@ fn sample(month: &str, seed: u64) -> Action {
 }
 
 fn build(select: &str) -> Action {
-    Action::Build { select: select.into(), exclude: String::new(), full_refresh: false, vars: Default::default(), event_time_start: None, event_time_end: None }
+    Action::Build { command: Default::default(), select: select.into(), exclude: String::new(), full_refresh: false, vars: Default::default(), event_time_start: None, event_time_end: None }
 }
 
 fn materialize(range: &str) -> Action {

@@ -60,6 +60,37 @@ fn selection_speaks_dbt() {
 }
 
 #[test]
+fn seed_run_and_test_do_their_part_of_build() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let project = dir.path().join("project");
+    let files = [
+        ("dbt_project.yml", "name: shop\n"),
+        ("seeds/prices.csv", "id,price\n1,10\n2,\n"),
+        ("models/priced.sql", "select id, price * 2 as doubled from {{ ref('prices') }}"),
+        ("models/schema.yml", "version: 2\nmodels:\n  - name: priced\n    columns:\n      - name: doubled\n        tests: [not_null]\n"),
+    ];
+    for (path, text) in files {
+        let file = project.join(path);
+        std::fs::create_dir_all(file.parent().unwrap_or(&project)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(file, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let project = project.display().to_string();
+    let run = |command: &str| backfill(dir.path(), &[command, "--state", "st", "--project", &project]);
+    let (model, seed) = ("  priced ", "  prices ");
+    let seeded = String::from_utf8_lossy(&run("seed").stdout).into_owned();
+    assert!(seeded.contains("dbt seed") && seeded.contains(seed) && !seeded.contains(model), "{seeded}");
+    let ran = run("run");
+    let ran_out = String::from_utf8_lossy(&ran.stdout);
+    assert!(ran.status.success(), "run runs no tests, so the null price passes: {ran_out}");
+    assert!(ran_out.contains("dbt run") && ran_out.contains(model) && !ran_out.contains(seed) && !ran_out.contains("test "), "{ran_out}");
+    let tested = run("test");
+    let tested_out = String::from_utf8_lossy(&tested.stdout);
+    assert_eq!(tested.status.code(), Some(1), "the null price fails not_null: {tested_out}");
+    assert!(!tested_out.contains(model), "test builds nothing: {tested_out}");
+    assert!(String::from_utf8_lossy(&tested.stderr).contains("test not_null_priced_doubled failed: 1 failing row(s)"));
+}
+
+#[test]
 fn show_previews_rows_as_the_query_returns_them() {
     let dir = built();
     let shown = ok(dir.path(), &["show", "--state", "st", "--inline", "select count(*) as n from {{ source('raw_taxis', 'trips') }}"]);

@@ -50,7 +50,7 @@ async fn a_link_that_fails_part_way_leaves_the_session_as_it_was() {
     let (before, runs) = (tables(&engine).await, engine.state.runs.clone());
     // Its first lesson step (3 actions) and two more steps replay; the sixth names no model.
     let mut actions: Vec<Action> = lesson::steps().swap_remove(0).actions;
-    let build = Action::Build { select: String::new(), exclude: String::new(), full_refresh: false, vars: Default::default(), event_time_start: None, event_time_end: None };
+    let build = Action::Build { command: Default::default(), select: String::new(), exclude: String::new(), full_refresh: false, vars: Default::default(), event_time_start: None, event_time_end: None };
     actions.extend([sample("2023-04", 1_000), build, Action::Model { name: "nope".into(), sql: "select 1".into() }]);
     let view = View { lesson_steps: 1, ..View::default() };
     let fragment = SharedSession::new(actions, view).to_fragment().unwrap_or_else(|e| panic!("{e}"));
@@ -93,6 +93,7 @@ async fn a_link_whose_microbatch_builds_run_too_many_batches_is_refused_before_t
     let (mut engine, _) = saved_session().await;
     let before = tables(&engine).await;
     let build = |end: &str| Action::Build {
+        command: Default::default(),
         select: "+daily_metrics".into(),
         exclude: String::new(),
         full_refresh: false,

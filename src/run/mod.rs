@@ -26,9 +26,42 @@ use crate::table_diff;
 use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
 use crate::warehouse::{Aliases, RelationName, Warehouse};
 
+/// Which dbt command a request is: what of the selection it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbtCommand {
+    /// Seeds and models, then their tests.
+    #[default]
+    Build,
+    /// Models only.
+    Run,
+    /// Seeds only.
+    Seed,
+    /// The tests of the selection, on the tables as they are.
+    Test,
+}
+
+impl DbtCommand {
+    pub fn word(self) -> &'static str {
+        match self {
+            DbtCommand::Build => "build",
+            DbtCommand::Run => "run",
+            DbtCommand::Seed => "seed",
+            DbtCommand::Test => "test",
+        }
+    }
+
+    pub fn is_build(&self) -> bool {
+        *self == DbtCommand::Build
+    }
+}
+
 /// What to build, as `dbt build` takes it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildRequest {
+    /// `dbt build`, `run`, `seed` or `test`.
+    #[serde(default, skip_serializing_if = "DbtCommand::is_build")]
+    pub command: DbtCommand,
     /// dbt selection syntax (`run::select`); empty builds everything.
     pub select: String,
     /// dbt's `--exclude`, the same syntax.
@@ -88,14 +121,21 @@ async fn build_inner(
         batches_left: Cell::new(batch_budget),
     };
     let mut working = warehouse.clone();
-    for name in &selected {
+    let builds = |name: &&String| match request.command {
+        DbtCommand::Build => true,
+        DbtCommand::Run => dag.parsed(name).is_some(),
+        DbtCommand::Seed => dag.parsed(name).is_none(),
+        DbtCommand::Test => false,
+    };
+    for name in selected.iter().filter(builds) {
         let (run, failure) = step.model(&mut working, name).await?;
         model_runs.push(run);
         if let Some(error) = failure {
             return Err(error);
         }
     }
-    for test in project.tests.iter().filter(|t| selected.contains(&t.model)) {
+    let tests = matches!(request.command, DbtCommand::Build | DbtCommand::Test);
+    for test in project.tests.iter().filter(|t| tests && selected.contains(&t.model)) {
         let failures = data_tests::failures(&working, project, test).await?;
         test_runs.push(TestRun {
             name: test.name(),

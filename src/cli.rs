@@ -64,10 +64,8 @@ enum Command {
         state: Option<PathBuf>,
         #[arg(long, default_value = LESSON)]
         project: String,
-        #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
-        select: Vec<String>,
-        #[arg(long, num_args = 1.., value_delimiter = None)]
-        exclude: Vec<String>,
+        #[command(flatten)]
+        selection: Selection,
         /// SQL with refs and sources to compile instead of the project's models.
         #[arg(long, conflicts_with = "select")]
         inline: Option<String>,
@@ -80,10 +78,8 @@ enum Command {
         state: PathBuf,
         #[arg(long, default_value = LESSON)]
         project: String,
-        #[arg(long, short = 's', num_args = 1.., value_delimiter = None, required_unless_present = "inline")]
-        select: Vec<String>,
-        #[arg(long, num_args = 1.., value_delimiter = None)]
-        exclude: Vec<String>,
+        #[command(flatten)]
+        selection: Selection,
         #[arg(long, conflicts_with = "select")]
         inline: Option<String>,
         /// Rows to show (dbt's default is 5).
@@ -166,13 +162,8 @@ struct BuildArgs {
     state: PathBuf,
     #[arg(long, default_value = LESSON)]
     project: String,
-    /// dbt's selection: `a b` (union), `a,b` (intersection), `+a`, `a+`, `2+a`, `a+1`, `@a`,
-    /// `tag:x`, `path:models/marts`, `config.materialized:incremental`, `source:raw+`.
-    #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
-    select: Vec<String>,
-    /// What to leave out of the selection, the same syntax.
-    #[arg(long, num_args = 1.., value_delimiter = None)]
-    exclude: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
     #[arg(long)]
     full_refresh: bool,
     /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
@@ -184,6 +175,18 @@ struct BuildArgs {
     /// Microbatch models: the end (exclusive); default now.
     #[arg(long)]
     event_time_end: Option<String>,
+}
+
+/// dbt's node selection, as every command that picks nodes takes it.
+#[derive(clap::Args)]
+struct Selection {
+    /// dbt's selection: `a b` (union), `a,b` (intersection), `+a`, `a+`, `2+a`, `a+1`, `@a`,
+    /// `tag:x`, `path:models/marts`, `config.materialized:incremental`, `source:raw+`.
+    #[arg(long, short = 's', num_args = 1.., value_delimiter = None)]
+    select: Vec<String>,
+    /// What to leave out of the selection, the same syntax.
+    #[arg(long, num_args = 1.., value_delimiter = None)]
+    exclude: Vec<String>,
 }
 
 pub fn main() -> i32 {
@@ -310,18 +313,21 @@ async fn run(command: Command) -> Result<()> {
             }
             backfill.into_result()?;
         }
-        Command::Compile { state, project, select, exclude, inline, vars } => {
+        Command::Compile { state, project, selection, inline, vars } => {
             let (engine, _store) = compile_engine(state.as_deref(), &project)?;
             match inline {
                 Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(&sql)?.trim()),
                 None => {
-                    for model in engine.compile_selected(&select.join(" "), &exclude.join(" "), &parse_vars(vars.as_deref())?)? {
+                    for model in engine.compile_selected(&selection.select.join(" "), &selection.exclude.join(" "), &parse_vars(vars.as_deref())?)? {
                         println!("Compiled node '{}' is:\n{}\n", model.name, model.sql.trim());
                     }
                 }
             }
         }
-        Command::Show { state, project, select, exclude, inline, limit, vars } => {
+        Command::Show { state, project, selection, inline, limit, vars } => {
+            if selection.select.is_empty() && inline.is_none() {
+                return Err(Error::Usage("show needs --select MODEL or --inline SQL".into()));
+            }
             let (engine, _store) = open(&state, &project, false)?;
             match inline {
                 Some(sql) => {
@@ -329,7 +335,7 @@ async fn run(command: Command) -> Result<()> {
                     print!("Previewing inline node:\n{}", query::to_text_table(&query::head(&rows, limit)));
                 }
                 None => {
-                    for model in engine.compile_selected(&select.join(" "), &exclude.join(" "), &parse_vars(vars.as_deref())?)? {
+                    for model in engine.compile_selected(&selection.select.join(" "), &selection.exclude.join(" "), &parse_vars(vars.as_deref())?)? {
                         let rows = engine.query(model.sql.trim_end().trim_end_matches(';')).await?;
                         print!("Previewing node '{}':\n{}\n", model.name, query::to_text_table(&query::head(&rows, limit)));
                     }
@@ -392,7 +398,7 @@ fn batches_text(batches: &[String]) -> String {
 
 /// One dbt command over the state: recorded, saved (a failed run too), printed.
 async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
-    let BuildArgs { state, project, select, exclude, full_refresh, vars, event_time_start, event_time_end } = args;
+    let BuildArgs { state, project, selection, full_refresh, vars, event_time_start, event_time_end } = args;
     let event_time = EventTimeRange {
         start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
         end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
@@ -400,8 +406,8 @@ async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
     let (mut engine, mut store) = open(&state, &project, true)?;
     let request = BuildRequest {
         command,
-        select: select.join(" "),
-        exclude: exclude.join(" "),
+        select: selection.select.join(" "),
+        exclude: selection.exclude.join(" "),
         full_refresh,
         vars: parse_vars(vars.as_deref())?,
         event_time,

@@ -9,7 +9,7 @@ use backfill::query;
 use backfill::run::{BuildRequest, DbtCommand, EventTimeRange, parse_time};
 use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::state::{DirStore, State};
-use backfill::template::Vars;
+use backfill::template::{CompiledModel, Vars};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -65,12 +65,7 @@ enum Command {
         #[arg(long, default_value = LESSON)]
         project: String,
         #[command(flatten)]
-        selection: Selection,
-        /// SQL with refs and sources to compile instead of the project's models.
-        #[arg(long, conflicts_with = "select")]
-        inline: Option<String>,
-        #[arg(long)]
-        vars: Option<String>,
+        nodes: Nodes,
     },
     /// dbt show: the first rows of each selected model's query, or of an --inline query.
     Show {
@@ -79,14 +74,10 @@ enum Command {
         #[arg(long, default_value = LESSON)]
         project: String,
         #[command(flatten)]
-        selection: Selection,
-        #[arg(long, conflicts_with = "select")]
-        inline: Option<String>,
+        nodes: Nodes,
         /// Rows to show (dbt's default is 5).
         #[arg(long, default_value_t = 5)]
         limit: usize,
-        #[arg(long)]
-        vars: Option<String>,
     },
     /// Materialize daily partitions of the incremental models.
     Materialize {
@@ -187,6 +178,35 @@ struct Selection {
     /// What to leave out of the selection, the same syntax.
     #[arg(long, num_args = 1.., value_delimiter = None)]
     exclude: Vec<String>,
+}
+
+impl Selection {
+    fn select(&self) -> String {
+        self.select.join(" ")
+    }
+
+    fn exclude(&self) -> String {
+        self.exclude.join(" ")
+    }
+}
+
+/// What `compile` and `show` work on: the selected models, or SQL given inline.
+#[derive(clap::Args)]
+struct Nodes {
+    #[command(flatten)]
+    selection: Selection,
+    /// SQL with refs and sources, instead of the project's models.
+    #[arg(long, conflicts_with = "select")]
+    inline: Option<String>,
+    #[arg(long)]
+    vars: Option<String>,
+}
+
+impl Nodes {
+    /// The selected models, compiled as the next run would compile them.
+    fn models(&self, engine: &Engine) -> Result<Vec<CompiledModel>> {
+        engine.compile_selected(&self.selection.select(), &self.selection.exclude(), &parse_vars(self.vars.as_deref())?)
+    }
 }
 
 pub fn main() -> i32 {
@@ -313,31 +333,28 @@ async fn run(command: Command) -> Result<()> {
             }
             backfill.into_result()?;
         }
-        Command::Compile { state, project, selection, inline, vars } => {
+        Command::Compile { state, project, nodes } => {
             let (engine, _store) = compile_engine(state.as_deref(), &project)?;
-            match inline {
-                Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(&sql)?.trim()),
+            match &nodes.inline {
+                Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(sql)?.trim()),
                 None => {
-                    for model in engine.compile_selected(&selection.select.join(" "), &selection.exclude.join(" "), &parse_vars(vars.as_deref())?)? {
+                    for model in nodes.models(&engine)? {
                         println!("Compiled node '{}' is:\n{}\n", model.name, model.sql.trim());
                     }
                 }
             }
         }
-        Command::Show { state, project, selection, inline, limit, vars } => {
-            if selection.select.is_empty() && inline.is_none() {
+        Command::Show { state, project, nodes, limit } => {
+            if nodes.selection.select.is_empty() && nodes.inline.is_none() {
                 return Err(Error::Usage("show needs --select MODEL or --inline SQL".into()));
             }
             let (engine, _store) = open(&state, &project, false)?;
-            match inline {
-                Some(sql) => {
-                    let rows = engine.query_inline(&sql).await?;
-                    print!("Previewing inline node:\n{}", query::to_text_table(&query::head(&rows, limit)));
-                }
+            let first_rows = |rows: &backfill::warehouse::Table| query::to_text_table(&query::slice(rows, 0, limit));
+            match &nodes.inline {
+                Some(sql) => print!("Previewing inline node:\n{}", first_rows(&engine.query_inline(sql).await?)),
                 None => {
-                    for model in engine.compile_selected(&selection.select.join(" "), &selection.exclude.join(" "), &parse_vars(vars.as_deref())?)? {
-                        let rows = engine.query(model.sql.trim_end().trim_end_matches(';')).await?;
-                        print!("Previewing node '{}':\n{}\n", model.name, query::to_text_table(&query::head(&rows, limit)));
+                    for model in nodes.models(&engine)? {
+                        print!("Previewing node '{}':\n{}\n", model.name, first_rows(&engine.query(&model.sql).await?));
                     }
                 }
             }
@@ -406,8 +423,8 @@ async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
     let (mut engine, mut store) = open(&state, &project, true)?;
     let request = BuildRequest {
         command,
-        select: selection.select.join(" "),
-        exclude: selection.exclude.join(" "),
+        select: selection.select(),
+        exclude: selection.exclude(),
         full_refresh,
         vars: parse_vars(vars.as_deref())?,
         event_time,

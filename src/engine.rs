@@ -13,7 +13,7 @@ use crate::history::{self, RunRecord, RunStatus};
 use crate::ingest::{self, trips_relation, zones_relation};
 use crate::limits::Limit;
 use crate::lineage::Lineage;
-use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, run_request, spans};
+use crate::partitions::{DailyPartitions, DayFingerprints, PartitionStatus, day_text, range_text, run_request, runs_of};
 use crate::project::{Materialization, Model, Project, ProjectFiles, builtin};
 use crate::run::{self, BuildRequest, Dag, EventTimeRange};
 use crate::sample::{self, SampleSpec};
@@ -46,6 +46,18 @@ pub struct Backfill {
 }
 
 impl Backfill {
+    pub fn new(total: usize) -> Backfill {
+        Backfill { runs: Vec::new(), failed: Vec::new(), total }
+    }
+
+    /// Keeps one run's outcome: its record, or its partitions and why it failed.
+    pub fn add(&mut self, (first, last): (NaiveDate, NaiveDate), outcome: Result<RunRecord>) {
+        match outcome {
+            Ok(record) => self.runs.push(record),
+            Err(e) => self.failed.push(FailedRun { partitions: range_text(first, last), error: Box::new(e) }),
+        }
+    }
+
     /// The runs, or the failure if any run failed.
     pub fn into_result(self) -> Result<Vec<RunRecord>> {
         if self.failed.is_empty() {
@@ -54,6 +66,15 @@ impl Backfill {
             Err(Error::PartitionRunsFailed { total: self.total, failed: self.failed })
         }
     }
+}
+
+/// A backfill's runs, checked before the first: see [`Engine::plan_backfill`].
+#[derive(Debug, Clone)]
+pub struct BackfillPlan {
+    pub runs: Vec<(NaiveDate, NaiveDate)>,
+    /// The incremental models each run builds.
+    models: Vec<String>,
+    single_run: bool,
 }
 
 /// One partition and its status, for listing.
@@ -314,38 +335,39 @@ impl Engine {
         dag.select(&request.select, &request.exclude).is_ok_and(|chosen| chosen.iter().any(|m| models.contains(m)))
     }
 
-    /// The partition runs a backfill of `selection` launches, `(first, last)` each: one per
-    /// day, or with `single_run` one per span of consecutive days (Dagster's
-    /// `BackfillPolicy.single_run()` runs each contiguous range once). Checked before any runs.
-    pub fn backfill_runs(&self, selection: &str, single_run: bool) -> Result<Vec<(NaiveDate, NaiveDate)>> {
+    /// What a backfill of `selection` will run, checked before any run: the partition runs,
+    /// `(first, last)` each (see [`runs_of`]), and the incremental models each builds, whose
+    /// parents must be built.
+    pub fn plan_backfill(&self, selection: &str, single_run: bool) -> Result<BackfillPlan> {
         let definition = self.partitions_definition().ok_or_else(|| Error::Partition {
             partition: selection.into(),
             message: "there are no partitions yet: load a trip file first".into(),
         })?;
         let days = definition.select(selection)?;
-        self.partitioned_models_ready()?;
-        Ok(if single_run { spans(&days) } else { days.into_iter().map(|d| (d, d)).collect() })
+        let dag = self.dag()?;
+        let models = Self::incremental_models(&dag);
+        if models.is_empty() {
+            return Err(Error::Usage("the project has no incremental model to partition".into()));
+        }
+        self.check_upstream_built(&dag, &models)?;
+        Ok(BackfillPlan { runs: runs_of(&days, single_run), models, single_run })
     }
 
-    /// Materializes daily partitions: every run of [`Engine::backfill_runs`], going on past a
-    /// failed one as Dagster's backfills do (its days are recorded as failed).
+    /// Materializes daily partitions: every run of the plan, going on past a failed one as
+    /// Dagster's backfills do (its days are recorded as failed).
     pub async fn materialize(&mut self, selection: &str, single_run: bool) -> Result<Backfill> {
-        let runs = self.backfill_runs(selection, single_run)?;
-        let mut backfill = Backfill { runs: Vec::new(), failed: Vec::new(), total: runs.len() };
-        for (first, last) in runs {
-            match self.materialize_run(first, last, single_run).await {
-                Ok(record) => backfill.runs.push(record),
-                Err(e) => backfill.failed.push(FailedRun { partitions: range_text(first, last), error: Box::new(e) }),
-            }
+        let plan = self.plan_backfill(selection, single_run)?;
+        let mut backfill = Backfill::new(plan.runs.len());
+        for &run in &plan.runs {
+            backfill.add(run, self.materialize_run(&plan, run).await);
         }
         Ok(backfill)
     }
 
-    /// One partition run over the days `first..=last`, recorded in the ledger whatever its
-    /// outcome.
-    pub async fn materialize_run(&mut self, first: NaiveDate, last: NaiveDate, single_run: bool) -> Result<RunRecord> {
-        let models = self.partitioned_models_ready()?;
-        let request = run_request(&models, first, last);
+    /// One partition run of `plan` over the days `first..=last`, recorded in the ledger
+    /// whatever its outcome.
+    pub async fn materialize_run(&mut self, plan: &BackfillPlan, (first, last): (NaiveDate, NaiveDate)) -> Result<RunRecord> {
+        let request = run_request(&plan.models, first, last);
         let command = history::dbt_command(&request);
         let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
         let names = days.iter().map(|d| day_text(*d)).collect();
@@ -354,7 +376,7 @@ impl Engine {
                 for day in &days {
                     self.state.partitions.record_success(*day, record.id, &record.started_at, &self.state.fingerprints);
                 }
-                self.record(Action::Materialize { range: range_text(first, last), single_run });
+                self.record(Action::Materialize { range: range_text(first, last), single_run: plan.single_run });
                 Ok(record)
             }
             Err(e) => {
@@ -367,17 +389,6 @@ impl Engine {
                 Err(e)
             }
         }
-    }
-
-    /// The incremental models a partition run builds, once what they read has been built.
-    fn partitioned_models_ready(&self) -> Result<Vec<String>> {
-        let dag = self.dag()?;
-        let models = Self::incremental_models(&dag);
-        if models.is_empty() {
-            return Err(Error::Usage("the project has no incremental model to partition".into()));
-        }
-        self.check_upstream_built(&dag, &models)?;
-        Ok(models)
     }
 
     /// A partition run builds only the incremental models; what they read must exist.
@@ -429,9 +440,15 @@ impl Engine {
             .iter()
             .filter_map(|name| dag.parsed(name).map(|model| (name, model)))
             .map(|(name, model)| {
+                // The graph compiled every model as a first run; only an incremental one whose
+                // table exists compiles differently.
                 let incremental = model.config.materialized == Materialization::Incremental
                     && self.state.warehouse.contains(&RelationName::main(name));
-                template::compile(&self.project, name, &CompileContext { is_incremental: incremental, ..ctx.clone() })
+                if incremental {
+                    template::compile(&self.project, name, &CompileContext { is_incremental: true, ..ctx.clone() })
+                } else {
+                    Ok(model.clone())
+                }
             })
             .collect()
     }
@@ -449,7 +466,7 @@ impl Engine {
     /// (`inline_query.sql:line:column`).
     pub async fn query_inline(&self, sql: &str) -> Result<Table> {
         let compiled = self.compile_inline(sql)?;
-        self.query(compiled.trim_end().trim_end_matches(';')).await.map_err(|e| match e {
+        self.query(&compiled).await.map_err(|e| match e {
             Error::Query(message) => Error::Sql {
                 model: INLINE.into(),
                 file: format!("{INLINE}.sql"),

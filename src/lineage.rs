@@ -90,6 +90,11 @@ impl Lineage {
         }
         lineage
     }
+
+    /// The incremental models, in build order: what a partition run builds.
+    pub fn incremental_models(&self) -> Vec<String> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Model && n.detail == "incremental").map(|n| n.name.clone()).collect()
+    }
 }
 
 fn node_id(kind: NodeKind, name: &str) -> String {
@@ -227,6 +232,7 @@ mod tests {
         );
         let daily = lineage.nodes.iter().find(|n| n.id == "model:daily_metrics");
         assert_eq!(daily.map(|n| (n.detail.as_str(), n.status.as_str())), Some(("incremental", "status of daily_metrics")));
+        assert_eq!(lineage.incremental_models(), ["daily_metrics"]);
     }
 
     #[test]

@@ -89,6 +89,13 @@ pub fn spans(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
     out
 }
 
+/// The partition runs over sorted days, `(first, last)` each: one per day, or with
+/// `single_run` one per span of consecutive days (Dagster's `BackfillPolicy.single_run()`
+/// runs each contiguous range once).
+pub fn runs_of(days: &[NaiveDate], single_run: bool) -> Vec<(NaiveDate, NaiveDate)> {
+    if single_run { spans(days) } else { days.iter().map(|&d| (d, d)).collect() }
+}
+
 /// Sorted days as a selection `select` reads back: `2023-03-04..2023-03-06, 2023-03-10`.
 pub fn selection_text(days: &[NaiveDate]) -> String {
     spans(days).into_iter().map(|(first, last)| range_text(first, last)).collect::<Vec<_>>().join(", ")

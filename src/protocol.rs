@@ -130,8 +130,6 @@ pub struct Snapshot {
     pub tables: Vec<String>,
     /// The project's files; the page parses them for the editor and lineage.
     pub project: ProjectFiles,
-    /// The incremental models a partition run builds (`dbt build --select` them).
-    pub partitioned_models: Vec<String>,
     pub lineage: Lineage,
     /// Loaded months that stg_trips has not been rebuilt with yet.
     pub unbuilt_months: Vec<String>,

@@ -65,18 +65,19 @@ pub fn to_csv(table: &Table) -> String {
     out
 }
 
-/// The first `limit` rows of `table`, in its order.
-pub fn head(table: &Table, limit: usize) -> Table {
-    let mut left = limit;
-    let batches = table
-        .batches
-        .iter()
-        .map_while(|batch| {
-            let take = batch.num_rows().min(left);
-            left -= take;
-            (take > 0).then(|| batch.slice(0, take))
-        })
-        .collect();
+/// At most `limit` rows of `table` from row `offset`, in its order.
+pub fn slice(table: &Table, offset: usize, limit: usize) -> Table {
+    let (mut skip, mut left) = (offset, limit);
+    let mut batches = Vec::new();
+    for batch in table.batches.iter() {
+        let from = skip.min(batch.num_rows());
+        skip -= from;
+        let take = (batch.num_rows() - from).min(left);
+        left -= take;
+        if take > 0 {
+            batches.push(batch.slice(from, take));
+        }
+    }
     Table::new(table.schema.clone(), batches)
 }
 

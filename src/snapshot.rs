@@ -9,7 +9,6 @@ use chrono::NaiveDate;
 
 use crate::chart::{self, DailyPoint};
 use crate::engine::Engine;
-use crate::lineage::NodeKind;
 use crate::partitions::PartitionStatus;
 use crate::protocol::{PartitionCell, Snapshot};
 use crate::query::cell;
@@ -39,7 +38,6 @@ pub async fn snapshot(engine: &Engine) -> Snapshot {
     let unbuilt_months = unbuilt_months(engine).await;
     let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
         all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
-    let lineage = engine.lineage();
     let tables = engine.state.warehouse.relations().map(|(name, _)| name.to_string()).collect();
     Snapshot {
         partitions,
@@ -50,13 +48,7 @@ pub async fn snapshot(engine: &Engine) -> Snapshot {
         files: engine.state.files.clone(),
         tables,
         project: engine.project.files.clone(),
-        partitioned_models: lineage
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Model && n.detail == "incremental")
-            .map(|n| n.name.clone())
-            .collect(),
-        lineage,
+        lineage: engine.lineage(),
         unbuilt_months,
         daily_rows,
         lesson: engine.state.lesson.clone(),

@@ -12,13 +12,13 @@ use crate::browser_store::BrowserStore;
 use crate::compare;
 use crate::engine::{Backfill, Engine};
 use crate::export::BackfillPolicy;
-use crate::error::{Error, FailedRun, Result};
+use crate::error::{Error, Result};
 use crate::import;
 use crate::lesson;
-use crate::partitions::{day_text, range_text};
+use crate::partitions::day_text;
 use crate::project::{LESSON, builtin};
 use crate::protocol::{Answer, Event, Progress, Request, TablePage};
-use crate::query::{cell, to_csv, to_json_rows};
+use crate::query::{cell, slice, to_csv, to_json_rows};
 use crate::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
 use crate::share::{self, SharedSession};
 use crate::snapshot::snapshot;
@@ -118,21 +118,12 @@ impl Host {
             }
             Request::TablePage { table, order, offset, limit } => {
                 let engine = self.engine.lock().await;
-                let order_by = order
-                    .map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" }))
-                    .unwrap_or_default();
-                let rows = engine.query(&format!("select * from {table}{order_by} limit {limit} offset {offset}")).await;
-                let total = engine.query(&format!("select count(*) from {table}")).await;
-                rows.and_then(|rows| {
-                    let total = total?.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
-                    Ok(page(&rows, 0, limit, total))
-                })
-                .map(Answer::Page)
+                table_page(&engine, &table, order, offset, limit).await.map(Answer::Page)
             }
             // The query runs once, whole: a limit wrapped around it could lose its order.
             Request::Show { sql, offset, limit } => {
                 let engine = self.engine.lock().await;
-                engine.query_inline(&sql).await.map(|rows| page(&rows, offset, limit, rows.num_rows())).map(Answer::Page)
+                engine.query_inline(&sql).await.map(|rows| page(&slice(&rows, offset, limit), rows.num_rows())).map(Answer::Page)
             }
             Request::Download { table, csv } => {
                 let engine = self.engine.lock().await;
@@ -238,17 +229,17 @@ impl Host {
         Ok(Answer::Started { warning, view: Some(shared.view) })
     }
 
-    /// A backfill's runs (see [`Engine::backfill_runs`]) with progress, cancellable between
+    /// A backfill's runs (see [`Engine::plan_backfill`]) with progress, cancellable between
     /// runs; a failed run does not stop the others.
     async fn materialize(&self, selection: &str, single_run: bool) -> Result<Answer> {
         let mut engine = self.engine.lock().await;
-        let runs = match engine.backfill_runs(selection, single_run) {
-            Ok(runs) => runs,
+        let plan = match engine.plan_backfill(selection, single_run) {
+            Ok(plan) => plan,
             Err(e) => return self.finish(&mut engine, Err(e)).await,
         };
-        let total = runs.len();
-        let mut backfill = Backfill { runs: Vec::new(), failed: Vec::new(), total };
-        for (index, (first, last)) in runs.into_iter().enumerate() {
+        let total = plan.runs.len();
+        let mut backfill = Backfill::new(total);
+        for (index, &(first, last)) in plan.runs.iter().enumerate() {
             // Lets a Cancel sent meanwhile arrive.
             next_tick().await;
             if self.cancelled.get() {
@@ -258,10 +249,8 @@ impl Host {
             }
             self.post(Event::Running { days: first.iter_days().take_while(|d| *d <= last).collect() });
             self.post(Event::Progress(Some(Progress::step(format!("Materializing {}", range_label(first, last)), index, total))));
-            match engine.materialize_run(first, last, single_run).await {
-                Ok(record) => backfill.runs.push(record),
-                Err(e) => backfill.failed.push(FailedRun { partitions: range_text(first, last), error: Box::new(e) }),
-            }
+            let outcome = engine.materialize_run(&plan, (first, last)).await;
+            backfill.add((first, last), outcome);
             // Each run's outcome is kept even if a later one is cancelled; the last one's is
             // published and saved once, below.
             if index + 1 < total {
@@ -373,15 +362,25 @@ impl Host {
     }
 }
 
-/// `limit` rows from `offset` as text, of `total`.
-fn page(rows: &Table, offset: usize, limit: usize, total: usize) -> TablePage {
+async fn table_page(engine: &Engine, table: &str, order: Option<(String, bool)>, offset: usize, limit: usize) -> Result<TablePage> {
+    let order_by = order
+        .map(|(c, desc)| format!(" order by \"{}\" {}", c.replace('"', "\"\""), if desc { "desc" } else { "asc" }))
+        .unwrap_or_default();
+    let rows = engine.query(&format!("select * from {table}{order_by} limit {limit} offset {offset}")).await?;
+    let total = engine.query(&format!("select count(*) from {table}")).await?;
+    let total = total.batches.first().and_then(|b| cell(b, 0, 0)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(page(&rows, total))
+}
+
+/// Rows as text, with the count of the rows they are a page of.
+fn page(rows: &Table, total: usize) -> TablePage {
     let columns: Vec<String> = rows.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let all = rows.batches.iter().flat_map(|batch| (0..batch.num_rows()).map(move |row| (batch, row)));
-    let out = all
-        .skip(offset)
-        .take(limit)
-        .map(|(batch, row)| (0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect())
-        .collect();
+    let mut out = Vec::new();
+    for batch in rows.batches.iter() {
+        for row in 0..batch.num_rows() {
+            out.push((0..columns.len()).map(|c| cell(batch, c, row).unwrap_or_else(|| "NULL".into())).collect());
+        }
+    }
     TablePage { columns, rows: out, total }
 }
 

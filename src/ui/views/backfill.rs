@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::SessionRef;
 use super::partitions::{days_with, definition_of};
 use crate::history::dbt_command;
-use crate::partitions::{run_request, selection_text, spans};
+use crate::partitions::{run_request, runs_of, selection_text};
 
 /// Commands listed in the preview; the rest are counted.
 const PREVIEW_COMMANDS: usize = 8;
@@ -47,10 +47,7 @@ pub fn BackfillDialog(
             Some(definition) => definition.select(&text).map_err(|e| e.to_string()),
         }
     });
-    let runs = Memo::new(move |_| {
-        let days = days.get().unwrap_or_default();
-        if single_run.get() { spans(&days) } else { days.iter().map(|d| (*d, *d)).collect() }
-    });
+    let runs = Memo::new(move |_| runs_of(&days.get().unwrap_or_default(), single_run.get()));
     let helper = move |label: &'static str, testid: &'static str, pick: fn(&[crate::protocol::PartitionCell], &[NaiveDate]) -> Vec<NaiveDate>| {
         let picked = Memo::new(move |_| pick(&cells(), &days.get().unwrap_or_default()));
         view! {
@@ -109,7 +106,7 @@ pub fn BackfillDialog(
                     Err(problem) => view! { <p class="range-problem">{problem}</p> }.into_any(),
                     Ok(days) => {
                         let runs = runs.get();
-                        let models = snapshot.with(|s| s.partitioned_models.clone());
+                        let models = snapshot.with(|s| s.lineage.incremental_models());
                         let more = runs.len().saturating_sub(PREVIEW_COMMANDS);
                         view! {
                             <p class="summary" data-testid="backfill-summary">{format!("{} → {}", plural(days.len(), "partition"), plural(runs.len(), "run"))}</p>

@@ -25,6 +25,8 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
     let select = move |value: Option<(NaiveDate, NaiveDate)>| {
         view_state.update(|v| v.selection = value.map(|(a, b)| range_text(a, b)));
     };
+    // Shift's extension: from the selection's anchor (`from` without a selection) to `to`.
+    let extend = move |from: NaiveDate, to: NaiveDate| select(Some((selection.get_untracked().map_or(from, |(a, _)| a), to)));
     let definition = Memo::new(move |_| snapshot.with(|s| definition_of(&s.partitions)));
     let dragging = RwSignal::new(false);
     // A touch range: the first tap's day, until the second tap.
@@ -58,15 +60,14 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
         let key = ev.key();
         if key == "Enter" || key == " " {
             ev.prevent_default();
-            let anchor = if ev.shift_key() { selection.get_untracked().map_or(day, |(a, _)| a) } else { day };
-            select(Some((anchor, day)));
+            if ev.shift_key() { extend(day, day) } else { select(Some((day, day))) }
             return;
         }
         let (Some(target), Some(definition)) = (key_target(day, &key), definition.get_untracked()) else { return };
         ev.prevent_default();
         let target = target.clamp(definition.start, definition.end.pred_opt().unwrap_or(definition.start));
         if ev.shift_key() {
-            select(Some((selection.get_untracked().map_or(day, |(a, _)| a), target)));
+            extend(day, target);
         }
         keyboard_day.set(Some(target));
         focus_day(target);
@@ -116,7 +117,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                                                 tap_anchor.set(if anchor.is_some() { None } else { Some(day) });
                                                 select(Some((anchor.unwrap_or(day), day)));
                                             } else if ev.shift_key() {
-                                                select(Some((selection.get_untracked().map_or(day, |(a, _)| a), day)));
+                                                extend(day, day);
                                             } else {
                                                 select(Some((day, day)));
                                                 dragging.set(true);

@@ -85,6 +85,13 @@ pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext>
         ctx.register_udf(ScalarUDF::from(date_diff::DateDiff::new()));
         ctx.register_udf(text.as_ref().clone());
         ctx.add_analyzer_rule(Arc::new(semantics::DuckdbSemantics::new(text)));
+        // DuckDB's names for functions DataFusion has under another (dbt-duckdb's cross-database
+        // macros write them: `dbt.split_part` is `string_split(…)[n]`).
+        for (duckdb, datafusion) in [("string_split", "string_to_array")] {
+            if let Some(function) = ctx.state().scalar_functions().get(datafusion).cloned() {
+                ctx.register_udf(function.as_ref().clone().with_aliases([duckdb]));
+            }
+        }
     }
     Ok(ctx)
 }

@@ -1,7 +1,8 @@
 //! An analyzer rule that gives typed expressions DuckDB's meaning where DataFusion's differs.
 //! It runs after type coercion, so every operand's type is known:
 //! - `int / int` is a double in DuckDB (`sum(x) / count(*)` is an average, not a truncation);
-//! - `cast(timestamp | double as varchar)` uses DuckDB's text form (see `text`).
+//! - `cast(timestamp | double as varchar)` uses DuckDB's text form (see `text`);
+//! - a string's length or a position in it is a BIGINT in DuckDB, not an INT.
 
 use std::sync::Arc;
 
@@ -56,10 +57,18 @@ impl DuckdbSemantics {
                     cast(rendered, data_type)
                 }))
             }
+            Expr::ScalarFunction(function)
+                if BIGINT_FUNCTIONS.contains(&function.name()) && type_of(&Expr::ScalarFunction(function.clone())) == Some(DataType::Int32) =>
+            {
+                Ok(Transformed::yes(cast(Expr::ScalarFunction(function), DataType::Int64)))
+            }
             other => Ok(Transformed::no(other)),
         }
     }
 }
+
+/// DataFusion's functions that give an Int32 where DuckDB's give a BIGINT.
+const BIGINT_FUNCTIONS: [&str; 4] = ["character_length", "length", "char_length", "strpos"];
 
 fn divides_to_double(data_type: &DataType) -> bool {
     data_type.is_integer() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..))
@@ -115,5 +124,11 @@ mod tests {
                        from (values (timestamp '2023-03-01 10:00:00', 1), (timestamp '2023-03-02 00:00:00', 2)) v(t, n)")
             .await;
         assert_eq!(got, "s,avg\n\"2023-03-01 10:00:00,2023-03-02 00:00:00\",1.5\n");
+    }
+
+    #[tokio::test]
+    async fn lengths_and_positions_are_bigints_as_in_duckdb() {
+        let got = csv("select arrow_typeof(length('abc')) as l, arrow_typeof(position('b' in 'abc')) as p, length('abc') + 1 as n").await;
+        assert_eq!(got, "l,p,n\nInt64,Int64,4\n");
     }
 }

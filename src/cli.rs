@@ -79,6 +79,21 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         limit: usize,
     },
+    /// dbt ls: the models, seeds, sources and data tests a selection picks.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long, default_value = LESSON)]
+        project: String,
+        #[command(flatten)]
+        selection: Selection,
+        /// Only these: model, seed, source, test (or all).
+        #[arg(long, alias = "resource-types", num_args = 1..)]
+        resource_type: Vec<String>,
+        #[arg(long, short = 'o', value_enum, default_value = "selector")]
+        output: ListOutput,
+        #[arg(long)]
+        vars: Option<String>,
+    },
     /// Materialize daily partitions of the incremental models.
     Materialize {
         #[arg(long)]
@@ -130,6 +145,15 @@ enum Command {
     },
 }
 
+/// `ls --output`, as dbt names its formats.
+#[derive(Clone, Copy, ValueEnum)]
+enum ListOutput {
+    Selector,
+    Name,
+    Path,
+    Json,
+}
+
 /// `export --backfill-policy`, in Dagster's words.
 #[derive(Clone, Copy, ValueEnum)]
 enum PolicyArg {
@@ -157,6 +181,9 @@ struct BuildArgs {
     selection: Selection,
     #[arg(long)]
     full_refresh: bool,
+    /// Stop at the first failure (otherwise only what reads a failed node is skipped).
+    #[arg(long, short = 'x')]
+    fail_fast: bool,
     /// Vars as a YAML or JSON object, as dbt takes them: '{min_date: 2023-03-04}'.
     #[arg(long)]
     vars: Option<String>,
@@ -344,6 +371,18 @@ async fn run(command: Command) -> Result<()> {
                 }
             }
         }
+        Command::Ls { project, selection, resource_type, output, vars } => {
+            let engine = Engine::new(open_project(&project)?, State::default());
+            let listed = engine.list(&selection.select(), &selection.exclude(), &resource_type, &parse_vars(vars.as_deref())?)?;
+            for node in listed {
+                match output {
+                    ListOutput::Selector => println!("{}", node.selector()),
+                    ListOutput::Name => println!("{}", node.name),
+                    ListOutput::Path => println!("{}", node.original_file_path),
+                    ListOutput::Json => println!("{}", serde_json::to_string(&node).map_err(|e| Error::Usage(e.to_string()))?),
+                }
+            }
+        }
         Command::Show { state, project, nodes, limit } => {
             if nodes.selection.select.is_empty() && nodes.inline.is_none() {
                 return Err(Error::Usage("show needs --select MODEL or --inline SQL".into()));
@@ -415,7 +454,7 @@ fn batches_text(batches: &[String]) -> String {
 
 /// One dbt command over the state: recorded, saved (a failed run too), printed.
 async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
-    let BuildArgs { state, project, selection, full_refresh, vars, event_time_start, event_time_end } = args;
+    let BuildArgs { state, project, selection, full_refresh, fail_fast, vars, event_time_start, event_time_end } = args;
     let event_time = EventTimeRange {
         start: event_time_start.as_deref().map(|t| parse_event_time("--event-time-start", t)).transpose()?,
         end: event_time_end.as_deref().map(|t| parse_event_time("--event-time-end", t)).transpose()?,
@@ -426,22 +465,33 @@ async fn build(args: BuildArgs, command: DbtCommand) -> Result<()> {
         select: selection.select(),
         exclude: selection.exclude(),
         full_refresh,
+        fail_fast,
         vars: parse_vars(vars.as_deref())?,
         event_time,
     };
+    let recorded = engine.state.runs.len();
     let result = engine.build(&request).await;
     engine.state.save(&mut store)?;
-    print_run(&result?);
-    Ok(())
+    // A failed run is printed too, as dbt prints every result before the error.
+    if let Some(record) = engine.state.runs.get(recorded) {
+        print_run(record);
+    }
+    result.map(drop)
 }
 
 fn print_run(record: &backfill::history::RunRecord) {
     let status = match record.status {
         backfill::history::RunStatus::Success => "ok",
         backfill::history::RunStatus::Failed => "FAILED",
+        backfill::history::RunStatus::Warn => "warn",
+        backfill::history::RunStatus::Skipped => "skipped",
     };
     println!("run {} [{}] {} ({} ms) {}", record.id, status, record.started_at, record.duration_ms, record.command);
     for model in &record.models {
+        if model.status == backfill::history::RunStatus::Skipped {
+            println!("  {} {}: skipped (something it reads failed)", model.name, model.materialization);
+            continue;
+        }
         println!(
             "  {} {}{}: +{} ~{} -{} rows, {} after ({} ms{}){}{}",
             model.name,
@@ -458,7 +508,7 @@ fn print_run(record: &backfill::history::RunRecord) {
         );
     }
     for test in &record.tests {
-        println!("  test {}: {} failing", test.name, test.failures);
+        println!("  test {}: {}", test.name, test.outcome());
     }
     if let Some(error) = &record.error {
         println!("  error: {error}");

@@ -171,7 +171,7 @@ impl Engine {
                 };
                 let event_time = EventTimeRange { start: time(event_time_start)?, end: time(event_time_end)? };
                 let request =
-                    BuildRequest { command: *command, select: select.clone(), exclude: exclude.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time };
+                    BuildRequest { command: *command, select: select.clone(), exclude: exclude.clone(), full_refresh: *full_refresh, vars: vars.clone(), event_time, ..BuildRequest::default() };
                 self.build(&request).await?;
             }
             Action::Materialize { range, single_run } => drop(self.materialize(range, *single_run).await?.into_result()?),
@@ -451,6 +451,13 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// `dbt ls`: the nodes a selection picks, of the given resource types (all when empty).
+    pub fn list(&self, select: &str, exclude: &str, resource_types: &[String], vars: &Vars) -> Result<Vec<crate::run::Listed>> {
+        let mut ctx = self.compile_context();
+        ctx.vars.extend(vars.clone());
+        Dag::of(&self.project, &ctx)?.list(&self.project, select, exclude, resource_types)
     }
 
     /// `sql` compiled as `dbt show --inline` compiles it: a model named [`INLINE`] with the

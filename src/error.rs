@@ -40,9 +40,10 @@ fn others_kept(total: usize, failed: usize) -> String {
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// A model or macro could not be rendered by the template engine.
-    #[error("{location}: {message} (model {model})")]
+    #[error("{location}: {message} ({node})")]
     Template {
-        model: String,
+        /// `model m` or `test t`.
+        node: String,
         location: Location,
         message: String,
     },

@@ -13,6 +13,10 @@ use crate::template::Vars;
 pub enum RunStatus {
     Success,
     Failed,
+    /// A data test that found failing rows with severity `warn` (or under its `error_if`).
+    Warn,
+    /// Not run: something it reads failed.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +106,42 @@ pub struct TestRun {
     pub status: RunStatus,
 }
 
+impl TestRun {
+    /// As dbt reports it: `pass`, `warn: 3 failing`, `fail: 3 failing`.
+    pub fn outcome(&self) -> String {
+        match self.status {
+            RunStatus::Success => "pass".to_string(),
+            RunStatus::Warn => format!("warn: {} failing", self.failures),
+            RunStatus::Failed => format!("fail: {} failing", self.failures),
+            RunStatus::Skipped => "skipped".to_string(),
+        }
+    }
+}
+
+impl ModelRun {
+    /// A model or seed not run because something it reads failed.
+    pub fn skipped(name: &str, materialization: &str) -> ModelRun {
+        ModelRun {
+            name: name.to_string(),
+            materialization: materialization.to_string(),
+            strategy: None,
+            is_incremental: false,
+            compiled_sql: String::new(),
+            batches: Vec::new(),
+            rows_inserted: 0,
+            rows_updated: 0,
+            rows_deleted: 0,
+            rows_after: 0,
+            plan: String::new(),
+            diff: None,
+            duration_ms: 0,
+            phases: Phases::default(),
+            status: RunStatus::Skipped,
+            error: None,
+        }
+    }
+}
+
 /// The dbt command line that reproduces a run.
 pub fn dbt_command(request: &BuildRequest) -> String {
     let mut command = format!("dbt {}", request.command.word());
@@ -113,6 +153,9 @@ pub fn dbt_command(request: &BuildRequest) -> String {
     }
     if request.full_refresh {
         command.push_str(" --full-refresh");
+    }
+    if request.fail_fast {
+        command.push_str(" --fail-fast");
     }
     if !request.vars.is_empty() {
         command.push_str(&format!(" --vars '{}'", vars_json(&request.vars)));

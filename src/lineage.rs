@@ -81,12 +81,17 @@ impl Lineage {
             }
             lineage.nodes.push(Node { id, kind, name: name.clone(), detail, status: status(name) });
         }
-        for test in &project.tests {
-            let id = node_id(NodeKind::Test, &test.name());
-            let parent_kind = if dag.parsed(&test.model).is_some() { NodeKind::Model } else { NodeKind::Seed };
-            lineage.edges.push(Edge { from: node_id(parent_kind, &test.model), to: id.clone(), kind: "test".into() });
-            let detail = test.kind.name().to_string();
-            lineage.nodes.push(Node { id, kind: NodeKind::Test, name: test.name(), detail, status: String::new() });
+        for test in dag.tests() {
+            let id = node_id(NodeKind::Test, &test.name);
+            for parent in &test.refs {
+                let parent_kind = if dag.parsed(parent).is_some() { NodeKind::Model } else { NodeKind::Seed };
+                lineage.edges.push(Edge { from: node_id(parent_kind, parent), to: id.clone(), kind: "test".into() });
+            }
+            for source in test.sources.iter().filter_map(|relation| source_ids.get(relation)) {
+                lineage.edges.push(Edge { from: source.clone(), to: id.clone(), kind: "test".into() });
+            }
+            let detail = test.test_name.clone().unwrap_or_else(|| "singular".to_string());
+            lineage.nodes.push(Node { id, kind: NodeKind::Test, name: test.name.clone(), detail, status: String::new() });
         }
         lineage
     }

@@ -1,6 +1,10 @@
-//! Compiling a model: its SQL + Jinja rendered with dbt's context (`config`, `ref`, `source`,
-//! `this`, `is_incremental`, `var`, `env_var`, `dbt_utils.generate_surrogate_key`, project
-//! macros, `log`) into plain SQL plus what the rendering revealed: config, refs, sources.
+//! Compiling a model or a data test: its SQL + Jinja rendered with dbt's context (`config`,
+//! `ref`, `source`, `this`, `is_incremental`, `var`, `env_var`, `target`, `log`,
+//! `dbt_utils.generate_surrogate_key`, and [`dbt_context`]: project and dbt macros, the `dbt`
+//! namespace, `adapter.dispatch`, `return`, `exceptions`) into plain SQL plus what the rendering
+//! revealed: config, refs, sources.
+
+mod dbt_context;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +15,7 @@ use minijinja::{Environment, ErrorKind, State};
 
 use crate::error::{Error, Location, Result};
 use crate::limits::Limit;
-use crate::project::{ConfigValues, ModelConfig, Project};
+use crate::project::{ConfigValues, DataTest, ModelConfig, Project, TestConfig, TestKind, Tested};
 use crate::run::BatchWindow;
 use crate::warehouse::RelationName;
 
@@ -64,6 +68,8 @@ struct Recorder {
     written: u64,
     /// The limit the render went over, when it stopped for one.
     over: Option<Limit>,
+    /// The macros this rendering can call.
+    macros: dbt_context::Macros,
 }
 
 impl Recorder {
@@ -109,37 +115,48 @@ impl std::io::Write for CappedSql {
     }
 }
 
-/// `this` and what `ref()`/`source()` return: renders as the quoted relation (in a microbatch
-/// run, as dbt's event-time-filtered subquery), with dbt's attributes.
+/// `this` and what `ref()`/`source()` return: renders as the quoted relation, or as the
+/// subquery it is read through (a microbatch run's batch, a test's `where`), with dbt's
+/// attributes.
 #[derive(Debug)]
-struct Relation(RelationName, Option<String>);
+struct Relation {
+    name: RelationName,
+    subquery: Option<String>,
+}
 
 impl Relation {
     fn plain(name: RelationName) -> Relation {
-        Relation(name, None)
+        Relation { name, subquery: None }
     }
 
     /// Filtered to `batch` when the relation has an event time column.
     fn in_batch(name: RelationName, batch: Option<&BatchContext>, event_time: Option<&String>) -> Relation {
         let filter = batch.zip(event_time).map(|(batch, column)| batch.window.predicate(column));
-        Relation(name, filter)
+        let subquery = filter.map(|filter| format!("(select * from {} where {filter})", name.quoted()));
+        Relation { name, subquery }
+    }
+
+    /// A test's `where` config, as dbt applies it to the tested relation.
+    fn filtered(name: RelationName, where_clause: Option<&String>) -> Relation {
+        let subquery = where_clause.map(|w| format!("(select * from {} where {w}) dbt_subquery", name.quoted()));
+        Relation { name, subquery }
     }
 }
 
 impl Object for Relation {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "name" | "identifier" | "table" => Some(Value::from(self.0.name.clone())),
-            "schema" => Some(Value::from(self.0.schema.clone())),
+            "name" | "identifier" | "table" => Some(Value::from(self.name.name.clone())),
+            "schema" => Some(Value::from(self.name.schema.clone())),
             "database" => Some(Value::from(crate::dialect::DEFAULT_CATALOG)),
             _ => None,
         }
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.1 {
-            Some(filter) => write!(f, "(select * from {} where {filter})", self.0.quoted()),
-            None => f.write_str(&self.0.quoted()),
+        match &self.subquery {
+            Some(subquery) => f.write_str(subquery),
+            None => f.write_str(&self.name.quoted()),
         }
     }
 }
@@ -187,38 +204,37 @@ pub fn surrogate_key_sql(fields: &[String]) -> String {
     format!("md5(cast({} as VARCHAR))", parts.join(" || '-' || "))
 }
 
-/// Renders one model.
-pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Result<CompiledModel> {
-    let model = project.model(model_name).ok_or_else(|| {
-        Error::project(model_name, format!("there is no model named `{model_name}`"))
-    })?;
+/// A file being rendered: a model's or a test's.
+struct Node<'a> {
+    /// `model` or `test`, as errors name it.
+    kind: &'static str,
+    name: &'a str,
+    path: &'a str,
+    sql: &'a str,
+}
+
+/// What a rendering wrote and what its template functions saw.
+struct Rendered {
+    sql: String,
+    recorded: Recorder,
+}
+
+/// Renders `node` with dbt's context plus `globals`.
+fn render(project: &Project, node: &Node<'_>, ctx: &CompileContext, globals: Vec<(&'static str, Value)>) -> Result<Rendered> {
     let recorder: Shared = Arc::default();
     let mut env = Environment::new();
     env.set_debug(true);
     env.set_fuel(Some(Limit::TemplateFuel.max()));
+    // SQL is never escaped, whatever the file is called (minijinja escapes a .yml one as JSON).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     let r = Arc::clone(&recorder);
     env.set_formatter(move |out, state, value| {
         let bytes = value.as_str().map_or_else(|| value.to_string().len(), str::len);
         record(&r, |rec| rec.write(bytes))?;
         minijinja::escape_formatter(out, state, value)
     });
-
-    let template_error = |e: minijinja::Error, source_prefix: usize| {
-        template_error(project, model_name, &model.path, e, source_prefix)
-    };
-
-    let mut imports = String::new();
-    for file in &project.macros {
-        env.add_template_owned(file.path.clone(), file.source.clone())
-            .map_err(|e| template_error(e, 0))?;
-        if !file.names.is_empty() {
-            imports.push_str(&format!(
-                "{{% from {:?} import {} %}}",
-                file.path,
-                file.names.join(", ")
-            ));
-        }
-    }
+    // Macros first: the template functions below win over a macro of the same name.
+    let prelude = dbt_context::add(&mut env, project, &recorder).map_err(|e| template_error(project, node, e, 0))?;
 
     let r = Arc::clone(&recorder);
     env.add_function("config", move |kwargs: Kwargs| {
@@ -278,7 +294,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     env.add_function("is_incremental", move || is_incremental);
 
     let vars = ctx.vars.clone();
-    let model_for_vars = model_name.to_string();
+    let described = format!("{} {}", node.kind, node.name);
     env.add_function("var", move |name: String, default: Option<Value>| {
         match (vars.get(&name), default) {
             (Some(value), _) => Ok(Value::from(minijinja::value::Serde(value))),
@@ -286,7 +302,7 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
             (None, None) => Err(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!(
-                    "required var '{name}' not found: vars supplied to {model_for_vars} = {}",
+                    "required var '{name}' not found: vars supplied to {described} = {}",
                     serde_json::Value::Object(vars.clone())
                 ),
             )),
@@ -311,31 +327,47 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
 
     env.add_global("dbt_utils", Value::from_object(DbtUtils));
     env.add_global(
-        "this",
-        Value::from_object(Relation::plain(RelationName::main(model_name))),
-    );
-    env.add_global(
         "target",
-        minijinja::context! { name => "dev", schema => crate::dialect::DEFAULT_SCHEMA, type => "duckdb", database => crate::dialect::DEFAULT_CATALOG },
+        minijinja::context! {
+            name => "dev",
+            schema => crate::dialect::DEFAULT_SCHEMA,
+            type => "duckdb",
+            database => crate::dialect::DEFAULT_CATALOG,
+            threads => 1,
+            profile_name => project.name.clone(),
+        },
     );
+    for (name, value) in globals {
+        env.add_global(name, value);
+    }
 
-    // The imports share line 1 with the model so every later line keeps its number.
-    let source = format!("{imports}{}", model.sql);
+    // The prelude shares line 1 with the node so every later line keeps its number.
+    let source = format!("{prelude}{}", node.sql);
     let template = env
-        .template_from_named_str(model.path.as_str(), &source)
-        .map_err(|e| template_error(e, imports.len()))?;
+        .template_from_named_str(node.path, &source)
+        .map_err(|e| template_error(project, node, e, prelude.len()))?;
     let mut sql = CappedSql::default();
     let rendered = template.render_captured_to(minijinja::context! {}, &mut sql);
     let recorded = record(&recorder, std::mem::take);
     if let Err(e) = rendered {
         let over = recorded.over.or(sql.over).or((e.kind() == ErrorKind::OutOfFuel).then_some(Limit::TemplateFuel));
         return Err(match over {
-            Some(limit) => limit.exceeded(None, format!("{} (model {model_name})", model.path)),
-            None => template_error(e, imports.len()),
+            Some(limit) => limit.exceeded(None, format!("{} ({} {})", node.path, node.kind, node.name)),
+            None => template_error(project, node, e, prelude.len()),
         });
     }
-    let sql = String::from_utf8(sql.bytes).map_err(|e| Error::project(&model.path, e.to_string()))?;
+    let sql = String::from_utf8(sql.bytes).map_err(|e| Error::project(node.path, e.to_string()))?;
+    Ok(Rendered { sql, recorded })
+}
 
+/// Renders one model.
+pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Result<CompiledModel> {
+    let model = project.model(model_name).ok_or_else(|| {
+        Error::project(model_name, format!("there is no model named `{model_name}`"))
+    })?;
+    let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql };
+    let this = Value::from_object(Relation::plain(RelationName::main(model_name)));
+    let Rendered { sql, recorded } = render(project, &node, ctx, vec![("this", this)])?;
     let mut values = model.config.clone();
     values.extend(recorded.config);
     let config = ModelConfig::resolve(&values).map_err(|message| Error::Project {
@@ -354,26 +386,105 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
     })
 }
 
-fn template_error(
-    project: &Project,
-    model: &str,
-    model_path: &str,
-    err: minijinja::Error,
-    prefix_len: usize,
-) -> Error {
-    let file = err.name().unwrap_or(model_path).to_string();
-    let in_model = file == model_path;
-    let source = if in_model {
-        project.model(model).map(|m| m.sql.as_str())
-    } else {
-        project.macros.iter().find(|m| m.path == file).map(|m| m.source.as_str())
+/// A data test compiled to the query of its failing rows.
+#[derive(Debug, Clone)]
+pub struct CompiledTest {
+    pub name: String,
+    /// The file that declares it.
+    pub path: String,
+    /// The generic test's name (`relationships`), `None` for a singular test.
+    pub test_name: Option<String>,
+    pub sql: String,
+    pub config: TestConfig,
+    /// What the test reads, as graph nodes: models and seeds, then sources.
+    pub refs: Vec<String>,
+    pub sources: Vec<RelationName>,
+}
+
+/// Renders one data test: a generic test as a call of its test macro (`test_<name>`) with the
+/// tested relation as `model`, the column and the arguments; a singular test as written.
+pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) -> Result<CompiledTest> {
+    let fail = |message: String| Error::project(&test.path, format!("test {}: {message}", test.name));
+    let written = TestConfig::resolve(&test.config).map_err(fail)?;
+    let (source, globals, tested, test_name) = match &test.kind {
+        TestKind::Singular { sql } => (sql.clone(), Vec::new(), None, None),
+        TestKind::Generic(generic) => {
+            let relation = match &generic.on {
+                Tested::Node(name) => RelationName::main(name),
+                Tested::Source { source, table } => project
+                    .source_table(source, table)
+                    .map(|(relation, _)| relation)
+                    .ok_or_else(|| fail(format!("source `{source}.{table}` is not declared")))?,
+            };
+            let call = test_call(project, &generic.test, generic.column.is_some(), &generic.args).map_err(fail)?;
+            let model = Value::from_object(Relation::filtered(relation.clone(), written.where_clause.as_ref()));
+            let globals = vec![
+                ("__model", model),
+                ("__column", Value::from(generic.column.clone())),
+                ("__args", Value::from(minijinja::value::Serde(&generic.args))),
+            ];
+            (call, globals, Some((generic.on.clone(), relation)), Some(generic.test.clone()))
+        }
     };
+    let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
+    let Rendered { sql, recorded } = render(project, &node, ctx, globals)?;
+    let mut values = test.config.clone();
+    values.extend(recorded.config);
+    let config = TestConfig::resolve(&values).map_err(fail)?;
+    let (mut refs, mut sources) = (Vec::new(), Vec::new());
+    match tested {
+        Some((Tested::Node(name), _)) => refs.push(name),
+        Some((Tested::Source { .. }, relation)) => sources.push(relation),
+        None => {}
+    }
+    refs.extend(recorded.refs.into_iter().filter(|r| !refs.contains(r)).collect::<Vec<_>>());
+    sources.extend(recorded.sources.into_iter().filter(|s| !sources.contains(s)).collect::<Vec<_>>());
+    Ok(CompiledTest { name: test.name.clone(), path: test.path.clone(), test_name, sql, config, refs, sources })
+}
+
+/// The Jinja that calls a generic test's macro. An argument written as `ref(...)` or
+/// `source(...)` is an expression, as dbt renders it; any other value is passed as data.
+fn test_call(project: &Project, test: &str, has_column: bool, args: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<String, String> {
+    if let Some((package, _)) = test.split_once('.') {
+        return Err(format!("package `{package}` is not available (its tests cannot run here)"));
+    }
+    let macro_name = format!("test_{test}");
+    let known = dbt_context::macro_names_of(project);
+    if !known.contains(&macro_name) {
+        let tests: Vec<&str> = known.iter().filter_map(|n| n.strip_prefix("test_")).collect();
+        return Err(format!("unknown test `{test}` (the tests there are: {})", tests.join(", ")));
+    }
+    let mut call = format!("{{{{ {macro_name}(model=__model");
+    if has_column {
+        call.push_str(", column_name=__column");
+    }
+    for (key, value) in args {
+        let identifier = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier {
+            return Err(format!("argument `{key}` is not a name a macro argument can have"));
+        }
+        let expression = value.as_str().map(str::trim).filter(|v| v.starts_with("ref(") || v.starts_with("source("));
+        match expression {
+            Some(expression) => call.push_str(&format!(", {key}={expression}")),
+            None => call.push_str(&format!(", {key}=__args[{key:?}]")),
+        }
+    }
+    call.push_str(") }}");
+    Ok(call)
+}
+
+fn template_error(project: &Project, node: &Node<'_>, err: minijinja::Error, prefix_len: usize) -> Error {
+    let file = err.name().unwrap_or(node.path).to_string();
+    let in_node = file == node.path;
+    let source = if in_node { Some(node.sql.to_string()) } else { dbt_context::source_of(project, &file) };
     let line = err.line().unwrap_or(1);
     let column = match (err.range(), source) {
         (Some(range), Some(text)) => {
-            let offset = if in_model { range.start.saturating_sub(prefix_len) } else { range.start };
+            let offset = if in_node { range.start.saturating_sub(prefix_len) } else { range.start };
             let before = &text[..offset.min(text.len())];
-            before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1
+            let before = before.get(before.rfind('\n').map_or(0, |i| i + 1)..).unwrap_or_default();
+            before.chars().count() + 1
         }
         _ => 1,
     };
@@ -381,11 +492,7 @@ fn template_error(
         Some(detail) => detail.to_string(),
         None => err.kind().to_string(),
     };
-    Error::Template {
-        model: model.to_string(),
-        location: Location { file, line, column },
-        message,
-    }
+    Error::Template { node: format!("{} {}", node.kind, node.name), location: Location { file, line, column }, message }
 }
 
 #[cfg(test)]
@@ -393,14 +500,24 @@ mod tests {
     use super::*;
     use crate::project::{Materialization, ProjectFiles};
 
+    /// A project `t` of `files`.
+    fn parsed(files: &[(&str, &str)]) -> Project {
+        let mut project = ProjectFiles::default();
+        project.insert("dbt_project.yml", "name: t\nvars:\n  region: north\n");
+        for (path, text) in files {
+            project.insert(path, text);
+        }
+        project.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn project(model: &str) -> Project {
-        let mut files = ProjectFiles::default();
-        files.insert("dbt_project.yml", "name: t\nvars:\n  region: north\n");
-        files.insert("models/src.yml", "sources:\n  - name: raw\n    schema: main\n    tables:\n      - name: events\n");
-        files.insert("models/base.sql", "select 1 as id");
-        files.insert("models/m.sql", model);
-        files.insert("macros/util.sql", "{% macro double(x) %}({{ x }} * 2){% endmacro %}");
-        files.parse().unwrap_or_else(|e| panic!("{e}"))
+        parsed(&[
+            ("models/src.yml", "sources:\n  - name: raw\n    schema: main\n    tables:\n      - name: events\n"),
+            ("models/base.sql", "select 1 as id"),
+            ("models/m.sql", model),
+            ("macros/util.sql", "{% macro double(x) %}({{ x }} * 2){% endmacro %}"),
+            ("macros/more.sql", "{% macro twice(x) %}({{ double(x) }} * 2){% endmacro %}"),
+        ])
     }
 
     fn render(model: &str, ctx: &CompileContext) -> Result<CompiledModel> {
@@ -453,6 +570,69 @@ mod tests {
         assert!(err.as_deref().is_some_and(|e| e.contains("required var 'min_date' not found")), "{err:?}");
         let err = render("select {% if %}", &CompileContext::default()).err().map(|e| e.to_string());
         assert!(err.as_deref().is_some_and(|e| e.starts_with("models/m.sql:1:")), "{err:?}");
+    }
+
+    #[test]
+    fn dbts_context_reaches_macros_by_name() {
+        let compiled = render(
+            "{% set parts = dbt.split_part('s', \"','\", 2) %}select {{ dbt.type_string() }}, {{ adapter.dispatch('concat', 'dbt')(['a', 'b']) }}, {{ twice('x') }}, {{ parts }}, {{ fromjson('[1, 2]') | length }}, '{{ target.type }}'",
+            &CompileContext::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiled.sql, "select TEXT, a || b, ((x * 2) * 2), \n    string_split(s, ',')[ 2 ]\n, 2, 'duckdb'");
+        let error = render("select {{ exceptions.raise_compiler_error('no way') }}", &CompileContext::default()).err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some("models/m.sql:1:21: no way (model m)"));
+    }
+
+    #[test]
+    fn a_projects_dispatch_override_wins_over_dbts() {
+        let project = parsed(&[
+            ("models/m.sql", "select {{ dbt.type_string() }} as t, {{ listed() }} as n"),
+            ("macros/types.sql", "{% macro default__type_string() %}varchar{% endmacro %}\n{% macro listed() %}{% do return([1, 2] | length) %}ignored{% endmacro %}"),
+        ]);
+        let compiled = compile(&project, "m", &CompileContext::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiled.sql, "select varchar as t, 2 as n");
+    }
+
+    #[test]
+    fn generic_tests_call_their_macro_as_dbt_does() {
+        let project = parsed(&[
+            ("models/orders.sql", "select 1 as id, 2 as customer_id"),
+            ("models/customers.sql", "select 2 as id"),
+            (
+                "models/schema.yml",
+                "models:\n  - name: orders\n    columns:\n      - name: customer_id\n        data_tests:\n          - relationships:\n              arguments: {to: ref('customers'), field: id}\n              config: {where: \"id > 0\", severity: warn}\n          - is_even\n",
+            ),
+            ("tests/generic/is_even.sql", "{% test is_even(model, column_name) %}\nselect * from {{ model }} where {{ column_name }} % 2 = 1\n{% endtest %}"),
+        ]);
+        let compiled = |index: usize| compile_test(&project, &project.tests[index], &CompileContext::default()).unwrap_or_else(|e| panic!("{e}"));
+        let relationships = compiled(0);
+        assert_eq!(relationships.name, "relationships_orders_customer_id__id__ref_customers_");
+        assert_eq!(relationships.refs, ["orders", "customers"]);
+        assert_eq!(relationships.config.severity, crate::project::Severity::Warn);
+        let sql: Vec<&str> = relationships.sql.split_whitespace().collect();
+        assert_eq!(
+            sql.join(" "),
+            "with child as ( select customer_id as from_field from (select * from \"main\".\"orders\" where id > 0) dbt_subquery where customer_id is not null ), parent as ( select id as to_field from \"main\".\"customers\" ) select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null"
+        );
+        assert_eq!(compiled(1).sql.trim(), "select * from \"main\".\"orders\" where customer_id % 2 = 1");
+    }
+
+    #[test]
+    fn an_unknown_test_says_which_and_where() {
+        let project = parsed(&[
+            ("models/orders.sql", "select 1 as id"),
+            ("models/schema.yml", "models:\n  - name: orders\n    data_tests: [is_odd, dbt_utils.at_least_one]\n"),
+        ]);
+        let error = |index: usize| compile_test(&project, &project.tests[index], &CompileContext::default()).err().map(|e| e.to_string());
+        assert_eq!(
+            error(0).as_deref(),
+            Some("models/schema.yml: test is_odd_orders_: unknown test `is_odd` (the tests there are: accepted_values, not_null, relationships, unique)")
+        );
+        assert_eq!(
+            error(1).as_deref(),
+            Some("models/schema.yml: test dbt_utils_at_least_one_orders_: package `dbt_utils` is not available (its tests cannot run here)")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! dbt's command words through the `backfill` binary: `compile` and `show` (with `--inline`,
-//! `-s`, YAML `--vars`), and `materialize` going on past a failed partition as a Dagster
-//! backfill does.
+//! `-s`, YAML `--vars`), `seed`/`run`/`test`, `ls`, data tests passing, warning and failing as
+//! dbt reports them, and `materialize` going on past a failed partition as a Dagster backfill
+//! does.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -59,23 +60,38 @@ fn selection_speaks_dbt() {
     assert!(built.contains("dbt build --select path:models/staging --exclude stg_zones"), "{built}");
 }
 
-#[test]
-fn seed_run_and_test_do_their_part_of_build() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let project = dir.path().join("project");
-    let files = [
-        ("dbt_project.yml", "name: shop\n"),
-        ("seeds/prices.csv", "id,price\n1,10\n2,\n"),
-        ("models/priced.sql", "select id, price * 2 as doubled from {{ ref('prices') }}"),
-        ("models/schema.yml", "version: 2\nmodels:\n  - name: priced\n    columns:\n      - name: doubled\n        tests: [not_null]\n"),
-    ];
+/// A dbt project folder under `dir` holding `files`; returns its path.
+fn project(dir: &Path, files: &[(&str, &str)]) -> String {
+    let project = dir.join("project");
     for (path, text) in files {
         let file = project.join(path);
         std::fs::create_dir_all(file.parent().unwrap_or(&project)).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(file, text).unwrap_or_else(|e| panic!("{e}"));
     }
-    let project = project.display().to_string();
-    let run = |command: &str| backfill(dir.path(), &[command, "--state", "st", "--project", &project]);
+    project.display().to_string()
+}
+
+/// A shop: a seed with a null price, and orders one of whose customers is missing.
+const SHOP: [(&str, &str); 9] = [
+    ("dbt_project.yml", "name: shop\n"),
+    ("seeds/prices.csv", "id,price\n1,10\n2,\n"),
+    ("models/priced.sql", "select id, price * 2 as doubled from {{ ref('prices') }}"),
+    ("models/customers.sql", "select 1 as id"),
+    ("models/orders.sql", "select 1 as id, 1 as customer_id, 'placed' as status union all select 2, 3, 'gone'"),
+    ("models/order_totals.sql", "select count(*) as orders from {{ ref('orders') }}"),
+    (
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: priced\n    columns:\n      - name: doubled\n        tests: [not_null]\n  - name: orders\n    columns:\n      - name: id\n        data_tests: [unique, is_positive]\n      - name: customer_id\n        data_tests:\n          - relationships:\n              arguments:\n                to: ref('customers')\n                field: id\n      - name: status\n        data_tests:\n          - accepted_values:\n              arguments:\n                values: [placed, shipped]\n              config:\n                severity: warn\n",
+    ),
+    ("tests/generic/is_positive.sql", "{% test is_positive(model, column_name) %}\nselect * from {{ model }} where {{ column_name }} <= 0\n{% endtest %}"),
+    ("tests/no_free_orders.sql", "select * from {{ ref('orders') }} where id = 0"),
+];
+
+#[test]
+fn seed_run_and_test_do_their_part_of_build() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let project = project(dir.path(), &SHOP);
+    let run = |command: &str| backfill(dir.path(), &[command, "--state", "st", "--project", &project, "-s", "prices+"]);
     let (model, seed) = ("  priced ", "  prices ");
     let seeded = String::from_utf8_lossy(&run("seed").stdout).into_owned();
     assert!(seeded.contains("dbt seed") && seeded.contains(seed) && !seeded.contains(model), "{seeded}");
@@ -88,6 +104,74 @@ fn seed_run_and_test_do_their_part_of_build() {
     assert_eq!(tested.status.code(), Some(1), "the null price fails not_null: {tested_out}");
     assert!(!tested_out.contains(model), "test builds nothing: {tested_out}");
     assert!(String::from_utf8_lossy(&tested.stderr).contains("test not_null_priced_doubled failed: 1 failing row(s)"));
+}
+
+#[test]
+fn tests_pass_warn_and_fail_as_dbt_reports_them() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let project = project(dir.path(), &SHOP);
+    let build = |args: &[&str]| backfill(dir.path(), &[&["build", "--state", "st", "--project", &project], args].concat());
+    let tests_of = |stdout: &str| -> Vec<String> { stdout.lines().filter_map(|l| l.strip_prefix("  test ")).map(str::to_string).collect() };
+    let out = build(&["-s", "orders+", "customers"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        tests_of(&stdout),
+        [
+            "accepted_values_orders_status__placed__shipped: warn: 1 failing",
+            "is_positive_orders_id: pass",
+            "no_free_orders: pass",
+            "relationships_orders_customer_id__id__ref_customers_: fail: 1 failing",
+            "unique_orders_id: pass",
+        ],
+        "each test runs once what it reads is built; a failure skips only the models built from what it read:\n{stdout}"
+    );
+    assert!(stdout.contains("\n  order_totals view: skipped (something it reads failed)\n"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "error: test relationships_orders_customer_id__id__ref_customers_ failed: 1 failing row(s)\n");
+    // --fail-fast stops at that failure.
+    let out = build(&["-s", "orders+", "customers", "--fail-fast"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(tests_of(&stdout).len(), 4, "{stdout}");
+    assert!(!stdout.contains("order_totals") && stdout.contains("dbt build --select orders+ customers --fail-fast"), "{stdout}");
+    // A warning alone fails nothing.
+    let out = build(&["-s", "orders", "--exclude", "test_name:relationships"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("  test accepted_values_orders_status__placed__shipped: warn: 1 failing\n"), "{stdout}");
+    assert!(stdout.contains("  test unique_orders_id: pass\n"), "{stdout}");
+}
+
+#[test]
+fn ls_lists_what_a_selection_picks_as_dbt_prints_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let project = project(dir.path(), &SHOP);
+    let ls = |args: &[&str]| -> Vec<String> { ok(dir.path(), &[&["ls", "--project", &project], args].concat()).lines().map(str::to_string).collect() };
+    assert_eq!(
+        ls(&[]),
+        [
+            "shop.customers",
+            "shop.order_totals",
+            "shop.orders",
+            "shop.priced",
+            "shop.prices",
+            "shop.accepted_values_orders_status__placed__shipped",
+            "shop.is_positive_orders_id",
+            "shop.no_free_orders",
+            "shop.not_null_priced_doubled",
+            "shop.relationships_orders_customer_id__id__ref_customers_",
+            "shop.unique_orders_id",
+        ]
+    );
+    assert_eq!(ls(&["-s", "customers", "--resource-type", "test", "-o", "name"]), ["relationships_orders_customer_id__id__ref_customers_"]);
+    assert_eq!(ls(&["--select", "test_type:singular", "--output", "path"]), ["tests/no_free_orders.sql"]);
+    assert_eq!(ls(&["-s", "prices+", "--resource-type", "model", "seed"]), ["shop.priced", "shop.prices"]);
+    let json = ls(&["-s", "priced", "--resource-type", "model", "-o", "json"]);
+    assert_eq!(json.len(), 1);
+    let node: serde_json::Value = serde_json::from_str(&json[0]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(node["depends_on"], serde_json::json!(["prices"]));
+    assert_eq!(node["original_file_path"], "models/priced.sql");
 }
 
 #[test]

@@ -207,3 +207,60 @@ impl ModelConfig {
         })
     }
 }
+/// What a failing data test means: dbt's `severity`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    #[default]
+    Error,
+    Warn,
+}
+
+/// A data test's config as dbt's test materialization reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestConfig {
+    pub severity: Severity,
+    /// `where`: the tested relation is read through `(select * from it where …)`.
+    pub where_clause: Option<String>,
+    /// `fail_calc` (default `count(*)`), compared by `warn_if` and `error_if` (default `!= 0`).
+    pub fail_calc: String,
+    pub warn_if: String,
+    pub error_if: String,
+    pub limit: Option<u64>,
+    pub enabled: bool,
+}
+
+impl TestConfig {
+    pub fn resolve(values: &ConfigValues) -> Result<TestConfig, String> {
+        let text = |key: &str, default: &str| -> Result<String, String> {
+            match values.get(key) {
+                None | Some(Value::Null) => Ok(default.to_string()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(format!("config {key} must be text, not {other}")),
+            }
+        };
+        let severity = match text("severity", "error")?.to_ascii_lowercase().as_str() {
+            "error" => Severity::Error,
+            "warn" => Severity::Warn,
+            other => return Err(format!("config severity `{other}` is not one of error, warn")),
+        };
+        let where_clause = Some(text("where", "")?).filter(|w| !w.trim().is_empty());
+        let limit = match values.get("limit") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_u64().ok_or_else(|| format!("config limit must be a whole number, not {value}"))?),
+        };
+        let enabled = match values.get("enabled") {
+            None | Some(Value::Null) => true,
+            Some(value) => value.as_bool().ok_or_else(|| format!("config enabled must be true or false, not {value}"))?,
+        };
+        Ok(TestConfig {
+            severity,
+            where_clause,
+            fail_calc: text("fail_calc", "count(*)")?,
+            warn_if: text("warn_if", "!= 0")?,
+            error_if: text("error_if", "!= 0")?,
+            limit,
+            enabled,
+        })
+    }
+}
+

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::config::{ConfigValues, KNOWN_KEYS};
 use super::yaml;
-use super::{DataTest, MacroFile, Model, Project, Seed, Source, SourceTable, TestKind};
+use super::data_tests::{self, DataTest, TestKind, Tested};
+use super::{MacroFile, Model, Project, Seed, Source, SourceTable};
 use crate::dialect::{DEFAULT_SCHEMA, SqlDialect};
 use crate::error::{Error, Result};
 use crate::limits::Limit;
@@ -131,6 +132,7 @@ impl ProjectFiles {
         let model_paths = paths("model-paths", "models");
         let macro_paths = paths("macro-paths", "macros");
         let seed_paths = paths("seed-paths", "seeds");
+        let test_paths = paths("test-paths", "tests");
         let vars = root
             .get("vars")
             .and_then(Value::as_object)
@@ -190,16 +192,21 @@ impl ProjectFiles {
                 } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
                     let doc = yaml::parse(path, text)?;
                     sources.extend(parse_sources(path, &doc)?);
+                    tests.extend(data_tests::declared(path, &doc)?);
                     if let Some(list) = doc.get("models").and_then(Value::as_array) {
                         model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
                     }
                 }
-            } else if under(path, &macro_paths).is_some() && path.ends_with(".sql") {
+            } else if under(path, &test_paths).is_some_and(|r| r.ends_with(".sql") && !r.starts_with("generic/")) {
+                tests.push(data_tests::singular(path, text));
+            } else if (under(path, &macro_paths).is_some() || under(path, &test_paths).is_some()) && path.ends_with(".sql") {
                 macros.push(MacroFile {
                     path: path.clone(),
                     names: macro_names(text),
                     source: text.clone(),
                 });
+            } else if under(path, &seed_paths).is_some() && (path.ends_with(".yml") || path.ends_with(".yaml")) {
+                tests.extend(data_tests::declared(path, &yaml::parse(path, text)?)?);
             } else if under(path, &seed_paths).is_some() && path.ends_with(".csv") {
                 let stem = path.trim_end_matches(".csv");
                 seeds.push(Seed {
@@ -221,17 +228,17 @@ impl ProjectFiles {
             if let Some(config) = doc.get("config").and_then(Value::as_object) {
                 model.config.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            for column in doc.get("columns").and_then(Value::as_array).into_iter().flatten() {
-                let column_name = column.get("name").and_then(Value::as_str).unwrap_or_default();
-                let declared = column.get("data_tests").or_else(|| column.get("tests"));
-                for test in declared.and_then(Value::as_array).into_iter().flatten() {
-                    tests.push(DataTest {
-                        model: model_name.to_string(),
-                        column: column_name.to_string(),
-                        kind: parse_test(&path, model_name, column_name, test)?,
-                    });
-                }
+        }
+        check_tests(&tests, &models, &seeds, &sources)?;
+        // dbt_project.yml's `data_tests:` configs, under whatever a test sets itself.
+        let test_configs = root.get("data_tests").or_else(|| root.get("tests")).and_then(|t| t.get(&name));
+        for test in tests.iter_mut() {
+            let mut config = ConfigValues::new();
+            if let Some(tree) = test_configs {
+                apply_folder_configs(tree, &[], &mut config);
             }
+            config.append(&mut test.config);
+            test.config = config;
         }
         Ok(Project {
             name,
@@ -245,6 +252,32 @@ impl ProjectFiles {
             files: self.clone(),
         })
     }
+}
+
+/// Every generic test reads a node or source table the project has, and no two tests share a
+/// name (dbt refuses both).
+fn check_tests(tests: &[DataTest], models: &BTreeMap<String, Model>, seeds: &[Seed], sources: &[Source]) -> Result<()> {
+    let mut names = BTreeMap::new();
+    for test in tests {
+        if let Some(other) = names.insert(test.name.as_str(), test.path.as_str()) {
+            return Err(Error::project(&test.path, format!("two tests are named `{}` (the other is in {other})", test.name)));
+        }
+        let TestKind::Generic(generic) = &test.kind else { continue };
+        let found = match &generic.on {
+            Tested::Node(name) => models.contains_key(name) || seeds.iter().any(|s| &s.name == name),
+            Tested::Source { source, table } => {
+                sources.iter().any(|s| &s.name == source && s.tables.iter().any(|t| &t.name == table))
+            }
+        };
+        if !found {
+            let what = match &generic.on {
+                Tested::Node(name) => format!("`{name}`, which is not a model or seed of the project"),
+                Tested::Source { source, table } => format!("source `{source}.{table}`, which no .yml file declares"),
+            };
+            return Err(Error::project(&test.path, format!("test `{}` reads {what}", test.name)));
+        }
+    }
+    Ok(())
 }
 
 /// A file's text, read while it fits in what is `left` of [`Limit::ProjectBytes`] (its size is
@@ -305,6 +338,7 @@ fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
         }
         sources.push(Source {
             name: name.to_string(),
+            path: path.to_string(),
             schema: if schema.is_empty() { DEFAULT_SCHEMA } else { schema }.to_string(),
             tables,
         });
@@ -312,64 +346,23 @@ fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
     Ok(sources)
 }
 
-fn parse_test(path: &str, model: &str, column: &str, test: &Value) -> Result<TestKind> {
-    let unknown = |name: &str| {
-        Error::project(
-            path,
-            format!("model {model}, column {column}: unknown test `{name}` (known: not_null, unique, accepted_values)"),
-        )
-    };
-    match test {
-        Value::String(name) => match name.as_str() {
-            "not_null" => Ok(TestKind::NotNull),
-            "unique" => Ok(TestKind::Unique),
-            other => Err(unknown(other)),
-        },
-        Value::Object(map) => {
-            let (name, args) = map.iter().next().ok_or_else(|| unknown("{}"))?;
-            match name.as_str() {
-                "not_null" => Ok(TestKind::NotNull),
-                "unique" => Ok(TestKind::Unique),
-                "accepted_values" => {
-                    let values = args
-                        .get("values")
-                        .or_else(|| args.get("arguments").and_then(|a| a.get("values")))
-                        .and_then(Value::as_array)
-                        .ok_or_else(|| {
-                            Error::project(path, format!("model {model}, column {column}: accepted_values needs `values:`"))
-                        })?;
-                    Ok(TestKind::AcceptedValues(
-                        values
-                            .iter()
-                            .map(|v| match v {
-                                Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            })
-                            .collect(),
-                    ))
-                }
-                other => Err(unknown(other)),
-            }
-        }
-        other => Err(unknown(&other.to_string())),
-    }
-}
-
-/// The names of the `{% macro name(...) %}` blocks in a macro file.
-fn macro_names(source: &str) -> Vec<String> {
+/// The names of the `{% macro name(...) %}` blocks in a macro file, and `test_name` for each
+/// `{% test name(...) %}` (dbt's generic test blocks).
+pub(crate) fn macro_names(source: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = source;
     while let Some(start) = rest.find("{%") {
         rest = &rest[start + 2..];
         let tag = rest.trim_start_matches(['-', '+']).trim_start();
-        if let Some(after) = tag.strip_prefix("macro") {
+        let block = tag.strip_prefix("macro ").map(|after| ("", after)).or_else(|| tag.strip_prefix("test ").map(|after| ("test_", after)));
+        if let Some((prefix, after)) = block {
             let name: String = after
                 .trim_start()
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             if !name.is_empty() {
-                names.push(name);
+                names.push(format!("{prefix}{name}"));
             }
         }
     }
@@ -402,15 +395,19 @@ mod tests {
                 "version: 2\nmodels:\n  - name: orders\n    description: All orders\n    config:\n      materialized: incremental\n    columns:\n      - name: id\n        data_tests: [unique, not_null, {accepted_values: {values: [1, 2]}}]\n",
             ),
             ("macros/cents.sql", "{% macro cents(x) %}{{ x }} * 100{% endmacro %}"),
+            ("tests/generic/is_even.sql", "{% test is_even(model, column_name) %}select 1{% endtest %}"),
+            ("tests/no_orders_lost.sql", "select * from {{ ref('orders') }} where id is null"),
             ("seeds/countries.csv", "code,name\nNL,Netherlands\n"),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.models["stg_orders"].config["materialized"], "view");
         assert_eq!(p.models["orders"].config["materialized"], "incremental");
         assert_eq!(p.models["orders"].description.as_deref(), Some("All orders"));
-        assert_eq!(p.tests.len(), 3);
-        assert_eq!(p.tests[2].kind, TestKind::AcceptedValues(vec!["1".into(), "2".into()]));
+        assert_eq!(p.tests.len(), 4);
+        let names: Vec<&str> = p.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["unique_orders_id", "not_null_orders_id", "accepted_values_orders_id__1__2", "no_orders_lost"]);
         assert_eq!(p.macros[0].names, vec!["cents"]);
+        assert_eq!(p.macros[1].names, vec!["test_is_even"]);
         assert_eq!(p.seeds[0].name, "countries");
     }
 

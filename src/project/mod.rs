@@ -2,6 +2,7 @@
 //! a set of files (a folder natively, a zip or a drop in the browser) or built in (the lesson).
 
 mod config;
+mod data_tests;
 mod files;
 mod lesson;
 pub mod yaml;
@@ -9,10 +10,11 @@ pub mod yaml;
 use std::collections::BTreeMap;
 
 pub use config::{
-    BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Strategy,
+    BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Severity, Strategy, TestConfig,
 };
+pub use data_tests::{DataTest, GenericTest, TestKind, Tested};
 pub use files::ProjectFiles;
-pub(crate) use files::read_text;
+pub(crate) use files::{macro_names, read_text};
 pub use lesson::{LESSON, LESSON_FIRST_VERSION, LESSON_MICROBATCH, builtin};
 
 use crate::dialect::SqlDialect;
@@ -48,6 +50,8 @@ pub struct Model {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
+    /// The .yml file that declares it.
+    pub path: String,
     pub schema: String,
     pub tables: Vec<SourceTable>,
 }
@@ -73,39 +77,6 @@ pub struct Seed {
     pub name: String,
     pub path: String,
     pub csv: String,
-}
-
-/// A generic dbt data test on one column of a model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataTest {
-    pub model: String,
-    pub column: String,
-    pub kind: TestKind,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum TestKind {
-    NotNull,
-    Unique,
-    AcceptedValues(Vec<String>),
-}
-
-impl TestKind {
-    /// dbt's name of the generic test.
-    pub fn name(&self) -> &'static str {
-        match self {
-            TestKind::NotNull => "not_null",
-            TestKind::Unique => "unique",
-            TestKind::AcceptedValues(_) => "accepted_values",
-        }
-    }
-}
-
-impl DataTest {
-    /// dbt's test name, e.g. `not_null_stg_trips_trip_id`.
-    pub fn name(&self) -> String {
-        format!("{}_{}_{}", self.kind.name(), self.model, self.column)
-    }
 }
 
 impl Project {

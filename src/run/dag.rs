@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 use crate::project::Project;
-use crate::template::{self, CompileContext, CompiledModel};
+use crate::template::{self, CompileContext, CompiledModel, CompiledTest};
 
 #[derive(Debug, Clone)]
 pub struct Dag {
@@ -15,10 +15,14 @@ pub struct Dag {
     pub(super) order: Vec<String>,
     /// Each model as compiled to learn its refs (not incrementally): its config is final.
     pub(super) parsed: BTreeMap<String, CompiledModel>,
-    /// Model or seed → its file.
+    /// Model, seed or test → its file.
     pub(super) paths: BTreeMap<String, String>,
     /// `source_name.table_name` → the models that read it.
     pub(super) sources: BTreeMap<String, BTreeSet<String>>,
+    /// Every enabled data test, compiled, by name.
+    pub(super) tests: BTreeMap<String, CompiledTest>,
+    /// Test → what it reads, as selection nodes: models, seeds and `source:name.table`.
+    pub(super) test_parents: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Dag {
@@ -39,18 +43,32 @@ impl Dag {
             }
         }
         let order = topological_order(project, &parents)?;
-        let paths = project.models.values().map(|m| (m.name.clone(), m.path.clone()))
+        let mut paths: BTreeMap<String, String> = project.models.values().map(|m| (m.name.clone(), m.path.clone()))
             .chain(project.seeds.iter().map(|s| (s.name.clone(), s.path.clone())))
             .collect();
+        let mut tests = BTreeMap::new();
+        for test in &project.tests {
+            let compiled = template::compile_test(project, test, &parse_ctx)?;
+            if compiled.config.enabled {
+                paths.insert(compiled.name.clone(), compiled.path.clone());
+                tests.insert(compiled.name.clone(), compiled);
+            }
+        }
         let mut sources = BTreeMap::<String, BTreeSet<String>>::new();
+        let mut test_parents: BTreeMap<String, BTreeSet<String>> =
+            tests.values().map(|t| (t.name.clone(), t.refs.iter().cloned().collect())).collect();
         for source in &project.sources {
             for table in &source.tables {
                 let Some((relation, _)) = project.source_table(&source.name, &table.name) else { continue };
+                let key = format!("{}.{}", source.name, table.name);
                 let readers = parsed.values().filter(|m| m.sources.contains(&relation)).map(|m| m.name.clone());
-                sources.entry(format!("{}.{}", source.name, table.name)).or_default().extend(readers);
+                sources.entry(key.clone()).or_default().extend(readers);
+                for test in tests.values().filter(|t| t.sources.contains(&relation)) {
+                    test_parents.entry(test.name.clone()).or_default().insert(format!("source:{key}"));
+                }
             }
         }
-        Ok(Dag { parents, order, parsed, paths, sources })
+        Ok(Dag { parents, order, parsed, paths, sources, tests, test_parents })
     }
 
     /// A model compiled with `is_incremental()` false, as it was to build the graph; `None`
@@ -59,12 +77,18 @@ impl Dag {
         self.parsed.get(model)
     }
 
+    /// The enabled data tests, by name.
+    pub fn tests(&self) -> impl Iterator<Item = &CompiledTest> {
+        self.tests.values()
+    }
+
     pub fn order(&self) -> &[String] {
         &self.order
     }
 
-    pub fn parents(&self, model: &str) -> impl Iterator<Item = &String> {
-        self.parents.get(model).into_iter().flatten()
+    /// What a node reads: a model's refs, a test's models, seeds and sources.
+    pub fn parents(&self, node: &str) -> impl Iterator<Item = &String> {
+        self.parents.get(node).or_else(|| self.test_parents.get(node)).into_iter().flatten()
     }
 
     pub(super) fn children(&self, model: &str) -> impl Iterator<Item = &String> {

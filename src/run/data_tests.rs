@@ -1,41 +1,55 @@
-//! dbt's generic data tests, as the SQL dbt itself would run: a test fails with the number of
-//! rows its query returns.
+//! Running a data test as dbt's test materialization does: the test's query of failing rows
+//! summed up by its `fail_calc`, compared by `warn_if` and `error_if`, then judged by its
+//! severity (pass, warn or fail).
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
 
 use crate::error::{Error, Result, SqlFailure};
-use crate::project::{DataTest, Project, TestKind};
-use crate::warehouse::{RelationName, Warehouse, collect};
+use crate::history::{RunStatus, TestRun};
+use crate::project::{Project, Severity};
+use crate::template::CompiledTest;
+use crate::warehouse::{Warehouse, collect};
 
-fn test_sql(test: &DataTest) -> String {
-    let relation = RelationName::main(&test.model).quoted();
-    let column = format!("\"{}\"", test.column.replace('"', "\"\""));
-    match &test.kind {
-        TestKind::NotNull => format!("select {column} from {relation} where {column} is null"),
-        TestKind::Unique => format!(
-            "select {column} from {relation} where {column} is not null group by {column} having count(*) > 1"
-        ),
-        TestKind::AcceptedValues(values) => {
-            let list: Vec<String> = values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
-            format!(
-                "select {column} from {relation} where cast({column} as varchar) not in ({}) group by {column}",
-                list.join(", ")
-            )
-        }
-    }
+/// dbt's `get_test_sql`, with the failures cast to a whole number.
+fn test_sql(test: &CompiledTest) -> String {
+    let config = &test.config;
+    let fail_calc = &config.fail_calc;
+    let limit = config.limit.map(|n| format!("\nlimit {n}")).unwrap_or_default();
+    format!(
+        "select\n  cast({fail_calc} as bigint) as failures,\n  {fail_calc} {} as should_warn,\n  {fail_calc} {} as should_error\nfrom (\n{}{limit}\n) dbt_internal_test",
+        config.warn_if, config.error_if, test.sql
+    )
 }
 
-/// How many rows violate the test.
-pub async fn failures(warehouse: &Warehouse, project: &Project, test: &DataTest) -> Result<usize> {
-    let file = project.model(&test.model).map(|m| m.path.clone()).unwrap_or_default();
+/// Runs one test on `warehouse`.
+pub async fn run(warehouse: &Warehouse, project: &Project, test: &CompiledTest) -> Result<TestRun> {
     let fail = |failure: SqlFailure| {
-        failure.into_error(&format!("{file} (test {})", test.name()), |message| Error::Sql {
+        failure.into_error(&format!("{} (test {})", test.path, test.name), |message| Error::Sql {
             at: None,
-            model: test.model.clone(),
-            file: file.clone(),
-            message: format!("test {}: {message}", test.name()),
+            model: test.name.clone(),
+            file: test.path.clone(),
+            message: format!("test {}: {message}", test.name),
         })
     };
     let ctx = warehouse.context(project.dialect, &project.aliases()).await?;
     let df = crate::dialect::sql(&ctx, &test_sql(test)).await.map_err(fail)?;
-    let rows = collect(df).await.map_err(|e| fail(SqlFailure::of(&e)))?;
-    Ok(rows.num_rows())
+    let table = collect(df).await.map_err(|e| fail(SqlFailure::of(&e)))?;
+    let row = table.batches.iter().find(|b| b.num_rows() > 0);
+    let (failures, should_warn, should_error) = match row {
+        Some(batch) => {
+            let failures = batch.column(0).as_primitive_opt::<Int64Type>().filter(|a| a.is_valid(0)).map_or(0, |a| a.value(0));
+            let flag = |i: usize| batch.column(i).as_boolean_opt().is_some_and(|a| a.is_valid(0) && a.value(0));
+            (failures.max(0) as usize, flag(1), flag(2))
+        }
+        None => (0, false, false),
+    };
+    let status = if test.config.severity == Severity::Error && should_error {
+        RunStatus::Failed
+    } else if should_warn {
+        RunStatus::Warn
+    } else {
+        RunStatus::Success
+    };
+    Ok(TestRun { name: test.name.clone(), failures, status })
 }

@@ -4,17 +4,19 @@
 
 mod dag;
 mod data_tests;
+mod list;
 mod materialize;
 mod microbatch;
 mod seeds;
 mod select;
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use web_time::Instant;
 
 pub use dag::Dag;
+pub use list::{Listed, RESOURCE_TYPES};
 pub use materialize::Changes;
 pub use microbatch::{BatchWindow, EventTimeRange, parse_time};
 
@@ -23,7 +25,7 @@ use crate::history::{ModelRun, Phases, RunStatus, TestRun};
 use crate::limits::{Limit, quantity};
 use crate::project::{Materialization, Project, Strategy};
 use crate::table_diff;
-use crate::template::{self, BatchContext, CompileContext, CompiledModel, Vars};
+use crate::template::{self, BatchContext, CompileContext, CompiledModel, CompiledTest, Vars};
 use crate::warehouse::{Aliases, RelationName, Warehouse};
 
 /// Which dbt command a request is: what of the selection it runs.
@@ -68,6 +70,10 @@ pub struct BuildRequest {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub exclude: String,
     pub full_refresh: bool,
+    /// dbt's `--fail-fast`: the first failure stops the run (otherwise only what reads the
+    /// failed node is skipped, and the run fails at the end).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_fast: bool,
     pub vars: Vars,
     /// dbt's `--event-time-start/--event-time-end`: the batches microbatch models run.
     pub event_time: EventTimeRange,
@@ -127,29 +133,68 @@ async fn build_inner(
         DbtCommand::Seed => dag.parsed(name).is_none(),
         DbtCommand::Test => false,
     };
-    for name in selected.iter().filter(builds) {
-        let (run, failure) = step.model(&mut working, name).await?;
-        model_runs.push(run);
-        if let Some(error) = failure {
-            return Err(error);
+    let to_build: Vec<&String> = selected.iter().filter(builds).collect();
+    let runs_tests = matches!(request.command, DbtCommand::Build | DbtCommand::Test);
+    let mut pending = if runs_tests { dag.select_tests(&request.select, &request.exclude)? } else { Vec::new() };
+    // As dbt build does, a test runs as soon as what it reads is built, before their children.
+    let mut progress = Progress { fail_fast: request.fail_fast, ..Progress::default() };
+    step.ready_tests(&working, &mut pending, &to_build, &mut progress, test_runs).await?;
+    for name in &to_build {
+        if progress.stopped() {
+            break;
         }
-    }
-    let tests = matches!(request.command, DbtCommand::Build | DbtCommand::Test);
-    for test in project.tests.iter().filter(|t| tests && selected.contains(&t.model)) {
-        let failures = data_tests::failures(&working, project, test).await?;
-        test_runs.push(TestRun {
-            name: test.name(),
-            failures,
-            status: if failures == 0 { RunStatus::Success } else { RunStatus::Failed },
-        });
-        if failures > 0 {
-            return Err(Error::TestFailed { test: test.name(), failures });
+        if dag.parents(name).any(|p| progress.broken.contains(p) || progress.failed_tests_read.contains(p)) {
+            let materialization = dag.parsed(name).map_or("seed".to_string(), |m| format!("{:?}", m.config.materialized).to_lowercase());
+            model_runs.push(ModelRun::skipped(name, &materialization));
+            progress.broken.insert((*name).clone());
+            continue;
         }
+        // A model that cannot even compile fails as one whose SQL fails: the rest goes on.
+        let (run, failure) = match step.model(&mut working, name).await {
+            Ok((run, failure)) => (Some(run), failure),
+            Err(error) => (None, Some(error)),
+        };
+        model_runs.extend(run);
+        match failure {
+            Some(error) => {
+                progress.broken.insert((*name).clone());
+                progress.fail(error);
+            }
+            None => drop(progress.built.insert((*name).clone())),
+        }
+        step.ready_tests(&working, &mut pending, &to_build, &mut progress, test_runs).await?;
     }
-    Ok(working)
+    match progress.error {
+        Some(error) => Err(error),
+        None => Ok(working),
+    }
 }
 
-/// Everything one model's run needs besides the warehouse it changes.
+/// Where a run stands: what it built, what failed or was skipped, its first error.
+#[derive(Default)]
+struct Progress {
+    fail_fast: bool,
+    built: BTreeSet<String>,
+    /// Models and seeds that failed or were skipped: what reads them is skipped.
+    broken: BTreeSet<String>,
+    /// What a failing test read: the models built from it are skipped (as dbt build does),
+    /// its other tests still run.
+    failed_tests_read: BTreeSet<String>,
+    error: Option<Error>,
+}
+
+impl Progress {
+    fn fail(&mut self, error: Error) {
+        self.error.get_or_insert(error);
+    }
+
+    /// With `--fail-fast`, nothing runs after the first failure.
+    fn stopped(&self) -> bool {
+        self.fail_fast && self.error.is_some()
+    }
+}
+
+/// Everything one model's or test's run needs besides the warehouse it changes.
 struct Step<'a> {
     project: &'a Project,
     dag: &'a Dag,
@@ -160,7 +205,42 @@ struct Step<'a> {
     batches_left: Cell<Option<u64>>,
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
+    /// Runs the `pending` tests whose every node this run builds is built, and skips those
+    /// that read a broken one; a failing test (severity error) breaks the nodes it reads.
+    async fn ready_tests(
+        &self,
+        working: &Warehouse,
+        pending: &mut Vec<&'a CompiledTest>,
+        to_build: &[&String],
+        progress: &mut Progress,
+        test_runs: &mut Vec<TestRun>,
+    ) -> Result<(), Error> {
+        let waits = |test: &CompiledTest, progress: &Progress| {
+            self.dag.parents(&test.name).any(|p| to_build.contains(&p) && !progress.built.contains(p) && !progress.broken.contains(p))
+        };
+        let (ready, waiting) = pending.iter().copied().partition::<Vec<_>, _>(|t| !waits(t, progress));
+        *pending = waiting;
+        for test in ready {
+            if progress.stopped() {
+                break;
+            }
+            let parents: Vec<String> = self.dag.parents(&test.name).cloned().collect();
+            if parents.iter().any(|p| progress.broken.contains(p)) {
+                test_runs.push(TestRun { name: test.name.clone(), failures: 0, status: RunStatus::Skipped });
+                continue;
+            }
+            let run = data_tests::run(working, self.project, test).await?;
+            let failed = (run.status == RunStatus::Failed).then_some(run.failures);
+            test_runs.push(run);
+            if let Some(failures) = failed {
+                progress.failed_tests_read.extend(parents);
+                progress.fail(Error::TestFailed { test: test.name.clone(), failures });
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one model into `working`; a SQL failure is reported in the returned record and
     /// returned beside it as the run's error.
     async fn model(&self, working: &mut Warehouse, name: &str) -> Result<(ModelRun, Option<Error>), Error> {

@@ -2,13 +2,17 @@
 //! union, comma-separated atoms within a term an intersection; an atom is a method and value
 //! (`name`, `tag:`, `path:`, `config.KEY:`, `resource_type:`, `source:`; a bare name may use `*`)
 //! with graph operators: `+m` / `2+m` (ancestors, all or N deep), `m+` / `m+1` (descendants),
-//! `@m` (m, its descendants and their ancestors). Sources are nodes of the graph, so
-//! `source:raw+` selects what reads `raw`; only models and seeds are ever built.
+//! `@m` (m, its descendants and their ancestors). Sources and data tests are nodes of the
+//! graph, so `source:raw+` selects what reads `raw` and a test can be picked by name,
+//! `test_type:` or `test_name:`; only models and seeds are ever built. A test runs when it is
+//! picked or reads a picked node (dbt's eager indirect selection), unless `exclude` drops it
+//! or a node it reads.
 
 use std::collections::BTreeSet;
 
 use super::Dag;
 use crate::error::{Error, Result};
+use crate::template::CompiledTest;
 
 impl Dag {
     /// The models and seeds `select` picks, minus those `exclude` picks, in build order. An
@@ -19,7 +23,16 @@ impl Dag {
         Ok(self.order.iter().filter(|m| chosen.contains(*m) && !excluded.contains(*m)).cloned().collect())
     }
 
-    fn union(&self, selector: &str) -> Result<BTreeSet<String>> {
+    /// The data tests a selection runs, by name.
+    pub fn select_tests(&self, select: &str, exclude: &str) -> Result<Vec<&CompiledTest>> {
+        let every = select.trim().is_empty();
+        let chosen = if every { BTreeSet::new() } else { self.union(select)? };
+        let excluded = if exclude.trim().is_empty() { BTreeSet::new() } else { self.union(exclude)? };
+        let touches = |set: &BTreeSet<String>, test: &str| set.contains(test) || self.parents(test).any(|p| set.contains(p));
+        Ok(self.tests().filter(|t| (every || touches(&chosen, &t.name)) && !touches(&excluded, &t.name)).collect())
+    }
+
+    pub(super) fn union(&self, selector: &str) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
         for term in selector.split_whitespace() {
             let mut atoms = term.split(',').filter(|a| !a.is_empty());
@@ -64,7 +77,7 @@ impl Dag {
 
     /// The nodes a method and value name (`source:` ones are `source:name.table`).
     fn method(&self, core: &str, atom: &str) -> Result<BTreeSet<String>> {
-        let nodes = || self.order.iter();
+        let nodes = || self.order.iter().chain(self.tests.keys());
         let text = |value: &serde_json::Value| value.as_str().map_or_else(|| value.to_string(), str::to_string);
         let (method, value) = core.split_once(':').unwrap_or(("", core));
         let found: BTreeSet<String> = match method {
@@ -90,7 +103,8 @@ impl Dag {
             }
             "resource_type" => match value {
                 "model" => self.parsed.keys().cloned().collect(),
-                "seed" => nodes().filter(|n| !self.parsed.contains_key(*n)).cloned().collect(),
+                "seed" => self.order.iter().filter(|n| !self.parsed.contains_key(*n)).cloned().collect(),
+                "test" => self.tests.keys().cloned().collect(),
                 "source" => self.sources.keys().map(|s| format!("source:{s}")).collect(),
                 _ => BTreeSet::new(),
             },
@@ -100,6 +114,16 @@ impl Dag {
                 .filter(|s| *s == value || s.split('.').next() == Some(value) || glob(value, s))
                 .map(|s| format!("source:{s}"))
                 .collect(),
+            "test_type" => self
+                .tests()
+                .filter(|t| match value {
+                    "generic" => t.test_name.is_some(),
+                    "singular" => t.test_name.is_none(),
+                    _ => false,
+                })
+                .map(|t| t.name.clone())
+                .collect(),
+            "test_name" => self.tests().filter(|t| t.test_name.as_deref() == Some(value)).map(|t| t.name.clone()).collect(),
             config if config.starts_with("config.") => {
                 let key = &config["config.".len()..];
                 nodes()
@@ -114,7 +138,7 @@ impl Dag {
             other => return Err(Error::Usage(format!("selector `{atom}`: unknown method `{other}:`"))),
         };
         if found.is_empty() && method.is_empty() && !value.contains('*') {
-            return Err(Error::Usage(format!("selector `{atom}`: there is no model or seed named `{value}`")));
+            return Err(Error::Usage(format!("selector `{atom}`: there is no model, seed or test named `{value}`")));
         }
         Ok(found)
     }

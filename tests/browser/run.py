@@ -671,6 +671,15 @@ def import_a_project(ctx):
     busiest = ("select pickup_zone_id, count(*) as trips\nfrom {{ ref('stg_trips') }}\n"
                "group by all\norder by trips desc, pickup_zone_id\nlimit 5\n")
     (folder / "analytics" / "models" / "marts" / "busiest_zones.sql").write_text(busiest)
+    # dbt's tests: a relationships test, a warning (no zone has 0 trips), a project's singular test.
+    (folder / "analytics" / "models" / "marts" / "busiest_zones.yml").write_text(
+        "version: 2\nmodels:\n  - name: busiest_zones\n    columns:\n      - name: pickup_zone_id\n"
+        "        data_tests:\n          - relationships:\n              arguments: {to: ref('stg_zones'), field: zone_id}\n"
+        "      - name: trips\n        data_tests:\n          - accepted_values:\n              arguments: {values: [0]}\n"
+        "              config: {severity: warn}\n")
+    (folder / "analytics" / "tests").mkdir(exist_ok=True)
+    (folder / "analytics" / "tests" / "busiest_zones_have_trips.sql").write_text(
+        "select * from {{ ref('busiest_zones') }} where trips < 1\n")
     # Re-zipped with deflate, as zip tools write it.
     archive = work / "my-project.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
@@ -685,6 +694,14 @@ def import_a_project(ctx):
     got = query(b, "select * from busiest_zones order by trips desc, pickup_zone_id")
     expected = query(b, "select pickup_zone_id, count(*) as trips from stg_trips group by all order by trips desc, pickup_zone_id limit 5")
     check(got == expected and len(got) == 5, f"busiest_zones {got} vs {expected}")
+    counts = len({row["trips"] for row in got})
+    tests = {t["name"]: (t["status"], t["failures"]) for t in record["ok"]["tests"]}
+    check(tests == {"accepted_values_busiest_zones_trips__0": ("warn", counts), "busiest_zones_have_trips": ("success", 0),
+                    "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_": ("success", 0)},
+          f"the imported project's tests: {tests}")
+    shown = b.text(b.find("run-tests"))
+    check(shown == f"accepted_values_busiest_zones_trips__0 warn: {counts} failing · busiest_zones_have_trips pass · "
+                   "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_ pass", f"the run shows its tests as {shown!r}")
 
     not_a_project = work / "notes.zip"
     with zipfile.ZipFile(not_a_project, "w") as z:

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,7 @@ class Twin:
         for name, sql in (extra_models or {}).items():
             (models / "marts" / f"{name}.sql").write_text(sql)
         for path, text in (extra_files or {}).items():
+            (self.project / path).parent.mkdir(parents=True, exist_ok=True)
             (self.project / path).write_text(text)
         if trips_event_time:
             sources = models / "sources.yml"
@@ -84,11 +86,11 @@ class Twin:
         self.dbt("deps")
 
     # --- the two engines -------------------------------------------------------------
-    def dbt(self, *args):
+    def dbt(self, *args, ok=True):
         cmd = [str(VENV / "bin" / "dbt"), *args, "--project-dir", str(self.project),
                "--profiles-dir", str(self.project)]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=self.project)
-        if done.returncode != 0:
+        if ok and done.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
         return done.stdout
 
@@ -177,7 +179,8 @@ class Twin:
         if len(rows) < 2:
             return  # an empty table: no row to ask
         for name, duck_type, ours in zip(names, duck, rows[1]):
-            expected = ARROW_TYPES.get(duck_type, duck_type)
+            decimal = re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", duck_type)
+            expected = f"Decimal128({decimal[1]}, {decimal[2]})" if decimal else ARROW_TYPES.get(duck_type, duck_type)
             if ours not in (expected if isinstance(expected, tuple) else (expected,)):
                 raise AssertionError(f"{table}.{name}: type {ours}, DuckDB has {duck_type}")
 
@@ -459,6 +462,140 @@ def exported_project(twin):
     twin.compare(["daily_metrics"])
 
 
+TEST_FILES = {
+    "models/tests.yml": """version: 2
+models:
+  - name: stg_zones
+    columns:
+      - name: zone_id
+        data_tests:
+          - not_null
+          - unique:
+              config:
+                severity: warn
+      - name: borough
+        data_tests:
+          - accepted_values:
+              arguments:
+                values: ['Manhattan', 'Brooklyn', 'Queens', 'Bronx', 'Staten Island', 'EWR']
+              config:
+                severity: warn
+  - name: stg_trips
+    columns:
+      - name: pickup_zone_id
+        data_tests:
+          - relationships:
+              arguments:
+                to: ref('stg_zones')
+                field: zone_id
+              config:
+                error_if: ">1000"
+                warn_if: ">10"
+      - name: duration
+        data_tests:
+          - at_most:
+              arguments:
+                minutes: 60
+              config:
+                severity: warn
+                where: "payment_type <> 'Cash'"
+  - name: daily_metrics
+    columns:
+      - name: date_of_business
+        data_tests: [unique, not_null]
+""",
+    "tests/generic/at_most.sql": "{% test at_most(model, column_name, minutes) %}\n"
+                                 "select {{ column_name }} from {{ model }} where {{ column_name }} > {{ minutes }}\n"
+                                 "{% endtest %}\n",
+    "tests/trips_every_day.sql": "select * from {{ ref('daily_metrics') }} where trip_count < 1\n",
+    "macros/overrides.sql": "{% macro default__type_string() %}varchar{% endmacro %}\n",
+}
+CROSS_DB_MODEL = """select
+    date_of_business,
+    {{ dbt.datediff("'2023-03-01'", 'date_of_business', 'day') }} as days_in,
+    {{ dbt.date_trunc('month', 'date_of_business') }} as month,
+    cast(trip_count as {{ dbt.type_string() }}) as trips_text,
+    cast(trip_count as {{ dbt.type_bigint() }}) as trips,
+    {{ dbt.concat(["'day '", dbt.cast('trip_count', dbt.type_string())]) }} as label,
+    {{ dbt.hash('trip_count') }} as trips_hash,
+    {{ dbt.safe_cast('total_amount', dbt.type_numeric()) }} as amount,
+    {{ dbt.split_part("'a-b-c'", "'-'", 2) }} as part,
+    {{ dbt.right("'abcdef'", 2) }} as tail,
+    {{ dbt.length("'abcdef'") }} as len,
+    {{ dbt.position("'c'", "'abcdef'") }} as pos,
+    {{ dbt.replace("'abc'", "'b'", "'x'") }} as replaced,
+    {{ dbt.string_literal("abc") }} as literal,
+    {{ dbt.cast_bool_to_text('trip_count > 100') }} as busy
+from {{ ref('daily_metrics') }}
+"""
+FAILING_TEST = "select * from {{ ref('stg_zones') }} where zone_id < 100\n"
+
+
+def run_results(twin):
+    """Each test's status and failures as dbt's run_results.json has them."""
+    results = json.loads((twin.project / "target" / "run_results.json").read_text())
+    out = {}
+    for result in results["results"]:
+        if result["unique_id"].startswith("test."):
+            name = result["unique_id"].split(".")[2]
+            out[name] = (result["status"], result["failures"] or 0)
+    return out
+
+
+def our_results(stdout):
+    """The same, from the lines `backfill build` prints: `  test NAME: pass|warn: N failing|fail: N failing`."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.startswith("  test "):
+            name, outcome = line[len("  test "):].split(": ", 1)
+            status, _, failing = outcome.partition(": ")
+            out[name] = (status, int(failing.split()[0]) if failing else 0)
+    return out
+
+
+def data_tests(twin):
+    """dbt's tests (generic with arguments and configs, a project's own generic test, a singular
+    test) pass and warn as dbt-duckdb reports them; a failing one fails the build on both sides;
+    cross-database macros (with the project's dispatch override) build the same table."""
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.dbt("build")
+    ours = twin.bf("build", "--state", str(twin.state), "--project", str(twin.project)).stdout
+    theirs = run_results(twin)
+    if our_results(ours) != theirs:
+        raise AssertionError(f"dbt's tests: {sorted(theirs.items())}\nbackfill's: {sorted(our_results(ours).items())}")
+    if {status for status, _ in theirs.values()} != {"pass", "warn"}:
+        raise AssertionError(f"the scenario means some tests to pass and some to warn: {theirs}")
+    twin.compare([*MODELS, "cross_db"])
+    (twin.project / "tests" / "zones_from_100.sql").write_text(FAILING_TEST)
+    dbt_failed = twin.dbt("build", "--select", "stg_zones", ok=False)
+    ours = twin.bf("build", "--state", str(twin.state), "--project", str(twin.project), "--select", "stg_zones", ok=False)
+    if "FAIL 99 zones_from_100" not in dbt_failed or ours.returncode != 1:
+        raise AssertionError(f"dbt:\n{dbt_failed[-1500:]}\nbackfill exit {ours.returncode}:\n{ours.stdout}")
+    if ours.stderr.strip() != "error: test zones_from_100 failed: 99 failing row(s)":
+        raise AssertionError(f"backfill said: {ours.stderr}")
+
+
+LS_SELECTIONS = [
+    [],
+    ["--select", "stg_zones"],
+    ["--select", "stg_trips+", "--resource-type", "test"],
+    ["--select", "test_type:singular"],
+    ["--select", "test_name:relationships"],
+    ["--select", "source:raw_taxis+1", "--exclude", "stg_trips"],
+    ["--resource-type", "source", "model", "--output", "name"],
+    ["--select", "path:tests", "--output", "path"],
+]
+
+
+def ls_as_dbt_ls(twin):
+    """`backfill ls` prints what `dbt ls` prints for the same selections."""
+    for selection in LS_SELECTIONS:
+        theirs = twin.dbt("-q", "ls", *selection).split()
+        ours = twin.bf("ls", "--project", str(twin.project), *selection).stdout.split()
+        if theirs != ours:
+            raise AssertionError(f"ls {' '.join(selection)}:\ndbt:      {theirs}\nbackfill: {ours}")
+
+
 def file_schemas_2024_2025(twin):
     twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
     twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
@@ -492,6 +629,8 @@ SCENARIOS = [
     ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
     ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
+    ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),
+    ("ls as dbt ls", ls_as_dbt_ls, {"extra_files": TEST_FILES}),
 ]
 
 

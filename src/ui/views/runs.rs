@@ -34,7 +34,7 @@ fn RunEntry(run: RunRecord) -> impl IntoView {
                 })}
                 {run.models.into_iter().map(|m| view! { <ModelEntry model=m /> }).collect_view()}
                 {(!run.tests.is_empty()).then(|| view! {
-                    <p class="run-tests">{run.tests.iter().map(|t| format!("{} {}", t.name, if t.failures == 0 { "pass".to_string() } else { format!("{} failing", t.failures) })).collect::<Vec<_>>().join(" · ")}</p>
+                    <p class="run-tests" data-testid="run-tests">{run.tests.iter().map(|t| format!("{} {}", t.name, t.outcome())).collect::<Vec<_>>().join(" · ")}</p>
                 })}
             </details>
         </li>
@@ -51,6 +51,7 @@ fn ModelEntry(model: ModelRun) -> impl IntoView {
         "+{} inserted · ~{} updated · −{} deleted · {} rows after · {} ms",
         model.rows_inserted, model.rows_updated, model.rows_deleted, model.rows_after, model.duration_ms
     );
+    let counts = if model.status == RunStatus::Skipped { "skipped: something it reads failed".to_string() } else { counts };
     view! {
         <div class="model-run">
             <h4>{model.name.clone()} " " <span class="kind">{kind}</span></h4>

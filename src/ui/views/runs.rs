@@ -34,7 +34,9 @@ fn RunEntry(run: RunRecord) -> impl IntoView {
                 })}
                 {run.models.into_iter().map(|m| view! { <ModelEntry model=m /> }).collect_view()}
                 {(!run.tests.is_empty()).then(|| view! {
-                    <p class="run-tests" data-testid="run-tests">{run.tests.iter().map(|t| format!("{} {}", t.name, t.outcome())).collect::<Vec<_>>().join(" · ")}</p>
+                    <ul class="run-tests" data-testid="run-tests" aria-label="data tests">
+                        {run.tests.iter().map(|t| view! { <li>{format!("{} {}", t.name, t.outcome())}</li> }).collect_view()}
+                    </ul>
                 })}
             </details>
         </li>

@@ -1,6 +1,6 @@
-//! Runs: `dbt build` over a selection of models, then their data tests. A run works on a copy
-//! of the warehouse and hands it back only if everything succeeded, so a failed run leaves
-//! every table as it was.
+//! Runs: `dbt build` over a selection of seeds and models, each data test as soon as what it
+//! reads is built. A run works on a copy of the warehouse and hands it back only if everything
+//! succeeded, so a failed run leaves every table as it was.
 
 mod dag;
 mod data_tests;
@@ -207,7 +207,8 @@ struct Step<'a> {
 
 impl<'a> Step<'a> {
     /// Runs the `pending` tests whose every node this run builds is built, and skips those
-    /// that read a broken one; a failing test (severity error) breaks the nodes it reads.
+    /// that read a broken one; a failing test (severity error) fails the run and skips the
+    /// models built from what it read.
     async fn ready_tests(
         &self,
         working: &Warehouse,

@@ -129,17 +129,21 @@ impl Relation {
         Relation { name, subquery: None }
     }
 
+    /// Read through `(select * from it where filter)`, then `alias`, when there is a filter.
+    fn read_where(name: RelationName, filter: Option<String>, alias: &str) -> Relation {
+        let subquery = filter.map(|filter| format!("(select * from {} where {filter}){alias}", name.quoted()));
+        Relation { name, subquery }
+    }
+
     /// Filtered to `batch` when the relation has an event time column.
     fn in_batch(name: RelationName, batch: Option<&BatchContext>, event_time: Option<&String>) -> Relation {
         let filter = batch.zip(event_time).map(|(batch, column)| batch.window.predicate(column));
-        let subquery = filter.map(|filter| format!("(select * from {} where {filter})", name.quoted()));
-        Relation { name, subquery }
+        Relation::read_where(name, filter, "")
     }
 
     /// A test's `where` config, as dbt applies it to the tested relation.
     fn filtered(name: RelationName, where_clause: Option<&String>) -> Relation {
-        let subquery = where_clause.map(|w| format!("(select * from {} where {w}) dbt_subquery", name.quoted()));
-        Relation { name, subquery }
+        Relation::read_where(name, where_clause.cloned(), " dbt_subquery")
     }
 }
 
@@ -406,24 +410,33 @@ pub struct CompiledTest {
 pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) -> Result<CompiledTest> {
     let fail = |message: String| Error::project(&test.path, format!("test {}: {message}", test.name));
     let written = TestConfig::resolve(&test.config).map_err(fail)?;
-    let (source, globals, tested, test_name) = match &test.kind {
-        TestKind::Singular { sql } => (sql.clone(), Vec::new(), None, None),
+    // What a generic test reads first: the tested node.
+    let (mut refs, mut sources) = (Vec::new(), Vec::new());
+    let (source, globals, test_name) = match &test.kind {
+        TestKind::Singular { sql } => (sql.clone(), Vec::new(), None),
         TestKind::Generic(generic) => {
             let relation = match &generic.on {
-                Tested::Node(name) => RelationName::main(name),
-                Tested::Source { source, table } => project
-                    .source_table(source, table)
-                    .map(|(relation, _)| relation)
-                    .ok_or_else(|| fail(format!("source `{source}.{table}` is not declared")))?,
+                Tested::Node(name) => {
+                    refs.push(name.clone());
+                    RelationName::main(name)
+                }
+                Tested::Source { source, table } => {
+                    let relation = project
+                        .source_table(source, table)
+                        .map(|(relation, _)| relation)
+                        .ok_or_else(|| fail(format!("source `{source}.{table}` is not declared")))?;
+                    sources.push(relation.clone());
+                    relation
+                }
             };
             let call = test_call(project, &generic.test, generic.column.is_some(), &generic.args).map_err(fail)?;
-            let model = Value::from_object(Relation::filtered(relation.clone(), written.where_clause.as_ref()));
+            let model = Value::from_object(Relation::filtered(relation, written.where_clause.as_ref()));
             let globals = vec![
                 ("__model", model),
                 ("__column", Value::from(generic.column.clone())),
                 ("__args", Value::from(minijinja::value::Serde(&generic.args))),
             ];
-            (call, globals, Some((generic.on.clone(), relation)), Some(generic.test.clone()))
+            (call, globals, Some(generic.test.clone()))
         }
     };
     let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
@@ -431,12 +444,6 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
     let mut values = test.config.clone();
     values.extend(recorded.config);
     let config = TestConfig::resolve(&values).map_err(fail)?;
-    let (mut refs, mut sources) = (Vec::new(), Vec::new());
-    match tested {
-        Some((Tested::Node(name), _)) => refs.push(name),
-        Some((Tested::Source { .. }, relation)) => sources.push(relation),
-        None => {}
-    }
     refs.extend(recorded.refs.into_iter().filter(|r| !refs.contains(r)).collect::<Vec<_>>());
     sources.extend(recorded.sources.into_iter().filter(|s| !sources.contains(s)).collect::<Vec<_>>());
     Ok(CompiledTest { name: test.name.clone(), path: test.path.clone(), test_name, sql, config, refs, sources })

@@ -215,14 +215,15 @@ fn python_repr(value: &Value) -> String {
 /// dbt's `re.sub("[^0-9a-zA-Z_]+", "_", arg)`.
 fn clean(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
+    let mut in_run = false;
     for c in part.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
-        } else if !out.ends_with('\u{0}') {
-            out.push('\u{0}');
+        let kept = c.is_ascii_alphanumeric() || c == '_';
+        if kept || !in_run {
+            out.push(if kept { c } else { '_' });
         }
+        in_run = !kept;
     }
-    out.replace('\u{0}', "_")
+    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! order then hold for every call.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, ErrorKind, State};
@@ -84,35 +84,41 @@ pub fn jinja_source(text: &str) -> String {
     out
 }
 
-/// dbt's own macro files, as [`MacroFile`]s.
-fn dbt_files() -> Vec<MacroFile> {
-    DBT_FILES
-        .iter()
-        .map(|(path, source)| MacroFile { path: path.to_string(), source: source.to_string(), names: macro_names(source) })
-        .collect()
+/// dbt's own macro files with their text as rendered: read once, as every rendering imports them.
+fn dbt_files() -> &'static [(MacroFile, String)] {
+    static FILES: OnceLock<Vec<(MacroFile, String)>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        DBT_FILES
+            .iter()
+            .map(|(path, source)| {
+                let file = MacroFile { path: path.to_string(), source: source.to_string(), names: macro_names(source) };
+                (file, jinja_source(source))
+            })
+            .collect()
+    })
 }
 
 /// The name of every macro a template can call: the project's and dbt's.
 pub(super) fn macro_names_of(project: &Project) -> BTreeSet<String> {
-    project.macros.iter().chain(&dbt_files()).flat_map(|f| f.names.iter().cloned()).collect()
+    let dbt = dbt_files().iter().map(|(file, _)| file);
+    project.macros.iter().chain(dbt).flat_map(|f| f.names.iter().cloned()).collect()
 }
 
 /// A macro file's text as it is rendered, for placing an error in it.
 pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
-    let own = project.macros.iter().find(|f| f.path == path).map(|f| f.source.clone());
-    let dbt = || DBT_FILES.iter().find(|(p, _)| *p == path).map(|(_, source)| source.to_string());
-    own.or_else(dbt).map(|source| jinja_source(&source))
+    let own = project.macros.iter().find(|f| f.path == path).map(|f| jinja_source(&f.source));
+    own.or_else(|| dbt_files().iter().find(|(file, _)| file.path == path).map(|(_, jinja)| jinja.clone()))
 }
 
 /// Registers every macro file and the dbt context on `env`; returns the template text that
 /// must open each rendering (imports, then the binding, on one line).
 pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Shared) -> Result<String, minijinja::Error> {
-    let dbt_files = dbt_files();
     let mut prelude = String::new();
     let mut modules = [Vec::new(), Vec::new()];
-    let files = project.macros.iter().map(|f| (true, f)).chain(dbt_files.iter().map(|f| (false, f)));
-    for (index, (own, file)) in files.enumerate() {
-        env.add_template_owned(file.path.clone(), jinja_source(&file.source))?;
+    let own = project.macros.iter().map(|f| (true, f, jinja_source(&f.source)));
+    let files = own.chain(dbt_files().iter().map(|(f, jinja)| (false, f, jinja.clone())));
+    for (index, (own, file, jinja)) in files.enumerate() {
+        env.add_template_owned(file.path.clone(), jinja)?;
         prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
         modules[usize::from(!own)].push(format!("__module{index}"));
         for name in &file.names {
@@ -127,8 +133,9 @@ pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Share
             let mut macros = BTreeMap::new();
             for module in modules {
                 for key in module.try_iter()? {
-                    if let Some(name) = key.as_str().and_then(|k| k.strip_prefix(RENAMED)) {
-                        macros.insert(name.to_string(), module.get_attr(&format!("{RENAMED}{name}"))?);
+                    let Some(renamed) = key.as_str() else { continue };
+                    if let Some(name) = renamed.strip_prefix(RENAMED) {
+                        macros.insert(name.to_string(), module.get_attr(renamed)?);
                     }
                 }
             }

@@ -12,7 +12,7 @@ rustup_bin=$(command -v rustup)
 for tool in cargo rustc rustup rustdoc; do ln -s "$rustup_bin" "$work/home/.cargo/bin/$tool"; done
 git clone -q "$(dirname "$0")/.." "$work/repo" && git -C "$work/repo" checkout -q "$commit"
 # Only what a CI machine would have: no cargo bin of this machine on PATH, no warm caches.
-passed=(LANG TERM SSL_CERT_FILE PIP_FIND_LINKS PIP_CERT PIP_INDEX_URL REQUESTS_CA_BUNDLE)
+passed=(LANG TERM SSL_CERT_FILE SSL_CERT_DIR NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO CURL_CA_BUNDLE PIP_FIND_LINKS PIP_CERT PIP_INDEX_URL REQUESTS_CA_BUNDLE)
 environment=(HOME="$work/home" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="$work/home/.cargo"
   PATH="$work/home/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" PYTHONUNBUFFERED=1)
 for name in "${passed[@]}"; do [ -n "${!name:-}" ] && environment+=("$name=${!name}"); done

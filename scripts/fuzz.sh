@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
   inputs=("$work/corpus" "fuzz/corpus/$target")
   [ -d "fuzz/regressions/$target" ] && inputs+=("fuzz/regressions/$target")
   # The lesson's models are the templates people start from.
-  [ "$target" = template ] && inputs+=(src/project/lesson)
+  [ "$target" = template ] && inputs+=(src/course/builtin)
   dict=()
   [ -f "fuzz/dicts/$target.dict" ] && dict=(-dict="fuzz/dicts/$target.dict")
   echo "== fuzz $target for ${seconds}s"

@@ -11,7 +11,7 @@ command -v npm >/dev/null || apt_install npm
 apt_install chromium chromium-driver
 # axe-core (npm) for the browser tests' accessibility audit, cached beside the build.
 axe="$HOME/.cache/backfill-npm/node_modules/axe-core/axe.min.js"
-[ -f "$axe" ] || npm install --prefix "$HOME/.cache/backfill-npm" --no-audit --no-fund --silent axe-core@4.14.1
+[ -f "$axe" ] || npm install --prefix "$HOME/.cache/backfill-npm" --no-audit --no-fund --loglevel=error axe-core@4.14.1
 
 echo "== native tests"
 cargo test --locked

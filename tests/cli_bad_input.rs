@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const LESSON_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/project/lesson");
+const LESSON_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/course/builtin");
 
 fn backfill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_backfill"))

@@ -1,13 +1,14 @@
 //! The engine end to end on the built-in lesson and a generated month: builds, partitions,
 //! their properties, and failures that must leave every table as it was.
 
-use backfill::actions::Action;
-use backfill::engine::Engine;
-use backfill::project::{LESSON, LESSON_FIRST_VERSION, ProjectFiles, builtin};
-use backfill::query::to_csv;
-use backfill::run::BuildRequest;
-use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::state::{MemoryStore, State};
+use backfill::course::builtin::{LESSON, LESSON_FIRST_VERSION, builtin};
+use backfill::dbt::project::ProjectFiles;
+use backfill::dbt::request::BuildRequest;
+use backfill::orchestrate::actions::Action;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::state::{MemoryStore, State};
+use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::sql::query::to_csv;
 
 fn month_file(rows: usize, seed: u64) -> Vec<u8> {
     let spec = SampleSpec { month: "2023-03".into(), rows, seed, schema: FileSchema::Y2023 };
@@ -16,7 +17,7 @@ fn month_file(rows: usize, seed: u64) -> Vec<u8> {
 }
 
 async fn lesson_engine(project: &str) -> Engine {
-    let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default());
+    let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin);
     engine
         .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 1), None)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -81,7 +82,7 @@ async fn any_order_and_repetition_of_partitions_equals_a_full_refresh() {
 #[tokio::test]
 async fn a_backfill_goes_on_past_a_failed_day() {
     let mut engine = lesson_engine(LESSON).await;
-    let sql = include_str!("../src/project/lesson/daily_metrics.sql")
+    let sql = include_str!("../src/course/builtin/daily_metrics.sql")
         .replace("select *\nfrom daily_summary", "select *{% if var('min_date', '') == '2023-03-05' %}, no_such_column{% endif %}\nfrom daily_summary");
     engine.change_project(Action::Model { name: "daily_metrics".into(), sql }).unwrap_or_else(|e| panic!("{e}"));
     let backfill = engine.materialize("2023-03-04...2023-03-06, 2023-03-09", false).await.unwrap_or_else(|e| panic!("{e}"));
@@ -152,7 +153,7 @@ async fn a_failed_run_changes_no_table_and_is_recorded() {
     assert!(err.starts_with("models/marts/daily_metrics.sql:1:8: model daily_metrics:"), "{err}");
     assert_eq!(csv(&engine, "select * from stg_zones order by zone_id").await, before);
     assert_eq!(csv(&engine, DAILY).await, daily);
-    assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::history::RunStatus::Failed));
+    assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::dbt::history::RunStatus::Failed));
 }
 
 #[tokio::test]
@@ -184,7 +185,7 @@ async fn state_round_trips_through_a_store() {
     engine.state.save(&mut store).unwrap_or_else(|e| panic!("{e}"));
     let reloaded = Engine::new(
         builtin(LESSON).unwrap_or_else(|e| panic!("{e}")),
-        State::load(&store).unwrap_or_else(|e| panic!("{e}")),
+        State::load(&store).unwrap_or_else(|e| panic!("{e}")), builtin,
     );
     assert_eq!(csv(&reloaded, DAILY).await, csv(&engine, DAILY).await);
     assert_eq!(reloaded.partitions(), engine.partitions());
@@ -216,7 +217,7 @@ async fn queries_speak_duckdb() {
 async fn the_snapshot_shows_the_partitions_chart_and_project() {
     let mut engine = lesson_engine(LESSON).await;
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = backfill::snapshot::snapshot(&engine).await;
+    let snapshot = backfill::view::snapshot::snapshot(&engine).await;
     assert_eq!(snapshot.days.len(), 31);
     let statuses: Vec<&str> = snapshot.partitions.iter().map(|p| p.status.as_str()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "materialized").count(), 1, "{statuses:?}");
@@ -227,9 +228,9 @@ async fn the_snapshot_shows_the_partitions_chart_and_project() {
     assert_eq!(format!("n\n{counted}\n"), in_march);
     assert_eq!(snapshot.project, engine.project.files);
     assert!(snapshot.unbuilt_months.is_empty());
-    let event = backfill::protocol::Event::Snapshot(Box::new(snapshot.clone()));
-    let back = backfill::protocol::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
-    let backfill::protocol::Event::Snapshot(back) = back else { panic!("not a snapshot") };
+    let event = backfill::view::protocol::Event::Snapshot(Box::new(snapshot.clone()));
+    let back = backfill::view::protocol::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let backfill::view::protocol::Event::Snapshot(back) = back else { panic!("not a snapshot") };
     assert_eq!(back.partitions, snapshot.partitions);
     assert_eq!(back.runs, snapshot.runs);
 }
@@ -239,10 +240,10 @@ async fn the_snapshot_shows_the_partitions_chart_and_project() {
 #[tokio::test]
 async fn the_snapshot_follows_the_months_each_version_of_stg_trips_holds() {
     let mut engine = lesson_engine(LESSON).await;
-    assert!(backfill::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+    assert!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
     let april = SampleSpec { month: "2023-04".into(), rows: 500, seed: 2, schema: FileSchema::Y2023 };
     engine.load_sample(&april).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(backfill::snapshot::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
+    assert_eq!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
     engine.build(&BuildRequest { select: "stg_trips".into(), ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(backfill::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+    assert!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
 }

@@ -5,22 +5,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backfill::actions::Action;
-use backfill::engine::Engine;
+use backfill::course::builtin::{LESSON, LESSON_MICROBATCH, builtin};
+use backfill::dbt::request::{BuildRequest, EventTimeRange};
 use backfill::error::Error;
 use backfill::limits::Limit;
-use backfill::project::{LESSON, LESSON_MICROBATCH, builtin};
-use backfill::run::{BuildRequest, EventTimeRange};
-use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::state::State;
-use backfill::warehouse::{Relation, RelationName};
+use backfill::orchestrate::actions::Action;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::state::State;
+use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::sql::warehouse::{Relation, RelationName};
 
 fn spec(month: &str, rows: usize) -> SampleSpec {
     SampleSpec { month: month.into(), rows, seed: 3, schema: FileSchema::Y2023 }
 }
 
 fn engine_with(project: &str, rows: usize) -> Engine {
-    let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default());
+    let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin);
     engine.load_sample(&spec("2023-03", rows)).unwrap_or_else(|e| panic!("{e}"));
     engine
 }
@@ -117,7 +117,7 @@ async fn raw_trips_of_another_type_are_an_error_not_a_panic() {
     assert_eq!(state_of(&engine), before);
     // The partition fingerprints skip what they cannot read.
     let trips = engine.state.warehouse.table(&RelationName::main("trips"));
-    assert_eq!(backfill::partitions::DayFingerprints::of_trips(trips), Default::default());
+    assert_eq!(backfill::orchestrate::partitions::DayFingerprints::of(trips, backfill::sources::ingest::EVENT_TIME), Default::default());
 }
 
 #[tokio::test]
@@ -190,7 +190,7 @@ fn statements_at_the_depth_limit_run_in_a_one_mebibyte_stack() {
     let outcome = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || {
-            let engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), state);
+            let engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), state, builtin);
             statements.iter().map(|sql| block_on(engine.query(sql)).map(|t| t.num_rows()).map_err(|e| e.to_string())).collect::<Vec<_>>()
         })
         .unwrap_or_else(|e| panic!("{e}"))
@@ -240,7 +240,7 @@ async fn a_model_whose_first_line_selects_a_blank_column_fails_without_hanging()
 #[tokio::test]
 async fn microbatch_event_times_at_the_calendar_ends_fail_cleanly() {
     let mut engine = engine_with(LESSON_MICROBATCH, 2_000);
-    let at = |text: &str| backfill::run::parse_time(text);
+    let at = |text: &str| backfill::dbt::run::parse_time(text);
     let two_days = EventTimeRange { start: at("2023-03-01"), end: at("2023-03-03") };
     engine.build(&BuildRequest { event_time: two_days, ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
     let before = state_of(&engine);
@@ -281,7 +281,7 @@ fn a_trip_month_that_widens_the_partitions_past_the_limit_is_refused() {
 fn mutated_parquet_trip_files_never_panic_and_failures_change_nothing() {
     let batches = sample::generate(&spec("2023-03", 40)).unwrap_or_else(|e| panic!("{e}"));
     let project = builtin(LESSON).unwrap_or_else(|e| panic!("{e}"));
-    let mut engine = Engine::new(project.clone(), State::default());
+    let mut engine = Engine::new(project.clone(), State::default(), builtin);
     engine.load_sample(&spec("2023-04", 30)).unwrap_or_else(|e| panic!("{e}"));
     let base = engine.state.clone();
     let before = state_of(&engine);
@@ -294,7 +294,7 @@ fn mutated_parquet_trip_files_never_panic_and_failures_change_nothing() {
             let mut mutant = file.clone();
             let flip = [0xff, 0x01, 0x80, 0x7f][n % 4];
             mutant[at] ^= flip;
-            let mut engine = Engine::new(project.clone(), base.clone());
+            let mut engine = Engine::new(project.clone(), base.clone(), builtin);
             let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 engine.load_trips("yellow_tripdata_2023-03.parquet", &mutant, None).map(|_| ())
             }));

@@ -1,17 +1,17 @@
 //! Share links are written by strangers: opening one that fails, part way or up front, leaves
 //! the receiver's session and its saved state as they were, and says which step failed.
 
-use backfill::actions::Action;
-use backfill::engine::Engine;
+use backfill::course::builtin::{LESSON, builtin};
+use backfill::course::lesson;
+use backfill::course::share::{self, SharedSession, View};
+use backfill::dbt::request::BuildRequest;
 use backfill::error::Error;
-use backfill::lesson;
 use backfill::limits::Limit;
-use backfill::project::{LESSON, builtin};
-use backfill::query::to_csv;
-use backfill::run::BuildRequest;
-use backfill::sample::{FileSchema, SampleSpec};
-use backfill::share::{self, SharedSession, View};
-use backfill::state::{MemoryStore, State};
+use backfill::orchestrate::actions::Action;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::state::{MemoryStore, State};
+use backfill::sources::sample::{FileSchema, SampleSpec};
+use backfill::sql::query::to_csv;
 
 fn sample(month: &str, rows: usize) -> Action {
     Action::Sample { spec: SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 } }
@@ -19,7 +19,7 @@ fn sample(month: &str, rows: usize) -> Action {
 
 /// The receiver: a built month, saved.
 async fn saved_session() -> (Engine, MemoryStore) {
-    let mut engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default());
+    let mut engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin);
     engine.load_sample(&SampleSpec { month: "2023-03".into(), rows: 5_000, seed: 1, schema: FileSchema::Y2023 }).unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut store = MemoryStore::default();

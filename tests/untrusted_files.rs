@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use backfill::actions::Action;
-use backfill::engine::Engine;
+use backfill::course::builtin::{LESSON, builtin};
 use backfill::error::Error;
 use backfill::limits::Limit;
-use backfill::project::{LESSON, builtin};
-use backfill::state::State;
+use backfill::orchestrate::actions::Action;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::state::State;
 
 fn engine() -> Engine {
-    Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default())
+    Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin)
 }
 
 #[tokio::test]

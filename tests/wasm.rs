@@ -3,14 +3,14 @@
 //! single-threaded DataFusion, and the OPFS store round trip.
 #![cfg(target_arch = "wasm32")]
 
-use backfill::browser_store::BrowserStore;
-use backfill::engine::Engine;
-use backfill::ingest::read_trips;
-use backfill::project::{LESSON, builtin};
-use backfill::query::to_csv;
-use backfill::run::BuildRequest;
-use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::state::State;
+use backfill::course::builtin::{LESSON, builtin};
+use backfill::dbt::request::BuildRequest;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::state::State;
+use backfill::sources::ingest::read_trips;
+use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::sql::query::to_csv;
+use backfill::worker::browser_store::BrowserStore;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -33,7 +33,7 @@ fn every_codec_decodes() {
 
 #[wasm_bindgen_test]
 async fn builds_and_persists_through_opfs() {
-    let mut engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default());
+    let mut engine = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin);
     engine.load_trips("yellow_tripdata_2023-03.parquet", &month(5000, FileCompression::Zstd), None).unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
@@ -49,7 +49,7 @@ async fn builds_and_persists_through_opfs() {
     let reopened = BrowserStore::open().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(reopened.has_state());
     let state = State::load(&reopened).unwrap_or_else(|e| panic!("{e}"));
-    let restored = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), state);
+    let restored = Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), state, builtin);
     assert_eq!(to_csv(&restored.query(daily).await.unwrap_or_else(|e| panic!("{e}"))), before);
     assert_eq!(restored.state.runs.len(), engine.state.runs.len());
     assert_eq!(restored.partitions(), engine.partitions());

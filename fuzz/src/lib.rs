@@ -10,18 +10,19 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
-use backfill::actions::Action;
-use backfill::engine::Engine;
-use backfill::highlight;
-use backfill::import;
-use backfill::partitions::{parse_range, window_vars};
-use backfill::project::{LESSON, Project, ProjectFiles, builtin};
-use backfill::run::Dag;
-use backfill::share::{self, SharedSession};
-use backfill::snapshot::snapshot;
-use backfill::state::{MemoryStore, State};
-use backfill::template::{self, CompileContext};
-use backfill::{export, lesson};
+use backfill::course::builtin::{LESSON, builtin};
+use backfill::course::share::{self, SharedSession};
+use backfill::course::{export, lesson};
+use backfill::dbt::import;
+use backfill::dbt::project::{Project, ProjectFiles};
+use backfill::dbt::run::Dag;
+use backfill::dbt::template::{self, CompileContext};
+use backfill::orchestrate::actions::Action;
+use backfill::orchestrate::engine::Engine;
+use backfill::orchestrate::partitions::{parse_range, window_vars};
+use backfill::orchestrate::state::{MemoryStore, State};
+use backfill::view::highlight;
+use backfill::view::snapshot::snapshot;
 
 /// libFuzzer sees the process's resident memory once a second and blames whichever input runs
 /// then, which may not be the one that asked for it. Counting every live byte here stops the
@@ -138,7 +139,7 @@ pub fn share_link(data: &[u8]) {
             return;
         }
         let state = State::load(&store).unwrap_or_else(|e| panic!("a saved session must reopen: {e}"));
-        let mut reopened = Engine::new(lesson_project(), state);
+        let mut reopened = Engine::new(lesson_project(), state, builtin);
         reopened
             .restore_project(lesson_project())
             .unwrap_or_else(|e| panic!("a saved session's project must reopen: {e}"));
@@ -159,7 +160,7 @@ fn lesson_project() -> Project {
 }
 
 fn lesson_engine() -> Engine {
-    Engine::new(lesson_project(), State::default())
+    Engine::new(lesson_project(), State::default(), builtin)
 }
 
 fn load_trip_file(name: &str, data: &[u8]) {

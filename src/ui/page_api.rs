@@ -18,8 +18,8 @@ use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
+use crate::dbt::request::BuildRequest;
 use crate::error::{Error, Result};
-use crate::run::BuildRequest;
 use crate::ui::session::Shared;
 
 /// Installs `window.backfill`.

@@ -2,8 +2,8 @@
 //! survives a reload: this browser keeps it beside the session, read back within its bounds.
 
 use super::local_store;
+use crate::course::share::View;
 use crate::limits::Limit;
-use crate::share::View;
 
 const KEY: &str = "backfill-view";
 

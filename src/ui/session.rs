@@ -16,16 +16,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{MessageEvent, Worker};
 
-use crate::compare::Comparison;
+use crate::course::compare::Comparison;
+use crate::course::lesson::StepOutcome;
+use crate::course::share::{self, View};
+use crate::dbt::history::RunRecord;
+use crate::dbt::project::Project;
+use crate::dbt::request::BuildRequest;
 use crate::error::{Error, Result};
-use crate::history::RunRecord;
-use crate::lesson::StepOutcome;
-use crate::project::Project;
-use crate::protocol::{Answer, Event, Message, Progress, Request, Snapshot, TablePage};
-use crate::run::BuildRequest;
-use crate::share::{self, View};
-use crate::state::LoadedFile;
-use crate::wire;
+use crate::orchestrate::state::LoadedFile;
+use crate::view::protocol::{Answer, Event, Message, Progress, Request, Snapshot, TablePage};
+use crate::worker::wire;
 
 /// The worker script (`worker.js`, beside `index.html`): it loads the engine's wasm.
 const WORKER_SCRIPT: &str = "./worker.js";

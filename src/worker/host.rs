@@ -7,23 +7,23 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use futures::lock::Mutex;
 
-use crate::actions::Action;
-use crate::browser_store::BrowserStore;
-use crate::compare;
-use crate::engine::{Backfill, Engine};
-use crate::export::BackfillPolicy;
+use crate::course::builtin::{LESSON, builtin};
+use crate::course::compare;
+use crate::course::export::BackfillPolicy;
+use crate::course::lesson;
+use crate::course::share::{self, SharedSession};
+use crate::dbt::import;
 use crate::error::{Error, Result};
-use crate::import;
-use crate::lesson;
-use crate::partitions::day_text;
-use crate::project::{LESSON, builtin};
-use crate::protocol::{Answer, Event, Progress, Request, TablePage};
-use crate::query::{cell, slice, to_csv, to_json_rows};
-use crate::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
-use crate::share::{self, SharedSession};
-use crate::snapshot::snapshot;
-use crate::state::State;
-use crate::warehouse::Table;
+use crate::orchestrate::actions::Action;
+use crate::orchestrate::engine::{Backfill, Engine};
+use crate::orchestrate::partitions::day_text;
+use crate::orchestrate::state::State;
+use crate::sources::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
+use crate::sql::query::{cell, slice, to_csv, to_json_rows};
+use crate::sql::warehouse::Table;
+use crate::view::protocol::{Answer, Event, Progress, Request, TablePage};
+use crate::view::snapshot::snapshot;
+use crate::worker::browser_store::BrowserStore;
 
 /// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
 const SAMPLE_MONTH: &str = "2023-03";
@@ -50,7 +50,7 @@ pub struct Host {
 impl Host {
     pub fn new(post: Box<dyn Fn(Event)>) -> Result<Host> {
         Ok(Host {
-            engine: Mutex::new(Engine::new(builtin(LESSON)?, State::default())),
+            engine: Mutex::new(Engine::new(builtin(LESSON)?, State::default(), builtin)),
             store: RefCell::new(None),
             cancelled: Cell::new(false),
             post,
@@ -106,7 +106,7 @@ impl Host {
             Request::ExportProject { single_run } => {
                 let engine = self.engine.lock().await;
                 let start = engine.partitions_definition().map_or_else(|| "2023-03-01".to_string(), |d| day_text(d.start));
-                crate::export::project_zip(&engine.project, &start, BackfillPolicy::of_single_run(single_run)).map(|zip| {
+                crate::course::export::project_zip(&engine.project, &start, BackfillPolicy::of_single_run(single_run)).map(|zip| {
                     bytes.push(zip);
                     Answer::Bytes
                 })
@@ -154,7 +154,7 @@ impl Host {
             Request::Compare { lesson_story } => self.compare(lesson_story).await,
             Request::ShareFragment { mut view } => {
                 let engine = self.engine.lock().await;
-                view.lesson_steps = engine.state.lesson.len();
+                view.lesson_steps = lesson::outcomes(&engine.state).map_or(0, |o| o.len());
                 SharedSession::new(engine.state.actions.clone(), view).to_fragment().map(Answer::Text)
             }
             Request::Reset => self.reset().await,
@@ -191,7 +191,7 @@ impl Host {
         match restored {
             Some(state) => {
                 let base = builtin(LESSON)?;
-                let mut restored = Engine::new(base.clone(), state);
+                let mut restored = Engine::new(base.clone(), state, builtin);
                 restored.restore_project(base)?;
                 *engine = restored;
                 self.publish(&engine).await;
@@ -200,7 +200,7 @@ impl Host {
                 self.post(Event::Progress(Some(Progress::uncancellable("Generating the sample month", 0, 3))));
                 engine.load_sample(&sample_spec(SAMPLE_MONTH, SAMPLE_ROWS))?;
                 self.post(Event::Progress(Some(Progress::uncancellable("Building the lesson", 1, 3))));
-                engine.build(&crate::run::BuildRequest::default()).await?;
+                engine.build(&crate::dbt::request::BuildRequest::default()).await?;
                 // The chart first: saving writes every table as Parquet, which takes a while.
                 self.publish(&engine).await;
                 self.save(&mut engine).await?;
@@ -266,7 +266,7 @@ impl Host {
     /// session's own tables are not touched.
     async fn compare(&self, lesson_story: bool) -> Result<Answer> {
         let arrivals =
-            if lesson_story { lesson::data_story() } else { compare::arrivals(&self.engine.lock().await.state.actions) };
+            if lesson_story { lesson::data_story() } else { crate::orchestrate::actions::arrivals(&self.engine.lock().await.state.actions) };
         let comparison = compare::compare(&arrivals, async |done, all| {
             self.post(Event::Progress(Some(Progress::step(format!("Comparing strategies: arrival {} of {all}", done + 1), done, all))));
         })

@@ -3,7 +3,9 @@
 //! reported as [`Event::Fatal`] before the module stops, so the page can restart the worker
 //! on the last saved state.
 
+pub mod browser_store;
 mod host;
+pub mod wire;
 
 use std::rc::Rc;
 
@@ -11,8 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{Event, Message};
-use crate::wire;
+use crate::view::protocol::{Event, Message};
 use host::Host;
 
 /// Starts listening; the page sends nothing before [`Event::Ready`].

@@ -7,8 +7,8 @@ use leptos::prelude::*;
 
 use super::SessionRef;
 use super::partitions::{days_with, definition_of};
-use crate::history::dbt_command;
-use crate::partitions::{run_request, runs_of, selection_text};
+use crate::dbt::history::dbt_command;
+use crate::orchestrate::partitions::{run_request, runs_of, selection_text};
 
 /// Commands listed in the preview; the rest are counted.
 const PREVIEW_COMMANDS: usize = 8;
@@ -48,7 +48,7 @@ pub fn BackfillDialog(
         }
     });
     let runs = Memo::new(move |_| runs_of(&days.get().unwrap_or_default(), single_run.get()));
-    let helper = move |label: &'static str, testid: &'static str, pick: fn(&[crate::protocol::PartitionCell], &[NaiveDate]) -> Vec<NaiveDate>| {
+    let helper = move |label: &'static str, testid: &'static str, pick: fn(&[crate::view::protocol::PartitionCell], &[NaiveDate]) -> Vec<NaiveDate>| {
         let picked = Memo::new(move |_| pick(&cells(), &days.get().unwrap_or_default()));
         view! {
             <button type="button" data-testid=testid disabled=move || picked.with(Vec::is_empty)

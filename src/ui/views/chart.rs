@@ -9,11 +9,11 @@ use chrono::NaiveDate;
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::chart::{self, DailyPoint};
-use crate::history::RunRecord;
-use crate::lesson::MODEL;
-use crate::time_travel;
-use crate::partitions::day_text;
+use crate::course::lesson::MODEL;
+use crate::course::time_travel;
+use crate::dbt::history::RunRecord;
+use crate::orchestrate::partitions::day_text;
+use crate::view::chart::{self, DailyPoint};
 use super::lesson::show;
 
 /// The chart's size in its own units: on a phone, a narrower box keeps its labels readable

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::highlight::pieces;
+use crate::view::highlight::pieces;
 
 #[component]
 pub fn CodeEditor(

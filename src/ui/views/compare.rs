@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::compare::Comparison;
-use crate::chart::row_date;
-use crate::partitions::day_text;
-use crate::table_diff::{Row, TableDiff};
+use crate::course::compare::Comparison;
+use crate::dbt::table_diff::{Row, TableDiff};
+use crate::orchestrate::partitions::day_text;
+use crate::view::chart::row_date;
 
 const CELL: f64 = 12.0;
 const LABEL: f64 = 96.0;

@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::SessionRef;
-use crate::state::LoadedFile;
+use crate::orchestrate::state::LoadedFile;
 
 /// One file being read and ingested.
 #[derive(Debug, Clone, PartialEq)]

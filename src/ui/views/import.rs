@@ -1,6 +1,6 @@
 //! Importing a dbt project: drop a zip or a folder, or pick either. The project replaces the
 //! current one (the tables stay); one that does not parse changes nothing and says why. The
-//! worker decides what the project is ([`crate::import`]); the page only leaves unread what
+//! worker decides what the project is ([`crate::dbt::import`]); the page only leaves unread what
 //! that filter would drop anyway.
 
 use js_sys::{Array, Promise, Reflect};
@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::SessionRef;
-use crate::project::ProjectFiles;
+use crate::dbt::project::ProjectFiles;
 
 #[component]
 pub fn ImportProject(session: SessionRef) -> impl IntoView {

@@ -6,11 +6,11 @@
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::chart::row_date;
-use crate::lesson::{self, StepOutcome};
-use crate::partitions::day_text;
-use crate::line_diff::{self, Line};
-use crate::table_diff::{ChangedRow, Row, TableDiff};
+use crate::course::lesson::{self, StepOutcome};
+use crate::dbt::table_diff::{ChangedRow, Row, TableDiff};
+use crate::orchestrate::partitions::day_text;
+use crate::view::chart::row_date;
+use crate::view::line_diff::{self, Line};
 
 #[component]
 pub fn Lesson(session: SessionRef) -> impl IntoView {

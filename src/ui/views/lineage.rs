@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::lineage::{Lineage, NODE_HEIGHT, NODE_WIDTH, NodeKind, layout};
+use crate::dbt::lineage::{Lineage, NODE_HEIGHT, NODE_WIDTH, NodeKind, layout};
 
 /// Characters of a name that fit a node; longer names are cut (the full one is its tooltip).
 const NAME_CHARS: usize = 25;

@@ -139,7 +139,7 @@ fn CopyDetails(details: String) -> impl IntoView {
 
 /// Whole seconds since the running operation started, ticking while it runs: the engine
 /// works in a worker, so the page keeps counting.
-fn elapsed_seconds(progress: RwSignal<Option<crate::protocol::Progress>>) -> Signal<Option<u64>> {
+fn elapsed_seconds(progress: RwSignal<Option<crate::view::protocol::Progress>>) -> Signal<Option<u64>> {
     let since = RwSignal::new(None::<f64>);
     let now = RwSignal::new(js_sys::Date::now());
     Effect::new(move |_| {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::TablePage;
+use crate::view::protocol::TablePage;
 
 #[component]
 pub fn PagedTable(

@@ -10,9 +10,9 @@ use wasm_bindgen::JsCast;
 
 use super::SessionRef;
 use super::backfill::BackfillDialog;
-use crate::partitions::{DailyPartitions, day_text, parse_range, range_text, selection_text};
-use crate::protocol::PartitionCell;
-use crate::run::BuildRequest;
+use crate::dbt::request::BuildRequest;
+use crate::orchestrate::partitions::{DailyPartitions, day_text, parse_range, range_text, selection_text};
+use crate::view::protocol::PartitionCell;
 
 /// Statuses in the legend's order, with the glyph that shows each beside its colour.
 const STATUSES: [(&str, &str); 5] = [("missing", ""), ("materialized", "✓"), ("stale", "!"), ("failed", "✕"), ("running", "…")];

@@ -9,10 +9,10 @@ use super::SessionRef;
 use crate::error::Error;
 use super::code_editor::{CodeEditor, highlighted};
 use super::lineage::LineageGraph;
-use crate::partitions::window_vars;
-use crate::project::Project;
-use crate::template::{self, CompileContext};
-use crate::partitions::day_text;
+use crate::dbt::project::Project;
+use crate::dbt::template::{self, CompileContext};
+use crate::orchestrate::partitions::day_text;
+use crate::orchestrate::partitions::window_vars;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Context {
@@ -116,7 +116,7 @@ fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result
     let compiled = template::compile(project, name, &ctx)?;
     let header = match context {
         Context::FullRefresh => "-- full refresh: is_incremental() is false".to_string(),
-        Context::Incremental if compiled.config.materialized == crate::project::Materialization::Incremental => {
+        Context::Incremental if compiled.config.materialized == crate::dbt::project::Materialization::Incremental => {
             let start = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_default();
             format!("-- partition {}: min_date = {}, max_date = {}", day_text(start), day_text(start), day_text(start.succ_opt().unwrap_or(start)))
         }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::history::{ModelRun, RunRecord, RunStatus};
+use crate::dbt::history::{ModelRun, RunRecord, RunStatus};
 
 #[component]
 pub fn Runs(session: SessionRef) -> impl IntoView {

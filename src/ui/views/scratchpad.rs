@@ -8,10 +8,10 @@ use leptos::prelude::*;
 use super::SessionRef;
 use super::code_editor::CodeEditor;
 use super::paged_table::PagedTable;
-use crate::engine::INLINE;
 use crate::error::Error;
 use crate::limits::Limit;
-use crate::protocol::TablePage;
+use crate::orchestrate::engine::INLINE;
+use crate::view::protocol::TablePage;
 
 const PAGE: usize = 25;
 const FIRST_QUERY: &str = "select date_of_business, trip_count, average_amount\nfrom {{ ref('daily_metrics') }}\norder by trip_count desc\nlimit 10\n";

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::actions::Action;
-use crate::share::CHAT_SAFE_LENGTH;
+use crate::course::share::CHAT_SAFE_LENGTH;
+use crate::orchestrate::actions::Action;
 
 #[component]
 pub fn Share(session: SessionRef) -> impl IntoView {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use super::paged_table::PagedTable;
 use super::{SessionRef, save_file};
-use crate::protocol::TablePage;
+use crate::view::protocol::TablePage;
 
 const PAGE: usize = 25;
 

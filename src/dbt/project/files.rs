@@ -1,0 +1,466 @@
+//! Reading a dbt project from its files: `dbt_project.yml`, `models/**/*.sql`,
+//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::config::{ConfigValues, KNOWN_KEYS};
+use super::yaml;
+use super::data_tests::{self, DataTest, TestKind, Tested};
+use super::{MacroFile, Model, Project, Seed, Source, SourceTable};
+use crate::error::{Error, Result};
+use crate::limits::Limit;
+use crate::sql::dialect::{DEFAULT_SCHEMA, SqlDialect};
+
+/// A project's files by path relative to its root (`/`-separated), with their text.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProjectFiles(pub BTreeMap<String, String>);
+
+impl ProjectFiles {
+    pub fn insert(&mut self, path: &str, text: &str) {
+        self.0.insert(path.trim_start_matches("./").to_string(), text.to_string());
+    }
+
+    /// Whether a file at `relative` (to the project root, `/`-separated) is one a project reads:
+    /// SQL, YAML or CSV below the root, outside skipped folders. Every way files arrive (a zip, a
+    /// folder, a share link, the CLI's project folder) goes through this filter, so a path that
+    /// would leave the project where it is exported (`..`, absolute, a drive, a backslash) never
+    /// gets in.
+    pub fn wants(relative: &str) -> bool {
+        let safe = |part: &str| {
+            !part.is_empty() && !part.starts_with('.') && !part.contains(['\\', ':']) && !part.contains(char::is_control)
+        };
+        let (folders, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        safe(name)
+            && (folders.is_empty() || folders.split('/').all(|f| safe(f) && !Self::skips_folder(f)))
+            && ["sql", "yml", "yaml", "csv"].contains(&extension)
+    }
+
+    /// Folders never part of a project's sources, so never walked: hidden ones, those dbt writes
+    /// or fills itself, and other tools' packages and environments (a `venv` holds dbt's own
+    /// macros, thousands of .sql files).
+    pub fn skips_folder(name: &str) -> bool {
+        name.starts_with('.')
+            || matches!(name, "target" | "dbt_packages" | "logs" | "node_modules" | "venv" | "site-packages" | "__pycache__")
+    }
+
+    /// Fails when `files` files of `bytes` bytes together are over Backfill's limits for one
+    /// project; `place` names where they come from.
+    pub fn check_size(place: &str, files: usize, bytes: u64) -> Result<()> {
+        Limit::ProjectFiles.check(files as u64, place)?;
+        Limit::ProjectBytes.check(bytes, place)
+    }
+
+    /// Every file is one a project reads and together they are within the limits: files that
+    /// arrive any other way than an import (a share link's, a restored session's) meet the same
+    /// filter before they become a project.
+    fn check(&self) -> Result<()> {
+        if let Some(path) = self.0.keys().find(|path| !Self::wants(path)) {
+            return Err(Error::project(
+                path.as_str(),
+                "not a file a dbt project reads (only .sql, .yml, .yaml and .csv files inside the project, \
+                 outside hidden, build and package folders)",
+            ));
+        }
+        let bytes = self.0.iter().map(|(path, text)| (path.len() + text.len()) as u64).sum();
+        Self::check_size("the project's files", self.0.len(), bytes)
+    }
+
+    /// Reads every project file below `root` (natively only; the browser hands over files).
+    /// Symlinked folders are not followed (a link to a parent would be walked forever); a
+    /// symlinked file is read when it leads to a regular file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_dir(root: &std::path::Path) -> Result<ProjectFiles> {
+        use std::path::{Path, PathBuf};
+        fn walk(dir: &Path, relative: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+            let fail = |e: std::io::Error| Error::project(dir.display().to_string(), e.to_string());
+            for entry in std::fs::read_dir(dir).map_err(fail)? {
+                let entry = entry.map_err(fail)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
+                if entry.file_type().map_err(fail)?.is_dir() {
+                    if !ProjectFiles::skips_folder(&name) {
+                        walk(&entry.path(), &path, out)?;
+                    }
+                } else if ProjectFiles::wants(&path) {
+                    out.push((path, entry.path()));
+                }
+            }
+            Ok(())
+        }
+        let mut found = Vec::new();
+        walk(root, "", &mut found)?;
+        let place = root.display().to_string();
+        Limit::ProjectFiles.check(found.len() as u64, &place)?;
+        let mut files = ProjectFiles::default();
+        let mut left = Limit::ProjectBytes.max();
+        for (relative, path) in found {
+            let place = path.display().to_string();
+            let fail = |e: std::io::Error| Error::project(&place, e.to_string());
+            if std::fs::metadata(&path).map_err(fail)?.is_file() {
+                let text = read_text(std::fs::File::open(&path).map_err(fail)?, &mut left, &place)?;
+                files.insert(&relative, &text);
+            }
+        }
+        if !files.0.contains_key("dbt_project.yml") {
+            return Err(Error::project(place, "not a dbt project: there is no dbt_project.yml"));
+        }
+        Ok(files)
+    }
+
+    pub fn parse(&self) -> Result<Project> {
+        self.check()?;
+        let project_file = "dbt_project.yml";
+        let text = self
+            .0
+            .get(project_file)
+            .ok_or_else(|| Error::project(project_file, "missing: a project needs a dbt_project.yml"))?;
+        let root = yaml::parse(project_file, text)?;
+        let name = root
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::project(project_file, "missing `name:`"))?
+            .to_string();
+        let paths = |key: &str, default: &str| -> Vec<String> {
+            match root.get(key).and_then(Value::as_array) {
+                Some(list) => list.iter().filter_map(Value::as_str).map(|p| p.trim_end_matches('/').to_string()).collect(),
+                None => vec![default.to_string()],
+            }
+        };
+        let model_paths = paths("model-paths", "models");
+        let macro_paths = paths("macro-paths", "macros");
+        let seed_paths = paths("seed-paths", "seeds");
+        let test_paths = paths("test-paths", "tests");
+        let vars = root
+            .get("vars")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let dialect = match root.get("sql_dialect").and_then(Value::as_str) {
+            None | Some("duckdb") => SqlDialect::Duckdb,
+            Some("datafusion") => SqlDialect::Datafusion,
+            Some(other) => {
+                return Err(Error::project(
+                    project_file,
+                    format!("sql_dialect `{other}` is not one of duckdb, datafusion"),
+                ));
+            }
+        };
+        let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
+
+        let under = |path: &str, roots: &[String]| -> Option<String> {
+            roots.iter().find_map(|r| {
+                path.strip_prefix(r.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .map(str::to_string)
+            })
+        };
+
+        let mut models = BTreeMap::new();
+        let mut sources = Vec::new();
+        let mut tests = Vec::new();
+        let mut macros = Vec::new();
+        let mut seeds = Vec::new();
+        let mut model_docs: Vec<(String, Value)> = Vec::new();
+        for (path, text) in &self.0 {
+            if let Some(relative) = under(path, &model_paths) {
+                if let Some(stem) = relative.strip_suffix(".sql") {
+                    let model_name = stem.rsplit('/').next().unwrap_or(stem).to_string();
+                    let folders: Vec<&str> = stem.split('/').collect();
+                    let mut config = ConfigValues::new();
+                    if let Some(tree) = &folder_configs {
+                        apply_folder_configs(tree, &folders[..folders.len() - 1], &mut config);
+                    }
+                    if let Some(previous) = models.get(&model_name).map(|m: &Model| m.path.clone()) {
+                        return Err(Error::project(
+                            path.as_str(),
+                            format!("model `{model_name}` is defined twice (also in {previous})"),
+                        ));
+                    }
+                    models.insert(
+                        model_name.clone(),
+                        Model {
+                            name: model_name,
+                            path: path.clone(),
+                            sql: text.clone(),
+                            description: None,
+                            config,
+                        },
+                    );
+                } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
+                    let doc = yaml::parse(path, text)?;
+                    sources.extend(parse_sources(path, &doc)?);
+                    tests.extend(data_tests::declared(path, &doc)?);
+                    if let Some(list) = doc.get("models").and_then(Value::as_array) {
+                        model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
+                    }
+                }
+            } else if under(path, &test_paths).is_some_and(|r| r.ends_with(".sql") && !r.starts_with("generic/")) {
+                tests.push(data_tests::singular(path, text));
+            } else if (under(path, &macro_paths).is_some() || under(path, &test_paths).is_some()) && path.ends_with(".sql") {
+                macros.push(MacroFile {
+                    path: path.clone(),
+                    names: macro_names(text),
+                    source: text.clone(),
+                });
+            } else if under(path, &seed_paths).is_some() && (path.ends_with(".yml") || path.ends_with(".yaml")) {
+                tests.extend(data_tests::declared(path, &yaml::parse(path, text)?)?);
+            } else if under(path, &seed_paths).is_some() && path.ends_with(".csv") {
+                let stem = path.trim_end_matches(".csv");
+                seeds.push(Seed {
+                    name: stem.rsplit('/').next().unwrap_or(stem).to_string(),
+                    path: path.clone(),
+                    csv: text.clone(),
+                });
+            }
+        }
+        for (path, doc) in model_docs {
+            let model_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+            let Some(model) = models.get_mut(model_name) else {
+                return Err(Error::project(
+                    path.as_str(),
+                    format!("describes model `{model_name}`, which has no .sql file"),
+                ));
+            };
+            model.description = doc.get("description").and_then(Value::as_str).map(str::to_string);
+            if let Some(config) = doc.get("config").and_then(Value::as_object) {
+                model.config.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        check_tests(&tests, &models, &seeds, &sources)?;
+        // dbt_project.yml's `data_tests:` configs, under whatever a test sets itself.
+        let test_configs = root.get("data_tests").or_else(|| root.get("tests")).and_then(|t| t.get(&name));
+        for test in tests.iter_mut() {
+            let mut config = ConfigValues::new();
+            if let Some(tree) = test_configs {
+                apply_folder_configs(tree, &[], &mut config);
+            }
+            config.append(&mut test.config);
+            test.config = config;
+        }
+        Ok(Project {
+            name,
+            dialect,
+            models,
+            sources,
+            macros,
+            seeds,
+            tests,
+            vars,
+            files: self.clone(),
+        })
+    }
+}
+
+/// Every generic test reads a node or source table the project has, and no two tests share a
+/// name (dbt refuses both).
+fn check_tests(tests: &[DataTest], models: &BTreeMap<String, Model>, seeds: &[Seed], sources: &[Source]) -> Result<()> {
+    let mut names = BTreeMap::new();
+    for test in tests {
+        if let Some(other) = names.insert(test.name.as_str(), test.path.as_str()) {
+            return Err(Error::project(&test.path, format!("two tests are named `{}` (the other is in {other})", test.name)));
+        }
+        let TestKind::Generic(generic) = &test.kind else { continue };
+        let found = match &generic.on {
+            Tested::Node(name) => models.contains_key(name) || seeds.iter().any(|s| &s.name == name),
+            Tested::Source { source, table } => {
+                sources.iter().any(|s| &s.name == source && s.tables.iter().any(|t| &t.name == table))
+            }
+        };
+        if !found {
+            let what = match &generic.on {
+                Tested::Node(name) => format!("`{name}`, which is not a model or seed of the project"),
+                Tested::Source { source, table } => format!("source `{source}.{table}`, which no .yml file declares"),
+            };
+            return Err(Error::project(&test.path, format!("test `{}` reads {what}", test.name)));
+        }
+    }
+    Ok(())
+}
+
+/// A file's text, read while it fits in what is `left` of [`Limit::ProjectBytes`] (its size is
+/// not trusted: an archive can declare anything).
+pub(crate) fn read_text(from: impl std::io::Read, left: &mut u64, place: &str) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    from.take(left.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::project(place, e.to_string()))?;
+    let read = bytes.len() as u64;
+    *left = left.checked_sub(read).ok_or_else(|| Limit::ProjectBytes.exceeded(None, place))?;
+    String::from_utf8(bytes).map_err(|_| Error::project(place, "is not UTF-8 text"))
+}
+
+/// dbt_project.yml's `models:` tree: `+key` (or a known config key with a plain value) is a
+/// config, any other key a sub-folder; deeper folders override shallower ones.
+fn apply_folder_configs(tree: &Value, folders: &[&str], config: &mut ConfigValues) {
+    let Some(map) = tree.as_object() else { return };
+    for (key, value) in map {
+        if let Some(config_key) = key.strip_prefix('+') {
+            config.insert(config_key.to_string(), value.clone());
+        } else if KNOWN_KEYS.contains(&key.as_str()) && !value.is_object() {
+            config.insert(key.clone(), value.clone());
+        }
+    }
+    if let Some((first, rest)) = folders.split_first() {
+        if let Some(sub) = map.get(*first) {
+            apply_folder_configs(sub, rest, config);
+        }
+    }
+}
+
+fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for source in doc.get("sources").and_then(Value::as_array).into_iter().flatten() {
+        let name = source
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::project(path, "a source needs a `name:`"))?;
+        let schema = source.get("schema").and_then(Value::as_str).unwrap_or(name);
+        let mut tables = Vec::new();
+        for table in source.get("tables").and_then(Value::as_array).into_iter().flatten() {
+            let table_name = table
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::project(path, format!("a table of source `{name}` needs a `name:`")))?;
+            let identifier = table.get("identifier").and_then(Value::as_str).unwrap_or(table_name);
+            let event_time = [table, source]
+                .iter()
+                .find_map(|node| node.get("config")?.get("event_time")?.as_str())
+                .map(str::to_string);
+            tables.push(SourceTable {
+                name: table_name.to_string(),
+                identifier: identifier.to_string(),
+                event_time,
+            });
+        }
+        sources.push(Source {
+            name: name.to_string(),
+            path: path.to_string(),
+            schema: if schema.is_empty() { DEFAULT_SCHEMA } else { schema }.to_string(),
+            tables,
+        });
+    }
+    Ok(sources)
+}
+
+/// The names of the `{% macro name(...) %}` blocks in a macro file, and `test_name` for each
+/// `{% test name(...) %}` (dbt's generic test blocks).
+pub(crate) fn macro_names(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        rest = &rest[start + 2..];
+        let tag = rest.trim_start_matches(['-', '+']).trim_start();
+        let block = tag.strip_prefix("macro ").map(|after| ("", after)).or_else(|| tag.strip_prefix("test ").map(|after| ("test_", after)));
+        if let Some((prefix, after)) = block {
+            let name: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                names.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> Result<Project> {
+        let mut all = ProjectFiles::default();
+        for (path, text) in files {
+            all.insert(path, text);
+        }
+        all.parse()
+    }
+
+    #[test]
+    fn folder_configs_nest_and_schema_files_override() {
+        let p = project(&[
+            (
+                "dbt_project.yml",
+                "name: shop\nmodels:\n  shop:\n    +materialized: table\n    staging:\n      +materialized: view\n",
+            ),
+            ("models/staging/stg_orders.sql", "select 1 as id"),
+            ("models/marts/orders.sql", "select * from {{ ref('stg_orders') }}"),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: orders\n    description: All orders\n    config:\n      materialized: incremental\n    columns:\n      - name: id\n        data_tests: [unique, not_null, {accepted_values: {values: [1, 2]}}]\n",
+            ),
+            ("macros/cents.sql", "{% macro cents(x) %}{{ x }} * 100{% endmacro %}"),
+            ("tests/generic/is_even.sql", "{% test is_even(model, column_name) %}select 1{% endtest %}"),
+            ("tests/no_orders_lost.sql", "select * from {{ ref('orders') }} where id is null"),
+            ("seeds/countries.csv", "code,name\nNL,Netherlands\n"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.models["stg_orders"].config["materialized"], "view");
+        assert_eq!(p.models["orders"].config["materialized"], "incremental");
+        assert_eq!(p.models["orders"].description.as_deref(), Some("All orders"));
+        assert_eq!(p.tests.len(), 4);
+        let names: Vec<&str> = p.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["unique_orders_id", "not_null_orders_id", "accepted_values_orders_id__1__2", "no_orders_lost"]);
+        assert_eq!(p.macros[0].names, vec!["cents"]);
+        assert_eq!(p.macros[1].names, vec!["test_is_even"]);
+        assert_eq!(p.seeds[0].name, "countries");
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let err = project(&[("dbt_project.yml", "name: [unclosed")]).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.starts_with("dbt_project.yml:")), "{err:?}");
+        let err = project(&[
+            ("dbt_project.yml", "name: x"),
+            ("models/a.yml", "models:\n  - name: ghost\n"),
+        ])
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("models/a.yml: describes model `ghost`, which has no .sql file"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_in_a_project_folder_is_not_walked() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap_or(root)).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        write("dbt_project.yml", "name: p\n");
+        write("models/a.sql", "select 1");
+        write("shared/b.sql", "select 2");
+        let link = |target: &std::path::Path, at: &str| symlink(target, root.join(at)).unwrap_or_else(|e| panic!("{e}"));
+        link(root, "models/loop");
+        link(&root.join("models"), "models/again");
+        link(std::path::Path::new("/dev/zero"), "models/zero.sql");
+        link(&root.join("shared/b.sql"), "models/b.sql");
+        let files = ProjectFiles::read_dir(root).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(files.0.keys().collect::<Vec<_>>(), ["dbt_project.yml", "models/a.sql", "models/b.sql", "shared/b.sql"]);
+    }
+
+    #[test]
+    fn files_from_anywhere_meet_the_import_filter_before_they_are_a_project() {
+        let mut files = ProjectFiles::default();
+        files.insert("dbt_project.yml", "name: p");
+        files.insert("models/a.sql", "select 1");
+        assert!(files.parse().is_ok());
+        for planted in ["models/x.py", "../x.sql", "models/../../x.sql", "/etc/x.sql", "C:/x.sql", "models\\x.sql", "target/x.sql", ".git/x.yml"] {
+            let mut bad = files.clone();
+            bad.0.insert(planted.to_string(), "select 1".to_string());
+            let error = bad.parse().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with(&format!("{planted}: not a file a dbt project reads")), "{planted}: {error}");
+        }
+        let mut many = files.clone();
+        many.0.extend((0..Limit::ProjectFiles.max()).map(|i| (format!("models/m{i}.sql"), "select 1".to_string())));
+        assert!(matches!(many.parse(), Err(Error::Limit { limit: Limit::ProjectFiles, .. })));
+    }
+}

@@ -1,0 +1,133 @@
+//! A dbt-style project: models (SQL + Jinja), sources, data tests, macros and seeds, read from
+//! a set of files: a folder natively, a zip or a drop in the browser, or files built in above.
+
+mod config;
+mod data_tests;
+mod files;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+pub use config::{
+    BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Severity, Strategy, TestConfig,
+};
+pub use data_tests::{DataTest, GenericTest, TestKind, Tested};
+pub use files::ProjectFiles;
+pub(crate) use files::{macro_names, read_text};
+
+use crate::error::{Error, Result};
+use crate::sql::dialect::SqlDialect;
+use crate::sql::warehouse::{Aliases, RelationName};
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub dialect: SqlDialect,
+    pub models: BTreeMap<String, Model>,
+    pub sources: Vec<Source>,
+    pub macros: Vec<MacroFile>,
+    pub seeds: Vec<Seed>,
+    pub tests: Vec<DataTest>,
+    /// `vars:` from dbt_project.yml; `--vars` override them.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The files the project was read from, kept so it can be exported as it was written.
+    pub files: ProjectFiles,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    /// Path inside the project, e.g. `models/marts/daily_metrics.sql`.
+    pub path: String,
+    pub sql: String,
+    pub description: Option<String>,
+    /// Config from dbt_project.yml and schema files; the model's own `config()` goes on top.
+    pub config: ConfigValues,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    /// The .yml file that declares it.
+    pub path: String,
+    pub schema: String,
+    pub tables: Vec<SourceTable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub name: String,
+    pub identifier: String,
+    /// `config: event_time:`: the column microbatch models filter this table on.
+    pub event_time: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MacroFile {
+    pub path: String,
+    pub source: String,
+    /// Names of the `{% macro %}`s it defines, callable from every model.
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub name: String,
+    pub path: String,
+    pub csv: String,
+}
+
+impl Project {
+    /// The relation a source table resolves to, and its event time column.
+    pub fn source_table(&self, source: &str, table: &str) -> Option<(RelationName, Option<String>)> {
+        let source = self.sources.iter().find(|s| s.name == source)?;
+        let table = source.tables.iter().find(|t| t.name == table)?;
+        Some((RelationName::new(&source.schema, &table.identifier), table.event_time.clone()))
+    }
+
+    /// Every source table also answers to `source_name.table_name`, as queries write it.
+    pub fn aliases(&self) -> Aliases {
+        let mut aliases = Aliases::new();
+        for source in &self.sources {
+            for table in &source.tables {
+                let alias = RelationName::new(&source.name, &table.name);
+                let target = RelationName::new(&source.schema, &table.identifier);
+                if alias != target {
+                    aliases.insert(alias, target);
+                }
+            }
+        }
+        aliases
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+
+    /// A model or seed is written to `main.<name>`: one named like a `raw` table (loaded from
+    /// outside the project) or a table its sources declare would replace the data the project
+    /// reads (and be saved over it).
+    pub fn check_reserved_names(&self, raw: &[RelationName]) -> Result<()> {
+        let mut reserved: BTreeMap<RelationName, String> = BTreeMap::new();
+        for raw in raw {
+            reserved.insert(raw.clone(), format!("the raw table {raw}"));
+        }
+        for source in &self.sources {
+            for table in &source.tables {
+                let relation = RelationName::new(&source.schema, &table.identifier);
+                let described = format!("the table {relation} of source {}", source.name);
+                reserved.entry(relation).or_insert(described);
+            }
+        }
+        let written = self.models.values().map(|m| ("model", &m.name, &m.path)).chain(self.seeds.iter().map(|s| ("seed", &s.name, &s.path)));
+        for (kind, name, path) in written {
+            if let Some(read) = reserved.get(&RelationName::main(name)) {
+                return Err(Error::project(
+                    path.as_str(),
+                    format!("{kind} `{name}` would replace {read}, which the project reads; give it another name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

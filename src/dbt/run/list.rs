@@ -1,0 +1,92 @@
+//! `dbt ls`: the nodes a selection picks (models, seeds, sources and data tests), each as dbt
+//! lists it, in dbt's order (by unique id).
+
+use super::Dag;
+use crate::dbt::project::Project;
+use crate::error::{Error, Result};
+
+/// The resource types `ls --resource-type` knows.
+pub const RESOURCE_TYPES: [&str; 4] = ["model", "seed", "source", "test"];
+
+/// One node as `dbt ls` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Listed {
+    pub resource_type: &'static str,
+    /// dbt's search name: a node's name, a source table's `source.table`.
+    pub name: String,
+    /// The file that defines it (a source's or generic test's .yml).
+    pub original_file_path: String,
+    /// dbt's fully qualified name: project, folders, name.
+    pub fqn: Vec<String>,
+    /// What it reads, as node names (`source:name.table` for sources).
+    pub depends_on: Vec<String>,
+}
+
+impl Listed {
+    /// `dbt ls`'s default output: the fqn, dotted (a source as `source:project.source.table`).
+    pub fn selector(&self) -> String {
+        match self.resource_type {
+            "source" => format!("source:{}", self.fqn.join(".")),
+            _ => self.fqn.join("."),
+        }
+    }
+
+    /// dbt's unique id without a test's hash: what dbt sorts `ls` by.
+    fn sort_key(&self) -> String {
+        format!("{}.{}.", self.resource_type, self.fqn.first().map(String::as_str).unwrap_or_default()) + &self.name
+    }
+}
+
+impl Dag {
+    /// The nodes `select` minus `exclude` picks, of the given resource types (every type when
+    /// none is given).
+    pub fn list(&self, project: &Project, select: &str, exclude: &str, resource_types: &[String]) -> Result<Vec<Listed>> {
+        if let Some(unknown) = resource_types.iter().find(|t| !RESOURCE_TYPES.contains(&t.as_str()) && *t != "all") {
+            return Err(Error::Usage(format!("--resource-type `{unknown}` is not one of {}, all", RESOURCE_TYPES.join(", "))));
+        }
+        let wanted = |kind: &str| resource_types.is_empty() || resource_types.iter().any(|t| t == kind || t == "all");
+        let fqn = |path: &str, name: &str| {
+            let folders = path.split('/').skip(1).collect::<Vec<_>>();
+            let mut fqn = vec![project.name.clone()];
+            fqn.extend(folders[..folders.len().saturating_sub(1)].iter().map(|f| f.to_string()));
+            fqn.push(name.to_string());
+            fqn
+        };
+        let mut listed = Vec::new();
+        for name in self.select(select, exclude)? {
+            let resource_type = if self.parsed.contains_key(&name) { "model" } else { "seed" };
+            let path = self.paths.get(&name).cloned().unwrap_or_default();
+            let depends_on = self.parents(&name).cloned().collect();
+            listed.push(Listed { resource_type, fqn: fqn(&path, &name), name, original_file_path: path, depends_on });
+        }
+        let chosen = if select.trim().is_empty() { None } else { Some(self.union(select)?) };
+        let excluded = if exclude.trim().is_empty() { Default::default() } else { self.union(exclude)? };
+        for source in &project.sources {
+            for table in &source.tables {
+                let key = format!("source:{}.{}", source.name, table.name);
+                if chosen.as_ref().is_some_and(|c| !c.contains(&key)) || excluded.contains(&key) {
+                    continue;
+                }
+                listed.push(Listed {
+                    resource_type: "source",
+                    name: format!("{}.{}", source.name, table.name),
+                    original_file_path: source.path.clone(),
+                    fqn: vec![project.name.clone(), source.name.clone(), table.name.clone()],
+                    depends_on: Vec::new(),
+                });
+            }
+        }
+        for test in self.select_tests(select, exclude)? {
+            listed.push(Listed {
+                resource_type: "test",
+                name: test.name.clone(),
+                original_file_path: test.path.clone(),
+                fqn: fqn(&test.path, &test.name),
+                depends_on: self.parents(&test.name).cloned().collect(),
+            });
+        }
+        listed.retain(|l| wanted(l.resource_type));
+        listed.sort_by_key(Listed::sort_key);
+        Ok(listed)
+    }
+}

@@ -1,0 +1,289 @@
+//! dbt's macro context: the project's macros and dbt's own (its generic tests and global
+//! cross-database macros, as dbt-duckdb resolves them) callable by name from every template,
+//! the `dbt` namespace, `adapter.dispatch`, `return`, `exceptions`, `fromjson` and `tojson`.
+//!
+//! Every macro file is imported into the rendering (minijinja only calls a macro within the
+//! render that defined it) and its macros are bound by name; each name is a global that
+//! resolves the macro when called. Macros are renamed `macro__name` in their files, so a call
+//! to a macro of the same file goes through that global too: `return()` and dbt's override
+//! order then hold for every call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Object, Value};
+use minijinja::{Environment, ErrorKind, State};
+
+use super::{Shared, record};
+use crate::dbt::project::{MacroFile, Project, macro_names};
+
+/// What a macro's name starts with in its renamed file (never `_`: minijinja does not export
+/// such names).
+const RENAMED: &str = "macro__";
+
+/// The deepest macro calls nest (a macro calling itself without end stops here).
+const MAX_DEPTH: usize = 64;
+
+/// dbt's own macros, in the files Backfill ships, named as errors cite them.
+const DBT_FILES: [(&str, &str); 2] = [
+    ("dbt/generic_tests.sql", include_str!("dbt/generic_tests.sql")),
+    ("dbt/cross_db.sql", include_str!("dbt/cross_db.sql")),
+];
+
+/// The macros bound in one rendering.
+#[derive(Debug, Default)]
+pub(super) struct Macros {
+    project: BTreeMap<String, Value>,
+    dbt: BTreeMap<String, Value>,
+    /// One slot per macro call in progress: what its `return()` handed back.
+    returns: Vec<Option<Value>>,
+}
+
+impl Macros {
+    /// dbt's dispatch order for the duckdb adapter: the project's `duckdb__x`, `default__x`,
+    /// then dbt's own.
+    fn dispatch(&self, name: &str) -> Option<Value> {
+        let candidates = [format!("duckdb__{name}"), format!("default__{name}"), name.to_string()];
+        let project = candidates[..2].iter().find_map(|c| self.project.get(c));
+        project.or_else(|| candidates.iter().find_map(|c| self.dbt.get(c))).cloned()
+    }
+
+    /// A bare name: the project's macro, else dbt's (dispatched).
+    fn resolve(&self, name: &str) -> Option<Value> {
+        self.project.get(name).cloned().or_else(|| self.dispatch(name))
+    }
+}
+
+/// A macro file's text as minijinja reads it: `{% test x(...) %}` is dbt's generic test block
+/// (a macro named `test_x`), and every macro is renamed `macro__name` (see the module comment).
+/// Lines keep their numbers.
+pub fn jinja_source(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let (before, tag) = rest.split_at(start + 2);
+        out.push_str(before);
+        let trimmed = tag.trim_start_matches(['-', '+']);
+        let (marks, body) = tag.split_at(tag.len() - trimmed.len());
+        let word = body.trim_start();
+        let space = &body[..body.len() - word.len()];
+        let renamed = [("macro ", "macro macro__"), ("macro\t", "macro macro__"), ("test ", "macro macro__test_"), ("test\t", "macro macro__test_"), ("endtest", "endmacro")]
+            .iter()
+            .find_map(|(from, to)| word.strip_prefix(from).map(|after| (*to, after)));
+        match renamed {
+            Some((to, after)) => {
+                out.push_str(marks);
+                out.push_str(space);
+                out.push_str(to);
+                rest = if to.ends_with('_') { after.trim_start_matches([' ', '\t']) } else { after };
+            }
+            None => rest = tag,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// dbt's own macro files with their text as rendered: read once, as every rendering imports them.
+fn dbt_files() -> &'static [(MacroFile, String)] {
+    static FILES: OnceLock<Vec<(MacroFile, String)>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        DBT_FILES
+            .iter()
+            .map(|(path, source)| {
+                let file = MacroFile { path: path.to_string(), source: source.to_string(), names: macro_names(source) };
+                (file, jinja_source(source))
+            })
+            .collect()
+    })
+}
+
+/// The name of every macro a template can call: the project's and dbt's.
+pub(super) fn macro_names_of(project: &Project) -> BTreeSet<String> {
+    let dbt = dbt_files().iter().map(|(file, _)| file);
+    project.macros.iter().chain(dbt).flat_map(|f| f.names.iter().cloned()).collect()
+}
+
+/// A macro file's text as it is rendered, for placing an error in it.
+pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
+    let own = project.macros.iter().find(|f| f.path == path).map(|f| jinja_source(&f.source));
+    own.or_else(|| dbt_files().iter().find(|(file, _)| file.path == path).map(|(_, jinja)| jinja.clone()))
+}
+
+/// Registers every macro file and the dbt context on `env`; returns the template text that
+/// must open each rendering (imports, then the binding, on one line).
+pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Shared) -> Result<String, minijinja::Error> {
+    let mut prelude = String::new();
+    let mut modules = [Vec::new(), Vec::new()];
+    let own = project.macros.iter().map(|f| (true, f, jinja_source(&f.source)));
+    let files = own.chain(dbt_files().iter().map(|(f, jinja)| (false, f, jinja.clone())));
+    for (index, (own, file, jinja)) in files.enumerate() {
+        env.add_template_owned(file.path.clone(), jinja)?;
+        prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
+        modules[usize::from(!own)].push(format!("__module{index}"));
+        for name in &file.names {
+            env.add_global(name.clone(), Value::from_object(Call::Bare(name.clone(), Arc::clone(recorder))));
+        }
+    }
+    prelude.push_str(&format!("{{{{ __bind([{}], [{}]) }}}}", modules[0].join(", "), modules[1].join(", ")));
+
+    let r = Arc::clone(recorder);
+    env.add_function("__bind", move |project: Vec<Value>, dbt: Vec<Value>| {
+        let bound = |modules: Vec<Value>| -> Result<BTreeMap<String, Value>, minijinja::Error> {
+            let mut macros = BTreeMap::new();
+            for module in modules {
+                for key in module.try_iter()? {
+                    let Some(renamed) = key.as_str() else { continue };
+                    if let Some(name) = renamed.strip_prefix(RENAMED) {
+                        macros.insert(name.to_string(), module.get_attr(renamed)?);
+                    }
+                }
+            }
+            Ok(macros)
+        };
+        let (project, dbt) = (bound(project)?, bound(dbt)?);
+        record(&r, |rec| rec.macros = Macros { project, dbt, returns: Vec::new() });
+        Ok(Value::from(""))
+    });
+
+    let r = Arc::clone(recorder);
+    env.add_function("return", move |value: Value| {
+        record(&r, |rec| match rec.macros.returns.last_mut() {
+            Some(slot) => {
+                slot.get_or_insert(value);
+                Ok(Value::from(""))
+            }
+            None => Err(minijinja::Error::new(ErrorKind::InvalidOperation, "return() is only allowed inside a macro")),
+        })
+    });
+    env.add_function("fromjson", |text: String, default: Option<Value>| {
+        match (serde_json::from_str::<serde_json::Value>(&text), default) {
+            (Ok(value), _) => Ok(Value::from(minijinja::value::Serde(value))),
+            (Err(_), Some(default)) => Ok(default),
+            (Err(e), None) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}"))),
+        }
+    });
+    env.add_function("tojson", |value: Value| {
+        serde_json::to_string(&value)
+            .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))
+    });
+    env.add_global("dbt", Value::from_object(Namespace(Arc::clone(recorder))));
+    env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder))));
+    env.add_global("exceptions", Value::from_object(Exceptions(Arc::clone(recorder))));
+    env.add_global("execute", Value::from(true));
+    Ok(prelude)
+}
+
+/// A macro called by name: a bare name resolves as a global does in dbt, a dispatched one is
+/// already resolved.
+#[derive(Debug)]
+enum Call {
+    Bare(String, Shared),
+    Dispatched(String, Value, Shared),
+}
+
+impl Object for Call {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, minijinja::Error> {
+        match &**self {
+            Call::Bare(name, recorder) => {
+                let found = record(recorder, |rec| rec.macros.resolve(name));
+                let target = found.ok_or_else(|| unknown(name))?;
+                call_macro(recorder, &target, state, args)
+            }
+            Call::Dispatched(_, target, recorder) => call_macro(recorder, target, state, args),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &**self {
+            Call::Bare(name, _) | Call::Dispatched(name, _, _) => write!(f, "<macro {name}>"),
+        }
+    }
+}
+
+fn unknown(name: &str) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::UnknownFunction, format!("there is no macro named `{name}`"))
+}
+
+/// Calls a macro with a slot for its `return()`: what it returned, else what it wrote.
+fn call_macro(recorder: &Shared, target: &Value, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, minijinja::Error> {
+    let depth = record(recorder, |rec| {
+        rec.macros.returns.push(None);
+        rec.macros.returns.len()
+    });
+    let result = if depth > MAX_DEPTH {
+        Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("macros nest deeper than {MAX_DEPTH} calls")))
+    } else {
+        target.call(state, args)
+    };
+    let returned = record(recorder, |rec| rec.macros.returns.pop().flatten());
+    match (result, returned) {
+        (Ok(_), Some(value)) => Ok(value),
+        (result, _) => result,
+    }
+}
+
+/// The `dbt` namespace: `dbt.x(...)` is dbt's macro `x` as dispatched for duckdb.
+#[derive(Debug)]
+struct Namespace(Shared);
+
+impl Object for Namespace {
+    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
+        let found = record(&self.0, |rec| rec.macros.dispatch(method));
+        let target = found.ok_or_else(|| unknown(&format!("dbt.{method}")))?;
+        call_macro(&self.0, &target, state, args)
+    }
+}
+
+/// `adapter`: only `dispatch(name, macro_namespace)`, which returns the macro to call.
+#[derive(Debug)]
+struct Adapter(Shared);
+
+impl Object for Adapter {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
+        if method != "dispatch" {
+            return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available (only adapter.dispatch is)")));
+        }
+        let name = args.first().and_then(Value::as_str).ok_or_else(|| {
+            minijinja::Error::new(ErrorKind::InvalidOperation, "adapter.dispatch takes a macro name")
+        })?;
+        let found = record(&self.0, |rec| rec.macros.dispatch(name));
+        let target = found.ok_or_else(|| {
+            minijinja::Error::new(ErrorKind::UnknownFunction, format!("adapter.dispatch: no macro duckdb__{name} or default__{name}"))
+        })?;
+        Ok(Value::from_object(Call::Dispatched(name.to_string(), target, Arc::clone(&self.0))))
+    }
+}
+
+/// `exceptions.raise_compiler_error(message)` stops the compile with the message;
+/// `exceptions.warn(message)` logs it.
+#[derive(Debug)]
+struct Exceptions(Shared);
+
+impl Object for Exceptions {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
+        let message = args.first().map(Value::to_string).unwrap_or_default();
+        match method {
+            "raise_compiler_error" => Err(minijinja::Error::new(ErrorKind::InvalidOperation, message)),
+            "warn" => {
+                record(&self.0, |rec| rec.logs.push(format!("warning: {message}")));
+                Ok(Value::from(""))
+            }
+            other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("exceptions.{other} is not available"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jinja_source;
+
+    #[test]
+    fn test_blocks_and_macros_are_renamed_on_their_lines() {
+        let source = "{% test is_even(model, column_name) %}\nselect 1\n{% endtest %}\n{%- macro  m(x) -%}{{ x }}{%- endmacro %}";
+        assert_eq!(
+            jinja_source(source),
+            "{% macro macro__test_is_even(model, column_name) %}\nselect 1\n{% endmacro %}\n{%- macro macro__m(x) -%}{{ x }}{%- endmacro %}"
+        );
+    }
+}

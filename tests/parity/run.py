@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LESSON = ROOT / "src" / "project" / "lesson"
+LESSON = ROOT / "src" / "course" / "builtin"
 ZONES = ROOT / "data" / "taxi_zones.csv"
 VENV = Path(os.environ.get("BACKFILL_VENV", Path.home() / ".cache" / "backfill-venv"))
 # Every package pinned: on a fresh machine pip resolved an unpinned dagster to 1.3 (2023), which
@@ -77,7 +77,7 @@ class Twin:
             sources = models / "sources.yml"
             sources.write_text(sources.read_text().replace(
                 "      - name: trips\n", f"      - name: trips\n        config:\n          event_time: {trips_event_time}\n"))
-        shutil.copytree(ROOT / "src" / "export" / "dbt_utils", work / "dbt_utils")
+        shutil.copytree(ROOT / "src" / "course" / "export" / "dbt_utils", work / "dbt_utils")
         (self.project / "packages.yml").write_text("packages:\n  - local: ../dbt_utils\n")
         (self.project / "profiles.yml").write_text(
             "analytics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"

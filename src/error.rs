@@ -132,15 +132,17 @@ impl Error {
     }
 }
 
-/// Where in a model's source the column an error names ("No field named x") first appears,
-/// as a whole word: DataFusion reports positions in the compiled SQL, which the user did not write.
-pub fn locate_unknown_column(source: &str, message: &str) -> Option<(usize, usize)> {
-    let rest = message.split("No field named ").nth(1)?;
-    let name = last_identifier(rest)?;
+/// Where in a model's source the column `name` first appears as a whole word (the name an
+/// [`SqlFailure::UnknownColumn`] carries): DataFusion reports positions in the compiled SQL,
+/// which the user did not write.
+pub fn locate_column(source: &str, name: &str) -> Option<(usize, usize)> {
+    if name.is_empty() {
+        return None;
+    }
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
     for (index, line) in source.lines().enumerate() {
         let mut from = 0;
-        while let Some(found) = line.get(from..).and_then(|rest| rest.find(name.as_str())) {
+        while let Some(found) = line.get(from..).and_then(|rest| rest.find(name)) {
             let start = from + found;
             let end = start + name.len();
             let before = line[..start].chars().next_back();
@@ -154,52 +156,28 @@ pub fn locate_unknown_column(source: &str, message: &str) -> Option<(usize, usiz
     None
 }
 
-/// The last part of the (possibly qualified, possibly quoted) name `text` starts with:
-/// `t."x y"` → `x y`. `None` when it is empty, which no search could make progress on.
-fn last_identifier(text: &str) -> Option<String> {
-    let mut chars = text.chars().peekable();
-    let mut last = String::new();
-    loop {
-        last.clear();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.peek() != Some(&'"') {
-                        break;
-                    }
-                    chars.next();
-                }
-                last.push(c);
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| c.is_alphanumeric() || *c == '_') {
-                last.push(c);
-            }
-        }
-        // A qualifier goes on with a dot and another part; a sentence's full stop does not.
-        let mut ahead = chars.clone();
-        if ahead.next() == Some('.') && ahead.peek().is_some_and(|c| *c == '"' || c.is_alphanumeric() || *c == '_') {
-            chars.next();
-            continue;
-        }
-        return (!last.is_empty()).then_some(last);
-    }
-}
-
 /// Why a SQL statement failed: one of Backfill's bounds (found by type in DataFusion's error
-/// chain, or met before planning), or DataFusion's own message.
+/// chain, or met before planning), a column its inputs lack (DataFusion's typed
+/// `FieldNotFound`: its name, to find in the source), or DataFusion's own message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlFailure {
     Limit { limit: Limit, value: Option<u64> },
+    UnknownColumn { name: String, message: String },
     Message(String),
 }
 
 impl SqlFailure {
     pub fn of(err: &datafusion::error::DataFusionError) -> SqlFailure {
+        use datafusion::common::SchemaError;
         use datafusion::error::DataFusionError;
         use datafusion::sql::sqlparser::parser::ParserError;
-        match err.find_root() {
+        let root = err.find_root();
+        if let DataFusionError::SchemaError(schema, _) = root
+            && let SchemaError::FieldNotFound { field, .. } = schema.as_ref()
+        {
+            return SqlFailure::UnknownColumn { name: field.name.clone(), message: describe_datafusion(err) };
+        }
+        match root {
             DataFusionError::ResourcesExhausted(_) => SqlFailure::Limit { limit: Limit::QueryMemory, value: None },
             DataFusionError::SQL(parse, _) if matches!(**parse, ParserError::RecursionLimitExceeded) => {
                 SqlFailure::Limit { limit: Limit::SqlDepth, value: None }
@@ -209,11 +187,12 @@ impl SqlFailure {
     }
 
     /// The error of `place` (a model's file, `query`): a bound is named with its place; any
-    /// other failure is what `sql` makes of DataFusion's message.
-    pub fn into_error(self, place: &str, sql: impl FnOnce(String) -> Error) -> Error {
+    /// other failure is what `sql` makes of DataFusion's message and the unknown column's name.
+    pub fn into_error(self, place: &str, sql: impl FnOnce(String, Option<String>) -> Error) -> Error {
         match self {
             SqlFailure::Limit { limit, value } => limit.exceeded(value, place),
-            SqlFailure::Message(message) => sql(message),
+            SqlFailure::UnknownColumn { name, message } => sql(message, Some(name)),
+            SqlFailure::Message(message) => sql(message, None),
         }
     }
 
@@ -222,6 +201,7 @@ impl SqlFailure {
     pub fn within(self, context: &str) -> SqlFailure {
         match self {
             SqlFailure::Message(message) => SqlFailure::Message(format!("{context}: {message}")),
+            SqlFailure::UnknownColumn { name, message } => SqlFailure::UnknownColumn { name, message: format!("{context}: {message}") },
             limit => limit,
         }
     }
@@ -246,7 +226,7 @@ impl fmt::Display for SqlFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SqlFailure::Limit { limit, value } => f.write_str(&limit.message("the statement", *value)),
-            SqlFailure::Message(message) => f.write_str(message),
+            SqlFailure::UnknownColumn { message, .. } | SqlFailure::Message(message) => f.write_str(message),
         }
     }
 }
@@ -277,29 +257,24 @@ mod tests {
     #[test]
     fn unknown_columns_are_found_in_the_source() {
         let source = "select trip_id,\n  no_such_column_x, no_such_column\nfrom t";
-        let message = "No field named no_such_column. Valid fields are t.trip_id.";
-        assert_eq!(locate_unknown_column(source, message), Some((2, 21)));
-        assert_eq!(locate_unknown_column(source, "No field named t.\"zzz\". Valid"), None);
-        assert_eq!(locate_unknown_column(source, "Division by zero"), None);
-        let quoted = "select \"a b\", x\nfrom t";
-        assert_eq!(locate_unknown_column(quoted, "No field named \"a b\". Valid fields are t.x."), Some((1, 9)));
-        assert_eq!(locate_unknown_column(source, "No field named t.no_such_column. Valid"), Some((2, 21)));
+        assert_eq!(locate_column(source, "no_such_column"), Some((2, 21)));
+        assert_eq!(locate_column(source, "zzz"), None);
+        assert_eq!(locate_column("select \"a b\", x\nfrom t", "a b"), Some((1, 9)));
+        // Names all but blank are found, and a blank one is not looked for (it looped on `find("")`).
+        assert_eq!(locate_column("select \" x\"\nfrom t", " x"), Some((1, 9)));
+        assert_eq!(locate_column("select \"\"\"\"", "\""), Some((1, 8)));
+        assert_eq!(locate_column("select 1", ""), None);
     }
 
-    /// `select " x"` names a column that is all but blank: finding it must end (it looped on `find("")`).
-    #[test]
-    fn locating_a_blank_column_name_ends() {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let found = [
-                locate_unknown_column("select \" x\"\nfrom t", "No field named \" x\". Valid fields are t.a."),
-                locate_unknown_column("select \"\"\"\"", "No field named \"\"\"\"."),
-                locate_unknown_column("select 1", "No field named \"\"."),
-                locate_unknown_column("select 1", "No field named "),
-            ];
-            let _ = sender.send(found);
-        });
-        let found = receiver.recv_timeout(std::time::Duration::from_secs(10)).expect("locating a column must not hang");
-        assert_eq!(found, [Some((1, 9)), Some((1, 8)), None, None]);
+    #[tokio::test]
+    async fn an_unknown_column_is_known_by_type_not_by_message() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let error = ctx.sql("select no_such_column from (select 1 as a) t").await.expect_err("no such column");
+        let failure = SqlFailure::of(&error);
+        let SqlFailure::UnknownColumn { name, message } = &failure else { panic!("{failure:?}") };
+        assert_eq!(name, "no_such_column");
+        assert!(message.contains("no_such_column"), "{message}");
+        let error = ctx.sql("select no_such_function(a) from (select 1 as a) t").await.expect_err("no such function");
+        assert!(matches!(SqlFailure::of(&error), SqlFailure::Message(m) if m.contains("no_such_function")));
     }
 }

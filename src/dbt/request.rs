@@ -45,7 +45,7 @@ pub struct BuildRequest {
     /// `dbt build`, `run`, `seed` or `test`.
     #[serde(default, skip_serializing_if = "DbtCommand::is_build")]
     pub command: DbtCommand,
-    /// dbt selection syntax (`run::select`); empty builds everything.
+    /// dbt selection syntax (`dbt::run::select`); empty builds everything.
     pub select: String,
     /// dbt's `--exclude`, the same syntax.
     #[serde(default, skip_serializing_if = "String::is_empty")]

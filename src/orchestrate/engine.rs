@@ -480,22 +480,27 @@ impl Engine {
     /// (`inline_query.sql:line:column`).
     pub async fn query_inline(&self, sql: &str) -> Result<Table> {
         let compiled = self.compile_inline(sql)?;
-        self.query(&compiled).await.map_err(|e| match e {
-            Error::Query(message) => Error::Sql {
+        let file = format!("{INLINE}.sql");
+        self.query_as(&compiled, |failure| {
+            failure.into_error(&file, |message, column| Error::Sql {
                 model: INLINE.into(),
-                file: format!("{INLINE}.sql"),
-                at: crate::error::locate_unknown_column(sql, &message),
+                file: file.clone(),
+                at: column.and_then(|column| crate::error::locate_column(sql, &column)),
                 message,
-            },
-            other => other,
+            })
         })
+        .await
     }
 
     /// Runs a query in the project's dialect; models by name, sources as `source.table`.
     pub async fn query(&self, sql: &str) -> Result<Table> {
+        self.query_as(sql, |failure| failure.into_error("query", |message, _| Error::Query(message))).await
+    }
+
+    /// Runs `sql`; what fails is the error `failed` makes of it.
+    async fn query_as(&self, sql: &str, failed: impl Fn(SqlFailure) -> Error) -> Result<Table> {
         let ctx = self.state.warehouse.context(self.project.dialect, &self.project.aliases()).await?;
-        let failed = |failure: SqlFailure| failure.into_error("query", Error::Query);
-        let df = crate::sql::dialect::sql(&ctx, sql).await.map_err(failed)?;
+        let df = crate::sql::dialect::sql(&ctx, sql).await.map_err(&failed)?;
         collect(df).await.map_err(|e| failed(SqlFailure::of(&e)))
     }
 }

@@ -118,7 +118,7 @@ fn read_trips_unbounded(name: &str, bytes: &[u8], month: Option<&str>) -> Result
             m.to_string()
         }
         None => month_from_name(name).ok_or_else(|| {
-            Error::ingest(name, "no month (YYYY-MM) in the file name; give one with --month")
+            Error::ingest(name, "no month (YYYY-MM) in the file name: name it after its month, as yellow_tripdata_2023-03.parquet")
         })?,
     };
     let batches = if bytes.is_empty() {
@@ -184,7 +184,7 @@ const CLUSTER_ROWS: usize = 8192;
 fn clustered_by_pickup(batches: Vec<RecordBatch>) -> std::result::Result<Vec<RecordBatch>, ArrowError> {
     let all = concat_batches(&trips_schema(), &batches)?;
     drop(batches);
-    let pickup = all.column(trips_schema().index_of("pickup_datetime")?);
+    let pickup = all.column(trips_schema().index_of(EVENT_TIME)?);
     let order = sort_to_indices(pickup, Some(SortOptions { descending: false, nulls_first: false }), None)?;
     // Each batch owns its buffers: slices of one sorted batch would each report (and keep) the
     // whole month's memory, which overflows 32-bit size sums in wasm.
@@ -303,7 +303,7 @@ fn type_name(data_type: &DataType) -> &'static str {
 
 fn file_stats(table: &Table, month: &str) -> FileStats {
     let index = |name: &str| table.schema.index_of(name).ok();
-    let (Some(pickup), Some(amount)) = (index("pickup_datetime"), index("total_amount")) else {
+    let (Some(pickup), Some(amount)) = (index(EVENT_TIME), index("total_amount")) else {
         return FileStats { rows: table.num_rows(), pickup_min: None, pickup_max: None, outside_month: 0, negative_amounts: 0 };
     };
     let month_start = parse_month(month).ok();

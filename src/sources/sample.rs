@@ -42,7 +42,7 @@ impl FileSchema {
             "2023" => Ok(FileSchema::Y2023),
             "2024" => Ok(FileSchema::Y2024),
             "2025" => Ok(FileSchema::Y2025),
-            other => Err(Error::Usage(format!("--schema {other}: expected 2023, 2024 or 2025"))),
+            other => Err(Error::Usage(format!("file schema {other}: expected 2023, 2024 or 2025"))),
         }
     }
 }
@@ -64,7 +64,7 @@ impl FileCompression {
             "gzip" => Ok(FileCompression::Gzip),
             "none" => Ok(FileCompression::None),
             other => Err(Error::Usage(format!(
-                "--compression {other}: expected snappy, zstd, gzip or none"
+                "compression {other}: expected snappy, zstd, gzip or none"
             ))),
         }
     }

@@ -38,7 +38,7 @@ pub fn with_fares_corrected(trips: &Table, day: NaiveDate, amount: f64) -> Resul
     let mut corrected = 0usize;
     let mut batches = Vec::with_capacity(trips.batches.len());
     for batch in trips.batches.iter() {
-        let pickups = typed_column(batch, "pickup_datetime", |c| c.as_primitive_opt::<TimestampMicrosecondType>()).map_err(bad)?;
+        let pickups = typed_column(batch, ingest::EVENT_TIME, |c| c.as_primitive_opt::<TimestampMicrosecondType>()).map_err(bad)?;
         let totals = typed_column(batch, "total_amount", |c| c.as_primitive_opt::<Float64Type>()).map_err(bad)?;
         let fixed: Float64Array = (0..batch.num_rows())
             .map(|row| {

@@ -1,5 +1,7 @@
 //! Line-by-line differences between two texts (compiled SQL before and after a change), by
-//! longest common subsequence: small texts, exact answer.
+//! `similar`'s Myers diff: a replaced line reads as the old one out, then the new one in.
+
+use similar::{Algorithm, ChangeTag, capture_diff_slices};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -10,27 +12,15 @@ pub enum Line<'a> {
 
 pub fn lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
-    // common[i][j]: length of the longest common subsequence of a[i..] and b[j..].
-    let mut common = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            common[i][j] = if a[i] == b[j] { common[i + 1][j + 1] + 1 } else { common[i + 1][j].max(common[i][j + 1]) };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().max(b.len())));
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(Line::Same(a[i]));
-            (i, j) = (i + 1, j + 1);
-        } else if j < b.len() && (i == a.len() || common[i][j + 1] >= common[i + 1][j]) {
-            out.push(Line::Added(b[j]));
-            j += 1;
-        } else {
-            out.push(Line::Removed(a[i]));
-            i += 1;
-        }
-    }
-    out
+    capture_diff_slices(Algorithm::Myers, &a, &b)
+        .iter()
+        .flat_map(|op| op.iter_changes(&a, &b))
+        .map(|change| match change.tag() {
+            ChangeTag::Equal => Line::Same(change.value()),
+            ChangeTag::Insert => Line::Added(change.value()),
+            ChangeTag::Delete => Line::Removed(change.value()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -46,11 +36,13 @@ mod tests {
             vec![
                 Line::Same("select *"),
                 Line::Same("from t"),
-                Line::Added("where d between '1' and '2'"),
                 Line::Removed("where d > (select max(d) from t)"),
+                Line::Added("where d between '1' and '2'"),
             ]
         );
         assert!(lines(new, new).iter().all(|l| matches!(l, Line::Same(_))));
         assert_eq!(lines("", "a"), vec![Line::Added("a")]);
+        // A missing final newline is not a change.
+        assert_eq!(lines("a\nb", "a\nb\n"), vec![Line::Same("a"), Line::Same("b")]);
     }
 }

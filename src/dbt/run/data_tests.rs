@@ -25,7 +25,7 @@ fn test_sql(test: &CompiledTest) -> String {
 /// Runs one test on `warehouse`.
 pub async fn run(warehouse: &Warehouse, project: &Project, test: &CompiledTest) -> Result<TestRun> {
     let fail = |failure: SqlFailure| {
-        failure.into_error(&format!("{} (test {})", test.path, test.name), |message| Error::Sql {
+        failure.into_error(&format!("{} (test {})", test.path, test.name), |message, _| Error::Sql {
             at: None,
             model: test.name.clone(),
             file: test.path.clone(),

@@ -261,9 +261,9 @@ impl<'a> Step<'a> {
     fn failure(&self, name: &str, failure: SqlFailure) -> Error {
         let (file, source) = self.project.model(name).map(|m| (m.path.clone(), m.sql.as_str())).unwrap_or_default();
         let place = format!("{file} (model {name})");
-        failure.into_error(&place, |message| Error::Sql {
+        failure.into_error(&place, |message, column| Error::Sql {
             model: name.to_string(),
-            at: crate::error::locate_unknown_column(source, &message),
+            at: column.and_then(|column| crate::error::locate_column(source, &column)),
             file,
             message,
         })

@@ -115,9 +115,9 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
     }
     let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };
-    let message = error.to_string();
-    let unknown_field = message.contains("No field named");
-    if !unknown_field && !message.contains("ORDER BY ALL") {
+    let unknown_field = matches!(error, SqlFailure::UnknownColumn { .. });
+    // DataFusion has no typed error for an ORDER BY ALL it does not know.
+    if !unknown_field && !error.to_string().contains("ORDER BY ALL") {
         return first;
     }
     if unknown_field {
@@ -131,7 +131,7 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
     match plan(ctx, statement).await {
         Ok(df) => Ok(df),
         Err(SqlFailure::Limit { limit, value }) => Err(SqlFailure::Limit { limit, value }),
-        Err(SqlFailure::Message(_)) => first,
+        Err(SqlFailure::UnknownColumn { .. } | SqlFailure::Message(_)) => first,
     }
 }
 

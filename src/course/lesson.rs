@@ -126,10 +126,14 @@ pub async fn run_step(engine: &mut Engine, number: usize) -> Result<StepOutcome>
     let step = steps
         .get(number.wrapping_sub(1))
         .ok_or_else(|| Error::Usage(format!("the lesson has steps 1 to {}, not {number}", steps.len())))?;
-    if number == 1 {
+    let mut kept = if number == 1 {
         engine.state = State::default();
-    } else if outcomes(&engine.state)?.len() + 1 != number {
-        let next = outcomes(&engine.state)?.len() + 1;
+        Vec::new()
+    } else {
+        outcomes(&engine.state)?
+    };
+    if kept.len() + 1 != number {
+        let next = kept.len() + 1;
         return Err(Error::Usage(format!("lesson step {number} follows step {}: run step {next} next", number - 1)));
     }
     let runs_before = engine.state.runs.len();
@@ -160,7 +164,6 @@ pub async fn run_step(engine: &mut Engine, number: usize) -> Result<StepOutcome>
         stale: stale.into_iter().collect(),
         drift: engine.drift(MODEL).await.ok().flatten(),
     };
-    let mut kept = outcomes(&engine.state)?;
     kept.push(outcome.clone());
     let value = serde_json::to_value(kept).map_err(|e| Error::state(KEPT_UNDER, e))?;
     engine.state.kept.insert(KEPT_UNDER.to_string(), value);
@@ -175,6 +178,6 @@ const KEPT_UNDER: &str = "lesson";
 pub fn outcomes(state: &State) -> Result<Vec<StepOutcome>> {
     match state.kept.get(KEPT_UNDER) {
         None => Ok(Vec::new()),
-        Some(value) => serde_json::from_value(value.clone()).map_err(|e| Error::state(KEPT_UNDER, e)),
+        Some(value) => Vec::deserialize(value).map_err(|e| Error::state(KEPT_UNDER, e)),
     }
 }

@@ -260,8 +260,7 @@ impl Engine {
     async fn run(&mut self, request: &BuildRequest, command: String, partitions: Vec<String>) -> Result<RunRecord> {
         let started = Instant::now();
         let started_at = now_text();
-        let raw = [trips_relation(), zones_relation()];
-        let outcome = run::build(&self.project, &self.state.warehouse, &raw, request, &self.env, self.batch_budget).await;
+        let outcome = run::build(&self.project, &self.state.warehouse, &raw_tables(), request, &self.env, self.batch_budget).await;
         let batches_run = outcome.models.iter().map(|m| m.batches.len() as u64).sum::<u64>();
         self.batch_budget = self.batch_budget.map(|left| left.saturating_sub(batches_run));
         let id = self.state.runs.iter().map(|r| r.id).max().unwrap_or(0) + 1;
@@ -532,8 +531,13 @@ fn changed_project(project: &Project, action: &Action, builtins: Builtins) -> Re
         }
         _ => Ok(project.clone()),
     }?;
-    changed.check_reserved_names(&[trips_relation(), zones_relation()])?;
+    changed.check_reserved_names(&raw_tables())?;
     Ok(changed)
+}
+
+/// The tables loaded from outside the project, which no model may replace.
+fn raw_tables() -> [RelationName; 2] {
+    [trips_relation(), zones_relation()]
 }
 
 fn now_text() -> String {

@@ -981,9 +981,18 @@ def a_reload_during_a_backfill_reopens_on_a_whole_partition_run(ctx):
         before = page_prints()
         check(before == expected[0], f"the page and the CLI differ before the backfill: "
                                      f"{[(n, before[n], expected[0][n]) for n in TABLES if before[n] != expected[0][n]]}")
-        b.js("backfill.materialize({partition: '2023-03-01..2023-03-07'}); return 1;")
-        b.wait("the first partition", lambda: status_of(b, "2023-03-01") == "materialized", timeout=120)
-        b.open(ctx["url"])
+        check(status_of(b, "2023-03-01") != "materialized", f"2023-03-01 is {status_of(b, '2023-03-01')} before the backfill")
+        # The page reloads itself the moment the first partition shows as materialized: a poll from
+        # here can come too late on a fast machine, after the whole week is done.
+        b.js("""
+            window.beforeTheReload = true;
+            new MutationObserver(() => {
+                const first = document.querySelector('[data-testid="partition-2023-03-01"]');
+                if (first && first.dataset.status === 'materialized') location.reload();
+            }).observe(document.body, {subtree: true, childList: true, attributes: true});
+            backfill.materialize({partition: '2023-03-01..2023-03-07'});
+            return 1;""")
+        b.wait("the page to reload itself", lambda: b.js("return window.beforeTheReload === undefined;"), timeout=120)
         wait_ready(b)
         done = [p["partition"] for p in b.api("partitions")["ok"] if p["status"] == "materialized"]
         got = page_prints()

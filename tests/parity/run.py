@@ -603,7 +603,16 @@ def file_schemas_2024_2025(twin):
     twin.compare()
 
 
+def sql_facts(_twin):
+    """The dialect's facts (tests/sql/*.slt) are DuckDB's; `cargo test` checks Backfill gives them."""
+    import slt
+    differences = slt.run(write=False)
+    if differences:
+        raise AssertionError("\n".join(differences))
+
+
 SCENARIOS = [
+    ("SQL dialect facts are DuckDB's", sql_facts, {}),
     ("full build", full_build, {}),
     ("node selection", node_selection, {}),
     ("partitions in order", partitions_in_order, {}),

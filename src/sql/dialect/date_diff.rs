@@ -185,41 +185,7 @@ impl ScalarUDFImpl for DateDiff {
 mod tests {
     use super::DatePart::{self, *};
 
-    fn micros(text: &str) -> i64 {
-        let parsed = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-            .unwrap_or_else(|e| panic!("{text}: {e}"));
-        parsed.and_utc().timestamp_micros()
-    }
-
-    fn diff(part: DatePart, a: &str, b: &str) -> i64 {
-        part.diff(micros(a), micros(b)).unwrap_or(i64::MIN)
-    }
-
-    // Expected values were produced by DuckDB 2.0 with the same arguments.
-    #[test]
-    fn counts_boundaries_like_duckdb() {
-        assert_eq!(diff(Minute, "2023-03-01 00:00:59", "2023-03-01 00:01:00"), 1);
-        assert_eq!(diff(Minute, "2023-03-01 00:01:00", "2023-03-01 00:00:59"), -1);
-        assert_eq!(diff(Minute, "1969-12-31 23:58:30", "1969-12-31 23:59:10"), 1);
-        assert_eq!(diff(Hour, "2023-03-01 00:59:00", "2023-03-01 01:00:00"), 1);
-        assert_eq!(diff(Day, "2023-03-01 23:59:00", "2023-03-02 00:01:00"), 1);
-        assert_eq!(diff(Second, "2023-03-01 00:00:00.9", "2023-03-01 00:00:01.1"), 1);
-        assert_eq!(diff(Millisecond, "2023-03-01 00:00:00.0009", "2023-03-01 00:00:00.0011"), 1);
-        assert_eq!(diff(Week, "2023-03-01 00:00:00", "2023-03-08 00:00:00"), 1);
-        assert_eq!(diff(Week, "2023-03-04 00:00:00", "2023-03-06 00:00:00"), 0);
-        assert_eq!(diff(Week, "2023-03-08 00:00:00", "2023-03-01 12:00:00"), -1);
-        assert_eq!(diff(Month, "2023-01-31 00:00:00", "2023-02-01 00:00:00"), 1);
-        assert_eq!(diff(Quarter, "2023-03-31 00:00:00", "2023-04-01 00:00:00"), 1);
-        assert_eq!(diff(Year, "2022-12-31 00:00:00", "2023-01-01 00:00:00"), 1);
-        assert_eq!(diff(IsoYear, "2022-01-02 00:00:00", "2022-01-03 00:00:00"), 1);
-        assert_eq!(diff(Decade, "2010-12-31 00:00:00", "2011-01-01 00:00:00"), 0);
-        assert_eq!(diff(Century, "1999-12-31 00:00:00", "2000-01-01 00:00:00"), 1);
-        assert_eq!(diff(Millennium, "2000-12-31 00:00:00", "2001-01-01 00:00:00"), 0);
-        assert_eq!(diff(Month, "2020-01-01 00:00:00", "2023-06-15 12:34:56"), 41);
-        assert_eq!(diff(Week, "2020-01-01 00:00:00", "2023-06-15 12:34:56"), 180);
-        assert_eq!(diff(Minute, "2020-01-01 00:00:00", "2023-06-15 12:34:56"), 1816594);
-    }
-
+    // How each unit counts boundaries is pinned with DuckDB's rows in tests/sql/date_diff.slt.
     #[test]
     fn accepts_duckdb_spellings() {
         for (name, part) in [

@@ -232,21 +232,19 @@ impl fmt::Display for SqlFailure {
 }
 
 /// DataFusion and Arrow errors only ever reach the user through a variant that says which
-/// model, file or query they came from; this trims their noisy prefixes once, here.
+/// model, file or query they came from. What they say is the innermost error's own message
+/// (DataFusion's `message`, without its kind's prefix): the contexts around it ("Optimizer rule
+/// … failed") say where in DataFusion it arose, which the user cannot act on.
 pub fn describe_datafusion(err: &datafusion::error::DataFusionError) -> String {
-    let text = err.to_string();
-    let mut text = text.as_str();
-    for prefix in [
-        "Error during planning: ",
-        "Execution error: ",
-        "SQL error: ",
-        "Schema error: ",
-        "Arrow error: ",
-        "Optimizer rule 'duckdb_semantics' failed\ncaused by\n",
-        "This feature is not implemented: ",
-    ] {
-        text = text.strip_prefix(prefix).unwrap_or(text);
-    }
+    use datafusion::error::DataFusionError;
+    use datafusion::sql::sqlparser::parser::ParserError;
+    let text = match err.find_root() {
+        DataFusionError::SQL(parse, _) => match parse.as_ref() {
+            ParserError::ParserError(text) | ParserError::TokenizerError(text) => text.clone(),
+            other => other.to_string(),
+        },
+        root => root.message().into_owned(),
+    };
     text.replace('\n', " ")
 }
 
@@ -276,5 +274,17 @@ mod tests {
         assert!(message.contains("no_such_column"), "{message}");
         let error = ctx.sql("select no_such_function(a) from (select 1 as a) t").await.expect_err("no such function");
         assert!(matches!(SqlFailure::of(&error), SqlFailure::Message(m) if m.contains("no_such_function")));
+    }
+
+    /// The innermost error's own words: no kind prefix, no rule that wraps it.
+    #[tokio::test]
+    async fn datafusion_errors_say_only_what_went_wrong() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let error = ctx.sql("select * from nowhere").await.expect_err("no such table");
+        assert_eq!(describe_datafusion(&error), "table 'datafusion.public.nowhere' not found");
+        let error = ctx.sql("select 1 +").await.expect_err("unfinished");
+        assert_eq!(describe_datafusion(&error), "Expected: an expression, found: EOF");
+        let wrapped = error.context("Optimizer rule 'duckdb_semantics' failed");
+        assert_eq!(describe_datafusion(&wrapped), "Expected: an expression, found: EOF");
     }
 }

@@ -116,8 +116,7 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
     let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };
     let unknown_field = matches!(error, SqlFailure::UnknownColumn { .. });
-    // DataFusion has no typed error for an ORDER BY ALL it does not know.
-    if !unknown_field && !error.to_string().contains("ORDER BY ALL") {
+    if !unknown_field && !order_by_all::present(&statement) {
         return first;
     }
     if unknown_field {

@@ -6,6 +6,12 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{self, Expr, OrderByExpr, OrderByKind, Value};
 
+/// Whether the statement orders by all: DataFusion's error then has no type to know it by.
+pub fn present(statement: &Statement) -> bool {
+    matches!(statement, Statement::Statement(inner) if matches!(inner.as_ref(),
+        ast::Statement::Query(query) if query.order_by.as_ref().is_some_and(|order| matches!(order.kind, OrderByKind::All(_)))))
+}
+
 /// The statement with `ORDER BY ALL` spelled out, or `None` if it has none.
 pub async fn rewrite(ctx: &SessionContext, mut statement: Statement) -> Option<Statement> {
     let Statement::Statement(inner) = &mut statement else { return None };

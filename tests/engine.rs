@@ -9,6 +9,7 @@ use backfill::orchestrate::engine::Engine;
 use backfill::orchestrate::state::{MemoryStore, State};
 use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::sql::query::to_csv;
+use backfill::view::travel::Travel;
 
 fn month_file(rows: usize, seed: u64) -> Vec<u8> {
     let spec = SampleSpec { month: "2023-03".into(), rows, seed, schema: FileSchema::Y2023 };
@@ -246,4 +247,39 @@ async fn the_snapshot_follows_the_months_each_version_of_stg_trips_holds() {
     assert_eq!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
     engine.build(&BuildRequest { select: "stg_trips".into(), ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+}
+
+/// The chart's slider: each run that changed daily_metrics is a stop; on an earlier one the
+/// chart shows the table as it was then (here, before March was regenerated and one day re-run).
+#[tokio::test]
+async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
+    let mut engine = lesson_engine(LESSON).await;
+    engine
+        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(10_000, 7), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.build(&BuildRequest { select: "stg_trips".into(), ..Default::default() }).await.unwrap_or_else(|e| panic!("{e}"));
+    engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = backfill::view::snapshot::snapshot(&engine).await;
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2023, 3, d).unwrap_or_default();
+    let count_on = |travel: &Travel, d: u32| travel.points.iter().find(|p| p.date == day(d)).map(|p| p.trip_count);
+
+    let now = Travel::of(&snapshot, None);
+    assert_eq!(now.stops.len(), 2, "the build and the partition run changed daily_metrics");
+    assert!(!now.travelling() && now.rows.is_none());
+    assert_eq!(now.points, snapshot.daily);
+    assert_eq!(now.touched, [day(4), day(5)].into(), "a partition run rewrites its day and the next");
+    assert!(now.label().starts_with(&format!("Now: after run {}", now.stops[1].id)), "{}", now.label());
+
+    let first = now.stops[0].id;
+    let then = Travel::of(&snapshot, now.choice(0));
+    assert_eq!(now.choice(0), Some(first));
+    assert_eq!(now.choice(1), None, "the last stop is now, and follows new runs");
+    assert!(then.travelling());
+    assert!(then.label().starts_with(&format!("As it was after run {first}")), "{}", then.label());
+    assert!((1..=31).all(|d| then.touched.contains(&day(d))), "the first build wrote every day of March");
+    let built = lesson_engine(LESSON).await;
+    let built = backfill::view::snapshot::snapshot(&built).await;
+    assert_eq!(count_on(&then, 4), built.daily.iter().find(|p| p.date == day(4)).map(|p| p.trip_count));
+    assert_ne!(count_on(&then, 4), count_on(&now, 4));
+    assert_eq!(count_on(&then, 10), count_on(&now, 10), "a day no later run touched is as it is now");
 }

@@ -3,18 +3,14 @@
 //! partition statuses as a strip along the x axis. A slider travels back through the runs:
 //! the chart then shows the table as it was right after the chosen run.
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDate;
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::course::lesson::MODEL;
-use crate::course::time_travel;
-use crate::dbt::history::RunRecord;
+use super::lesson::show;
 use crate::orchestrate::partitions::day_text;
 use crate::view::chart::{self, DailyPoint};
-use super::lesson::show;
+use crate::view::travel::Travel;
 
 /// The chart's size in its own units: on a phone, a narrower box keeps its labels readable
 /// once it is scaled to the screen.
@@ -27,38 +23,14 @@ const STRIP: f64 = 8.0;
 pub fn DailyChart(session: SessionRef) -> impl IntoView {
     let (snapshot, view_state) = session.with_value(|s| (s.snapshot, s.view));
     let hovered = RwSignal::new(None::<NaiveDate>);
-    // Runs that changed daily_metrics, oldest first; the slider's last stop is "now".
-    let stops = Memo::new(move |_| snapshot.with(|s| time_travel::stops(&s.runs, MODEL).into_iter().cloned().collect::<Vec<RunRecord>>()));
-    let shown_run = Memo::new(move |_| {
-        let stops = stops.get();
-        let chosen = view_state.with(|v| v.run);
-        chosen.and_then(|id| stops.iter().find(|r| r.id == id).cloned()).or_else(|| stops.last().cloned())
-    });
-    let travelling = Memo::new(move |_| view_state.with(|v| v.run).is_some_and(|id| stops.with(|s| s.last().is_some_and(|r| r.id != id))));
-    // daily_metrics as it was after the run shown, when that is not the latest.
-    let travelled = Memo::new(move |_| {
-        let run = view_state.with(|v| v.run).filter(|_| travelling.get())?;
-        snapshot.with(|s| time_travel::rows_after(s.daily_rows.as_ref()?, &s.runs, MODEL, run))
-    });
-    let points = Memo::new(move |_| {
-        snapshot.with(|s| match travelled.get() {
-            Some(rows) => chart::daily_points(&rows).into_iter().filter(|p| s.days.contains(&p.date)).collect(),
-            None => s.daily.clone(),
-        })
-    });
-    let touched = Memo::new(move |_| {
-        shown_run.with(|run| {
-            run.as_ref()
-                .map(|r| time_travel::written_rows(r, MODEL).iter().filter_map(|row| chart::row_date(row)).collect::<BTreeSet<NaiveDate>>())
-                .unwrap_or_default()
-        })
-    });
+    let travel = Memo::new(move |_| snapshot.with(|s| view_state.with(|v| Travel::of(s, v.run))));
+    let travelling = Memo::new(move |_| travel.with(Travel::travelling));
     let narrow = RwSignal::new(is_narrow());
     let resized = window_event_listener(leptos::ev::resize, move |_| narrow.set(is_narrow()));
     on_cleanup(move || resized.remove());
     let geometry = Memo::new(move |_| {
         let (width, height) = if narrow.get() { NARROW } else { WIDE };
-        snapshot.with(|s| points.with(|p| chart::daily(&s.days, p, width, height)))
+        snapshot.with(|s| travel.with(|t| chart::daily(&s.days, &t.points, width, height)))
     });
     let line_class = |name: &str| format!("line {}", name.replace('_', "-"));
     view! {
@@ -72,33 +44,28 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
             <span class="key touched">{move || if travelling.get() { "rewritten by the run shown" } else { "rewritten by the last run" }}</span>
         </div>
         {move || {
-            let count = stops.with(Vec::len);
+            let count = travel.with(|t| t.stops.len());
             (count > 1).then(|| {
-                let index = move || shown_run.with(|r| r.as_ref().and_then(|r| stops.with(|s| s.iter().position(|x| x.id == r.id)))).unwrap_or(0);
                 let on_input = move |ev: leptos::ev::Event| {
                     let Ok(i) = event_target_value(&ev).parse::<usize>() else { return };
-                    let last = stops.with(|s| s.len().saturating_sub(1));
-                    let id = stops.with(|s| s.get(i).map(|r| r.id));
-                    view_state.update(|v| v.run = if i >= last { None } else { id });
+                    let run = travel.with(|t| t.choice(i));
+                    view_state.update(|v| v.run = run);
                 };
                 view! {
                     <div class="time-travel">
                         <label>
                             "Time travel "
                             <input type="range" data-testid="time-travel" min="0" max=(count - 1).to_string()
-                                prop:value=move || index().to_string() on:input=on_input />
+                                prop:value=move || travel.with(|t| t.index.to_string()) on:input=on_input />
                         </label>
                         <span data-testid="time-travel-label" class=move || if travelling.get() { "travelling" } else { "" }>
-                            {move || shown_run.with(|r| r.as_ref().map(|r| {
-                                let when = if travelling.get() { "As it was after" } else { "Now: after" };
-                                format!("{when} run {}: {}", r.id, r.command)
-                            }).unwrap_or_default())}
+                            {move || travel.with(Travel::label)}
                         </span>
                         {move || travelling.get().then(|| view! {
                             <button data-testid="time-travel-now" on:click=move |_| view_state.update(|v| v.run = None)>"Back to now"</button>
                         })}
                     </div>
-                    {move || travelled.get().map(|rows| view! {
+                    {move || travel.with(|t| t.rows.clone()).map(|rows| view! {
                         <details class="travel-table">
                             <summary>{format!("daily_metrics as it was: {} rows", rows.rows.len())}</summary>
                             <div class="table-scroll" tabindex="0">
@@ -123,7 +90,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                     <text class="tick" x=g.left - 6.0 y=*y + 4.0 text-anchor="end">{label.clone()}</text>
                 }).collect_view())}
                 {move || {
-                    let touched = touched.get();
+                    let touched = travel.with(|t| t.touched.clone());
                     geometry.with(|g| g.bars.iter().map(|b| {
                         let date = b.date;
                         let class = if touched.contains(&date) { "bar touched" } else { "bar" };
@@ -160,7 +127,7 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 }}
             </svg>
             {move || hovered.get().and_then(|date| {
-                points.with(|p| p.iter().find(|p| p.date == date).cloned())
+                travel.with(|t| t.points.iter().find(|p| p.date == date).cloned())
             }).map(|p| view! { <Tooltip point=p /> })}
         </div>
         {move || snapshot.with(|s| {

@@ -2,43 +2,33 @@
 //! materializations, and an editor for a model's SQL + Jinja whose compiled SQL is
 //! recompiled as you type, for a chosen context (full refresh, incremental, a partition's vars).
 
-use chrono::NaiveDate;
 use leptos::prelude::*;
 
 use super::SessionRef;
-use crate::error::Error;
 use super::code_editor::{CodeEditor, highlighted};
 use super::lineage::LineageGraph;
-use crate::dbt::project::Project;
-use crate::dbt::template::{self, CompileContext};
-use crate::orchestrate::partitions::day_text;
-use crate::orchestrate::partitions::window_vars;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Context {
-    FullRefresh,
-    Incremental,
-}
+use crate::error::Error;
+use crate::view::compile_preview::{self, Preview};
 
 #[component]
 pub fn ProjectView(session: SessionRef) -> impl IntoView {
     let project = session.with_value(|s| s.project);
     let selected = RwSignal::new("daily_metrics".to_string());
     let edits = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
-    let context = RwSignal::new(Context::Incremental);
+    let incremental = RwSignal::new(true);
     let day = RwSignal::new("2023-03-04".to_string());
     let source = move || {
         let name = selected.get();
         edits.with(|e| e.get(&name).cloned()).or_else(|| project.with(|p| p.as_ref().and_then(|p| p.model(&name)).map(|m| m.sql.clone()))).unwrap_or_default()
     };
     let compiled = Memo::new(move |_| {
+        let preview = if incremental.get() { Preview::Partition(day.get()) } else { Preview::FullRefresh };
         let name = selected.get();
         let text = source();
-        let Some(mut project) = project.get() else { return Err(Error::Usage("no project".into())) };
-        if let Some(model) = project.models.get_mut(&name) {
-            model.sql = text;
-        }
-        compile(&project, &name, context.get(), &day.get())
+        project.with(|p| match p {
+            Some(project) => compile_preview::compiled(project, &name, &text, &preview),
+            None => Err(Error::Usage("no project".into())),
+        })
     });
     let export = move |_| {
         let s = session.get_value();
@@ -58,8 +48,8 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
         <LineageGraph session selected />
         <div class="compile-context">
             <span>"Compile for: "</span>
-            <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::FullRefresh on:change=move |_| context.set(Context::FullRefresh) />"full refresh"</label>
-            <label><input type="radio" name="ctx" prop:checked=move || context.get() == Context::Incremental on:change=move |_| context.set(Context::Incremental) />"incremental, partition "</label>
+            <label><input type="radio" name="ctx" prop:checked=move || !incremental.get() on:change=move |_| incremental.set(false) />"full refresh"</label>
+            <label><input type="radio" name="ctx" prop:checked=move || incremental.get() on:change=move |_| incremental.set(true) />"incremental, partition "</label>
             <input type="date" aria-label="Partition day" prop:value=move || day.get() on:input=move |ev| day.set(event_target_value(&ev)) />
         </div>
         <div class="editor-pair">
@@ -103,24 +93,4 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             </div>
         </div>
     }
-}
-
-fn compile(project: &Project, name: &str, context: Context, day: &str) -> Result<String, Error> {
-    let mut ctx = CompileContext { vars: project.vars.clone(), ..CompileContext::default() };
-    if context == Context::Incremental {
-        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|_| Error::Usage(format!("partition '{day}' is not YYYY-MM-DD")))?;
-        ctx.vars.extend(window_vars(day, day));
-        ctx.is_incremental = true;
-    }
-    let compiled = template::compile(project, name, &ctx)?;
-    let header = match context {
-        Context::FullRefresh => "-- full refresh: is_incremental() is false".to_string(),
-        Context::Incremental if compiled.config.materialized == crate::dbt::project::Materialization::Incremental => {
-            let start = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_default();
-            format!("-- partition {}: min_date = {}, max_date = {}", day_text(start), day_text(start), day_text(start.succ_opt().unwrap_or(start)))
-        }
-        Context::Incremental => "-- not an incremental model: built in full every run".to_string(),
-    };
-    Ok(format!("{header}\n{}", compiled.sql.trim()))
 }

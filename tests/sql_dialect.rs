@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use backfill::sql::dialect::{self, SqlDialect, double_text, timestamp_text};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
@@ -52,9 +53,9 @@ fn duckdb_varchar(batch: &RecordBatch, column: usize, row: usize) -> String {
     }
     let text = match array.data_type() {
         DataType::Float64 => array.as_primitive_opt::<Float64Type>().map(|a| double_text(a.value(row))),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => {
-            array.as_primitive_opt::<TimestampMicrosecondType>().and_then(|a| timestamp_text(a.value(row)))
-        }
+        DataType::Timestamp(_, None) => cast(&array.slice(row, 1), &DataType::Timestamp(TimeUnit::Microsecond, None))
+            .ok()
+            .and_then(|micros| micros.as_primitive_opt::<TimestampMicrosecondType>().and_then(|a| timestamp_text(a.value(0)))),
         _ => ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default()).ok().map(|f| f.value(row).to_string()),
     };
     text.unwrap_or_else(|| format!("<{} not shown>", array.data_type()))

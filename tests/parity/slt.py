@@ -2,7 +2,8 @@
 """The SQL dialect's facts (`tests/sql/*.slt`) against DuckDB itself: every `query` record's
 expected rows must be what DuckDB gives, each value as DuckDB casts it to VARCHAR (the text the
 Rust side, `tests/sql_dialect.rs`, renders Backfill's values in). Records `onlyif backfill`
-(Backfill's own refusals) are not DuckDB's to judge.
+(Backfill's own refusals) are not DuckDB's to judge; `statement error` records are checked on
+Backfill's side only.
 
     slt.py            check every file; exits 1 on a difference
     slt.py --write    rewrite every file's expected rows with DuckDB's

@@ -2,12 +2,14 @@
 //! [`session`], so a query typed in the CLI means what the same text means inside a model.
 //!
 //! The parser runs in DataFusion's DuckDB mode (`group by all`, `* exclude (...)`); UDFs add the
-//! functions DataFusion lacks (`date_diff`); an analyzer rule fixes operator meanings
-//! ([`semantics`]).
+//! functions DataFusion lacks (`date_diff`); operators DataFusion plans otherwise (`//`,
+//! `n * interval`, date ± interval) are planned by their operands' types ([`operators`]); an
+//! analyzer rule fixes the meanings of the rest ([`semantics`]).
 
 mod date_diff;
 mod depth;
 mod lateral_alias;
+mod operators;
 mod order_by_all;
 mod semantics;
 mod text;
@@ -18,6 +20,7 @@ use datafusion::config::{ConfigNonZeroUsize, Dialect};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -79,12 +82,13 @@ pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext>
         .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory)))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
         .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     if dialect == SqlDialect::Duckdb {
         let text = Arc::new(ScalarUDF::from(text::DuckdbText::new()));
         ctx.register_udf(ScalarUDF::from(date_diff::DateDiff::new()));
         ctx.register_udf(text.as_ref().clone());
         ctx.add_analyzer_rule(Arc::new(semantics::DuckdbSemantics::new(text)));
+        ctx.register_expr_planner(Arc::new(operators::DuckdbOperators::new()))?;
         // DuckDB's names for functions DataFusion has under another (dbt-duckdb's cross-database
         // macros write them: `dbt.split_part` is `string_split(…)[n]`).
         for (duckdb, datafusion) in [("string_split", "string_to_array")] {

@@ -110,3 +110,22 @@ fn template_errors() {
         insta::assert_snapshot!(format!("error_{name}"), compiled(&project, "broken", FIRST_RUN, Vars::new()));
     }
 }
+
+/// dbt inlines an ephemeral model as a CTE named `__dbt__cte__<model>` in each model that reads
+/// it, the ephemeral models it reads in turn first, inside the reader's own leading `with`.
+#[test]
+fn ephemeral_models_are_inlined_as_ctes() {
+    let project = shop(&[
+        ("models/staging/paid_orders.sql", "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('orders') }} where status != 'returned'\n"),
+        ("models/staging/big_paid_orders.sql", "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('paid_orders') }} where amount > 100\n"),
+        (
+            "models/marts/customer_spend.sql",
+            "-- what each customer paid\nwith totals as (\n    select customer_id, sum(amount) as paid from {{ ref('paid_orders') }} group by all\n)\n\
+             select t.*, t.customer_id in (select customer_id from {{ ref('big_paid_orders') }}) as big\nfrom totals t\n",
+        ),
+        ("models/marts/big_orders.sql", "select * from {{ ref('big_paid_orders') }}\n"),
+    ]);
+    insta::assert_snapshot!("ephemeral_read_with_its_own_with", compiled(&project, "customer_spend", FIRST_RUN, Vars::new()));
+    insta::assert_snapshot!("ephemeral_read_without_a_with", compiled(&project, "big_orders", FIRST_RUN, Vars::new()));
+    insta::assert_snapshot!("ephemeral_itself", compiled(&project, "paid_orders", FIRST_RUN, Vars::new()));
+}

@@ -6,14 +6,14 @@
 
 mod dbt_context;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Object, Value};
 use minijinja::{Environment, ErrorKind, State};
 
-use crate::dbt::project::{ConfigValues, DataTest, ModelConfig, Project, TestConfig, TestKind, Tested};
+use crate::dbt::project::{ConfigValues, DataTest, Materialization, ModelConfig, Project, TestConfig, TestKind, Tested};
 use crate::dbt::request::{BatchWindow, Vars};
 use crate::error::{Error, Location, Result};
 use crate::limits::Limit;
@@ -32,6 +32,9 @@ pub struct CompileContext {
     pub env: BTreeMap<String, String>,
     /// Set while a microbatch model runs one batch.
     pub batch: Option<BatchContext>,
+    /// The models whose compiling led here, each compiling a parent to see whether it is
+    /// ephemeral: a ref back to one of them is a cycle, which the DAG reports.
+    pub inlining: Vec<String>,
 }
 
 /// A microbatch model's current batch: every parent with an `event_time` is read through it.
@@ -54,6 +57,8 @@ pub struct CompiledModel {
     pub logs: Vec<String>,
     /// The batch this SQL was compiled for (microbatch models only).
     pub batch: Option<BatchWindow>,
+    /// The ephemeral models `sql` reads as CTEs, each with its SQL, in the order they are defined.
+    pub ctes: Vec<(String, String)>,
 }
 
 /// What the template functions saw while rendering.
@@ -126,6 +131,12 @@ struct Relation {
 impl Relation {
     fn plain(name: RelationName) -> Relation {
         Relation { name, subquery: None }
+    }
+
+    /// An ephemeral model, read as the CTE its readers define.
+    fn cte(name: RelationName) -> Relation {
+        let cte = cte_name(&name.name);
+        Relation { name, subquery: Some(cte) }
     }
 
     /// Read through `(select * from it where filter)`, then `alias`, when there is a filter.
@@ -223,7 +234,13 @@ struct Rendered {
 }
 
 /// Renders `node` with dbt's context plus `globals`.
-fn render(project: &Project, node: &Node<'_>, ctx: &CompileContext, globals: Vec<(&'static str, Value)>) -> Result<Rendered> {
+fn render(
+    project: &Project,
+    node: &Node<'_>,
+    ctx: &CompileContext,
+    globals: Vec<(&'static str, Value)>,
+    ephemeral: &BTreeSet<String>,
+) -> Result<Rendered> {
     let recorder: Shared = Arc::default();
     let mut env = Environment::new();
     env.set_debug(true);
@@ -255,6 +272,7 @@ fn render(project: &Project, node: &Node<'_>, ctx: &CompileContext, globals: Vec
     let models: Vec<String> =
         project.models.keys().cloned().chain(project.seeds.iter().map(|s| s.name.clone())).collect();
     let batch = ctx.batch.clone();
+    let inlined = ephemeral.clone();
     env.add_function("ref", move |args: &[Value]| {
         // ref('model') or ref('package', 'model')
         let name = match args {
@@ -273,6 +291,9 @@ fn render(project: &Project, node: &Node<'_>, ctx: &CompileContext, globals: Vec
             ));
         }
         record(&r, |rec| rec.refs.push(name.clone()));
+        if inlined.contains(&name) {
+            return Ok(Value::from_object(Relation::cte(RelationName::main(&name))));
+        }
         let event_time = batch.as_ref().and_then(|b| b.model_event_times.get(&name));
         Ok(Value::from_object(Relation::in_batch(RelationName::main(&name), batch.as_ref(), event_time)))
     });
@@ -365,12 +386,27 @@ fn render(project: &Project, node: &Node<'_>, ctx: &CompileContext, globals: Vec
 
 /// Renders one model.
 pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Result<CompiledModel> {
+    let mut compiled = compile_body(project, model_name, ctx)?;
+    if !compiled.ctes.is_empty() {
+        compiled.sql = with_ctes(&compiled.sql, &compiled.ctes);
+    }
+    Ok(compiled)
+}
+
+/// A model rendered, its refs to ephemeral models naming their CTEs, which are not defined yet.
+fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Result<CompiledModel> {
     let model = project.model(model_name).ok_or_else(|| {
         Error::project(model_name, format!("there is no model named `{model_name}`"))
     })?;
     let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql };
-    let this = Value::from_object(Relation::plain(RelationName::main(model_name)));
-    let Rendered { sql, recorded } = render(project, &node, ctx, vec![("this", this)])?;
+    let this = || vec![("this", Value::from_object(Relation::plain(RelationName::main(model_name))))];
+    let Rendered { mut sql, mut recorded } = render(project, &node, ctx, this(), &BTreeSet::new())?;
+    let ctes = ephemeral_parents(project, model_name, &recorded.refs, ctx)?;
+    if !ctes.is_empty() {
+        // Rendered again, its refs to them now naming their CTEs.
+        let inlined = ctes.iter().map(|(name, _)| name.clone()).collect();
+        Rendered { sql, recorded } = render(project, &node, ctx, this(), &inlined)?;
+    }
     let mut values = model.config.clone();
     values.extend(recorded.config);
     let config = ModelConfig::resolve(&values).map_err(|message| Error::Project {
@@ -386,7 +422,76 @@ pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Res
         sources: recorded.sources,
         logs: recorded.logs,
         batch: ctx.batch.as_ref().map(|b| b.window),
+        ctes,
     })
+}
+
+fn cte_name(model: &str) -> String {
+    format!("__dbt__cte__{model}")
+}
+
+/// The ephemeral models among `refs`, and theirs before them, each once, with their SQL: the
+/// CTEs a model that reads them defines, as dbt flattens them.
+fn ephemeral_parents(project: &Project, model: &str, refs: &[String], ctx: &CompileContext) -> Result<Vec<(String, String)>> {
+    let mut ctes: Vec<(String, String)> = Vec::new();
+    for parent in refs {
+        // A model is ephemeral only where its config says so, in its folder's or YAML config
+        // or in its SQL: the others are not compiled again here.
+        let Some(declared) = project.model(parent) else { continue };
+        let may_be = declared.sql.contains("ephemeral") || declared.config.values().any(|v| v.as_str() == Some("ephemeral"));
+        if !may_be || ctx.inlining.iter().any(|m| m == parent) || parent == model || ctes.iter().any(|(n, _)| n == parent) {
+            continue;
+        }
+        let mut inlining = ctx.inlining.clone();
+        inlining.push(model.to_string());
+        let first_run = CompileContext { is_incremental: false, inlining, ..ctx.clone() };
+        let compiled = compile_body(project, parent, &first_run)?;
+        if compiled.config.materialized != Materialization::Ephemeral {
+            continue;
+        }
+        for cte in compiled.ctes {
+            if !ctes.iter().any(|(n, _)| *n == cte.0) {
+                ctes.push(cte);
+            }
+        }
+        ctes.push((parent.clone(), compiled.sql));
+    }
+    Ok(ctes)
+}
+
+/// `sql` with `ctes` defined first: inside its own leading `with` (after `recursive`), as dbt
+/// injects them, or in a `with` before it.
+fn with_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    let defined = ctes.iter().map(|(name, body)| format!("{} as (\n{}\n)", cte_name(name), body.trim())).collect::<Vec<_>>().join(", ");
+    let start = sql.len() - skip_comments(sql).len();
+    let after_word = |from: usize, word: &str| -> Option<usize> {
+        let rest = sql.get(from..)?;
+        let candidate = rest.get(..word.len())?;
+        let next = rest[word.len()..].chars().next();
+        (candidate.eq_ignore_ascii_case(word) && !next.is_some_and(|c| c.is_alphanumeric() || c == '_')).then_some(from + word.len())
+    };
+    match after_word(start, "with") {
+        Some(end) => {
+            let after_space = sql.len() - skip_comments(&sql[end..]).len();
+            let end = after_word(after_space, "recursive").unwrap_or(end);
+            format!("{} {defined}, {}", &sql[..end], sql[end..].trim_start())
+        }
+        None => format!("with {defined}\n{sql}"),
+    }
+}
+
+/// `text` after its leading whitespace and comments.
+fn skip_comments(mut text: &str) -> &str {
+    loop {
+        let trimmed = text.trim_start();
+        text = if let Some(rest) = trimmed.strip_prefix("--") {
+            rest.find('\n').map_or("", |i| &rest[i..])
+        } else if let Some(rest) = trimmed.strip_prefix("/*") {
+            rest.find("*/").map_or("", |i| &rest[i + 2..])
+        } else {
+            return trimmed;
+        };
+    }
 }
 
 /// A data test compiled to the query of its failing rows.
@@ -439,7 +544,7 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
         }
     };
     let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
-    let Rendered { sql, recorded } = render(project, &node, ctx, globals)?;
+    let Rendered { sql, recorded } = render(project, &node, ctx, globals, &BTreeSet::new())?;
     let mut values = test.config.clone();
     values.extend(recorded.config);
     let config = TestConfig::resolve(&values).map_err(fail)?;

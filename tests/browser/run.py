@@ -668,8 +668,10 @@ def import_a_project(ctx):
     folder = work / "imported-project"
     with zipfile.ZipFile(exported) as z:
         z.extractall(folder)
-    busiest = ("select pickup_zone_id, count(*) as trips\nfrom {{ ref('stg_trips') }}\n"
-               "group by all\norder by trips desc, pickup_zone_id\nlimit 5\n")
+    # An ephemeral model, inlined as a CTE into the one that reads it.
+    (folder / "analytics" / "models" / "marts" / "pickups_by_zone.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\nselect pickup_zone_id, count(*) as trips\nfrom {{ ref('stg_trips') }}\ngroup by all\n")
+    busiest = "select *\nfrom {{ ref('pickups_by_zone') }}\norder by trips desc, pickup_zone_id\nlimit 5\n"
     (folder / "analytics" / "models" / "marts" / "busiest_zones.sql").write_text(busiest)
     # dbt's tests: a relationships test, a warning (no zone has 0 trips), a project's singular test.
     (folder / "analytics" / "models" / "marts" / "busiest_zones.yml").write_text(
@@ -694,6 +696,9 @@ def import_a_project(ctx):
     got = query(b, "select * from busiest_zones order by trips desc, pickup_zone_id")
     expected = query(b, "select pickup_zone_id, count(*) as trips from stg_trips group by all order by trips desc, pickup_zone_id limit 5")
     check(got == expected and len(got) == 5, f"busiest_zones {got} vs {expected}")
+    compiled = record["ok"]["models"][0]["compiled_sql"]
+    check(compiled.startswith("with __dbt__cte__pickups_by_zone as (") and "from __dbt__cte__pickups_by_zone" in compiled,
+          f"busiest_zones compiled with its ephemeral parent inlined: {compiled!r}")
     counts = len({row["trips"] for row in got})
     tests = {t["name"]: (t["status"], t["failures"]) for t in record["ok"]["tests"]}
     check(tests == {"accepted_values_busiest_zones_trips__0": ("warn", counts), "busiest_zones_have_trips": ("success", 0),

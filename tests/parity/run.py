@@ -411,6 +411,25 @@ def seeds(twin):
     twin.compare(["payment_labels", "fees_by_payment"])
 
 
+EPHEMERAL_MODELS = {
+    # Inlined as CTEs: one ephemeral model reading another, read by a table with its own `with`.
+    "airport_zones": "{{ config(materialized='ephemeral') }}\n"
+                     "select zone_id, zone_name from {{ ref('stg_zones') }} where zone_name like '%Airport%'\n",
+    "jfk_zone": "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('airport_zones') }} where zone_name like 'JFK%'\n",
+    "airport_pickups": "-- trips from the airports\nwith picked as (\n"
+                       "    select t.pickup_zone_id, count(*) as trips from {{ ref('stg_trips') }} t group by all\n)\n"
+                       "select a.zone_name, p.trips, j.zone_id is not null as is_jfk\n"
+                       "from picked p join {{ ref('airport_zones') }} a on a.zone_id = p.pickup_zone_id\n"
+                       "left join {{ ref('jfk_zone') }} j on j.zone_id = a.zone_id\n",
+}
+
+
+def ephemeral_models(twin):
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    twin.build()
+    twin.compare(["airport_pickups"])
+
+
 def exported_project(twin):
     """`backfill export` gives a dbt project that real dbt-duckdb builds to the same tables,
     and Dagster code that validates."""
@@ -525,7 +544,10 @@ CROSS_DB_MODEL = """select
     {{ dbt.position("'c'", "'abcdef'") }} as pos,
     {{ dbt.replace("'abc'", "'b'", "'x'") }} as replaced,
     {{ dbt.string_literal("abc") }} as literal,
-    {{ dbt.cast_bool_to_text('trip_count > 100') }} as busy
+    {{ dbt.cast_bool_to_text('trip_count > 100') }} as busy,
+    {{ dbt.dateadd('day', 3, 'date_of_business') }} as three_days_on,
+    {{ dbt.dateadd('quarter', -1, 'date_of_business') }} as a_quarter_back,
+    {{ dbt.last_day('date_of_business', 'month') }} as month_end
 from {{ ref('daily_metrics') }}
 """
 FAILING_TEST = "select * from {{ ref('stg_zones') }} where zone_id < 100\n"
@@ -636,6 +658,7 @@ SCENARIOS = [
         "trips_event_time": "pickup_datetime",
     }),
     ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
+    ("ephemeral models", ephemeral_models, {"extra_models": EPHEMERAL_MODELS}),
     ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
     ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),

@@ -33,6 +33,8 @@ pub enum Materialization {
     View,
     Table,
     Incremental,
+    /// Never built: inlined as a CTE (`__dbt__cte__name`) into every model that refs it.
+    Ephemeral,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -111,7 +113,7 @@ impl ModelConfig {
         }
         let materialized = match parse_enum("materialized")? {
             Some(v) => serde_json::from_value(v)
-                .map_err(enum_of("materialized", "view, table, incremental"))?,
+                .map_err(enum_of("materialized", "view, table, incremental, ephemeral"))?,
             None => Materialization::View,
         };
         let incremental_strategy = parse_enum("incremental_strategy")?

@@ -48,6 +48,11 @@ pub async fn materialize(
     let ctx = warehouse.context(dialect, aliases).await?;
     let df = crate::sql::dialect::sql(&ctx, &compiled.sql).await?;
     let planned = phases.lap("plan", start);
+    if compiled.config.materialized == Materialization::Ephemeral {
+        // Planned, so its SQL is checked here, where its errors point; the models that ref it
+        // read it as a CTE.
+        return Ok(Changes::default());
+    }
     if compiled.config.materialized == Materialization::View {
         // Planning succeeded, so the view is valid; it is stored as SQL and read lazily.
         warehouse.put_view(relation, compiled.sql.clone());

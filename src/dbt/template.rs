@@ -350,17 +350,7 @@ fn render(
     });
 
     env.add_global("dbt_utils", Value::from_object(DbtUtils));
-    env.add_global(
-        "target",
-        minijinja::context! {
-            name => "dev",
-            schema => crate::sql::dialect::DEFAULT_SCHEMA,
-            type => "duckdb",
-            database => crate::sql::dialect::DEFAULT_CATALOG,
-            threads => 1,
-            profile_name => project.name.clone(),
-        },
-    );
+    env.add_global("target", crate::dbt::project::target(&project.name));
     for (name, value) in globals {
         env.add_global(name, value);
     }

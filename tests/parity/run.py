@@ -430,6 +430,21 @@ def ephemeral_models(twin):
     twin.compare(["airport_pickups"])
 
 
+JINJA_PROPERTY_FILES = {
+    # dbt renders Jinja in these YAML values as it reads the project.
+    "models/more_sources.yml": "version: 2\nsources:\n  - name: raw_again\n    schema: \"{{ target.schema }}\"\n"
+                               "    tables:\n      - name: zone_table\n        identifier: \"{{ var('zones_table', 'zones') }}\"\n",
+    "models/zones_again.yml": "version: 2\nmodels:\n  - name: zones_again\n    config:\n"
+                              "      materialized: \"{{ var('zones_again_as', 'table') }}\"\n",
+}
+
+
+def jinja_in_yaml_properties(twin):
+    twin.load(gen(twin, "2023-03", rows=2000), "2023-03")
+    twin.build()
+    twin.compare(["zones_again"])
+
+
 def exported_project(twin):
     """`backfill export` gives a dbt project that real dbt-duckdb builds to the same tables,
     and Dagster code that validates."""
@@ -659,6 +674,10 @@ SCENARIOS = [
     }),
     ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
     ("ephemeral models", ephemeral_models, {"extra_models": EPHEMERAL_MODELS}),
+    ("Jinja in YAML properties", jinja_in_yaml_properties, {
+        "extra_files": JINJA_PROPERTY_FILES,
+        "extra_models": {"zones_again": "select borough, count(*) as zones from {{ source('raw_again', 'zone_table') }} group by all\n"},
+    }),
     ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
     ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),

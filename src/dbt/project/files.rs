@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::config::{ConfigValues, KNOWN_KEYS};
+use super::properties::Properties;
 use super::yaml;
 use super::data_tests::{self, DataTest, TestKind, Tested};
 use super::{MacroFile, Model, Project, Seed, Source, SourceTable};
@@ -149,6 +150,7 @@ impl ProjectFiles {
             }
         };
         let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
+        let properties = Properties::new(&name, &vars);
 
         let under = |path: &str, roots: &[String]| -> Option<String> {
             roots.iter().find_map(|r| {
@@ -191,7 +193,7 @@ impl ProjectFiles {
                     );
                 } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
                     let doc = yaml::parse(path, text)?;
-                    sources.extend(parse_sources(path, &doc)?);
+                    sources.extend(parse_sources(path, &doc, &properties)?);
                     tests.extend(data_tests::declared(path, &doc)?);
                     if let Some(list) = doc.get("models").and_then(Value::as_array) {
                         model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
@@ -227,6 +229,16 @@ impl ProjectFiles {
             model.description = doc.get("description").and_then(Value::as_str).map(str::to_string);
             if let Some(config) = doc.get("config").and_then(Value::as_object) {
                 model.config.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        // A model's config is read from dbt_project.yml and its YAML: Jinja in it is rendered once,
+        // but hooks, as dbt renders them when they run.
+        for model in models.values_mut() {
+            let place = model.path.clone();
+            for (key, value) in model.config.iter_mut() {
+                if !key.replace('_', "-").ends_with("-hook") {
+                    *value = properties.value(&place, value)?;
+                }
             }
         }
         check_tests(&tests, &models, &seeds, &sources)?;
@@ -311,35 +323,35 @@ fn apply_folder_configs(tree: &Value, folders: &[&str], config: &mut ConfigValue
     }
 }
 
-fn parse_sources(path: &str, doc: &Value) -> Result<Vec<Source>> {
+fn parse_sources(path: &str, doc: &Value, properties: &Properties<'_>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     for source in doc.get("sources").and_then(Value::as_array).into_iter().flatten() {
         let name = source
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::project(path, "a source needs a `name:`"))?;
-        let schema = source.get("schema").and_then(Value::as_str).unwrap_or(name);
+        let schema = properties.text(path, source.get("schema").and_then(Value::as_str).unwrap_or(name))?;
         let mut tables = Vec::new();
         for table in source.get("tables").and_then(Value::as_array).into_iter().flatten() {
             let table_name = table
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::project(path, format!("a table of source `{name}` needs a `name:`")))?;
-            let identifier = table.get("identifier").and_then(Value::as_str).unwrap_or(table_name);
+            let identifier = properties.text(path, table.get("identifier").and_then(Value::as_str).unwrap_or(table_name))?;
             let event_time = [table, source]
                 .iter()
                 .find_map(|node| node.get("config")?.get("event_time")?.as_str())
                 .map(str::to_string);
             tables.push(SourceTable {
                 name: table_name.to_string(),
-                identifier: identifier.to_string(),
+                identifier,
                 event_time,
             });
         }
         sources.push(Source {
             name: name.to_string(),
             path: path.to_string(),
-            schema: if schema.is_empty() { DEFAULT_SCHEMA } else { schema }.to_string(),
+            schema: if schema.is_empty() { DEFAULT_SCHEMA.to_string() } else { schema },
             tables,
         });
     }
@@ -372,6 +384,7 @@ pub(crate) fn macro_names(source: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::warehouse::RelationName;
 
     fn project(files: &[(&str, &str)]) -> Result<Project> {
         let mut all = ProjectFiles::default();
@@ -379,6 +392,42 @@ mod tests {
             all.insert(path, text);
         }
         all.parse()
+    }
+
+    /// dbt's adapter fixtures write these: Jinja in a source's schema and identifier, and in a
+    /// config, rendered with `target` and the project's vars (a var's default when unset).
+    #[test]
+    fn jinja_in_yaml_properties_is_rendered() {
+        let sources = "sources:\n  - name: raw\n    schema: \"{{ target.schema }}\"\n    tables:\n\
+                       \x20     - name: seed\n        identifier: \"{{ var('seed_name', 'base') }}\"\n";
+        let files = |vars: &str| {
+            vec![
+                (
+                    "dbt_project.yml".to_string(),
+                    format!("name: shop\n{vars}models:\n  shop:\n    +tags: [\"{{{{ target.name }}}}\"]\n    +post-hook: \"grant select on {{{{ this }}}}\"\n"),
+                ),
+                ("models/sources.yml".to_string(), sources.to_string()),
+                ("models/orders.sql".to_string(), "select * from {{ source('raw', 'seed') }}".to_string()),
+                ("models/orders.yml".to_string(), "models:\n  - name: orders\n    config:\n      materialized: \"{{ var('kind', 'view') }}\"\n".to_string()),
+            ]
+        };
+        let read = |vars: &str| {
+            let files = files(vars);
+            project(&files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let defaults = read("");
+        assert_eq!(defaults.source_table("raw", "seed").map(|(r, _)| r), Some(RelationName::new("main", "base")));
+        let config = &defaults.models["orders"].config;
+        assert_eq!(config.get("materialized"), Some(&Value::from("view")));
+        assert_eq!(config.get("tags"), Some(&serde_json::json!(["dev"])));
+        assert_eq!(config.get("post-hook"), Some(&Value::from("grant select on {{ this }}")), "rendered when it runs");
+        let set = read("vars:\n  seed_name: seed_v2\n  kind: table\n");
+        assert_eq!(set.source_table("raw", "seed").map(|(r, _)| r), Some(RelationName::new("main", "seed_v2")));
+        assert_eq!(set.models["orders"].config.get("materialized"), Some(&Value::from("table")));
+
+        let broken = project(&[("dbt_project.yml", "name: shop"), ("models/sources.yml", "sources:\n  - name: raw\n    schema: \"{{ var('where') }}\"\n")]);
+        let error = broken.expect_err("an unset var without a default");
+        assert!(error.to_string().starts_with("models/sources.yml: `{{ var('where') }}`: required var 'where' not found"), "{error}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod config;
 mod data_tests;
 mod files;
+mod properties;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ pub use config::{
 };
 pub use data_tests::{DataTest, GenericTest, TestKind, Tested};
 pub use files::ProjectFiles;
+pub use properties::target;
 pub(crate) use files::{macro_names, read_text};
 
 use crate::error::{Error, Result};

@@ -17,7 +17,8 @@ echo "== native tests"
 cargo test --locked
 
 echo "== parity with dbt-duckdb"
-cargo build --locked --bin backfill
+# The binary `cargo test` built for the CLI tests: `cargo build` would compile it again (without
+# the dev-dependencies' features), ~2.5 min on a cold machine.
 python3 tests/parity/run.py --backfill "$CARGO_TARGET_DIR/debug/backfill"
 
 echo "== fuzzing: each target 20 s (scripts/fuzz.sh; a finding is saved to fuzz/regressions/ and fails)"

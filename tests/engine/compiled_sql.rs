@@ -1,4 +1,4 @@
-//! What templates compile to, as snapshot files (insta, in `tests/snapshots/`): the course's
+//! What templates compile to, as snapshot files (insta, in `tests/engine/snapshots/`): the course's
 //! models on a first run, incrementally and for a partition's window, and dbt templates beyond
 //! the course (macros, dispatch, cross-database macros, loops, generic tests) with their errors.
 //! A change in any of them is a diff to review: `cargo insta review`, or run the test with

@@ -5,11 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use backfill::sql::dialect::{self, SqlDialect, double_text, timestamp_text};
+use backfill::sql::dialect::{self, SqlDialect, double_text};
+use backfill::sql::query;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;
 use sqllogictest::harness::{Arguments, Failed, Trial, run};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
@@ -45,20 +44,14 @@ impl AsyncDB for Dialect {
     }
 }
 
-/// A value as DuckDB's `cast(v as varchar)` writes it (the form the files' rows are in).
+/// A value as DuckDB's `cast(v as varchar)` writes it (the form the files' rows are in): as the
+/// CLI shows it, but doubles in DuckDB's text (`1.0`, not `1`).
 fn duckdb_varchar(batch: &RecordBatch, column: usize, row: usize) -> String {
-    let array = batch.column(column);
-    if array.is_null(row) {
-        return "NULL".into();
+    let double = batch.column(column).as_primitive_opt::<Float64Type>().filter(|a| a.is_valid(row));
+    match double {
+        Some(doubles) => double_text(doubles.value(row)),
+        None => query::cell(batch, column, row).unwrap_or_else(|| "NULL".into()),
     }
-    let text = match array.data_type() {
-        DataType::Float64 => array.as_primitive_opt::<Float64Type>().map(|a| double_text(a.value(row))),
-        DataType::Timestamp(_, None) => cast(&array.slice(row, 1), &DataType::Timestamp(TimeUnit::Microsecond, None))
-            .ok()
-            .and_then(|micros| micros.as_primitive_opt::<TimestampMicrosecondType>().and_then(|a| timestamp_text(a.value(0)))),
-        _ => ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default()).ok().map(|f| f.value(row).to_string()),
-    };
-    text.unwrap_or_else(|| format!("<{} not shown>", array.data_type()))
 }
 
 fn run_file(path: &Path) -> Result<(), Failed> {

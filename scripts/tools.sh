@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building the app needs and is missing: clang (zstd-sys for wasm32), the wasm32
-# target, Trunk and wasm-bindgen-cli from crates.io (never prebuilt binaries) at the versions
-# Trunk.toml and Cargo.lock pin. Sourced by serve.sh and test.sh.
+# target and every crate; `install_build_tools` adds Trunk and wasm-bindgen-cli from crates.io
+# (never prebuilt binaries). Sourced by serve.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backfill-target}"
@@ -26,15 +26,20 @@ install_tool() {
     cargo install "$@" --target-dir "$HOME/.cache/backfill-tools"
 }
 
-trunk_version=$(sed -n 's/^# trunk \([0-9.]*\)$/\1/p' Trunk.toml)
-if ! trunk --version 2>/dev/null | grep -q "$trunk_version"; then
-  echo "installing trunk $trunk_version (cargo install, ~5 min)"
-  install_tool --locked trunk --version "$trunk_version"
-fi
-bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$bindgen_version"; then
-  echo "installing wasm-bindgen-cli $bindgen_version (cargo install, ~3 min)"
-  install_tool wasm-bindgen-cli --version "$bindgen_version"
-fi
+# Trunk and the wasm-bindgen-cli it runs, at the versions Trunk.toml and Cargo.lock pin.
+install_build_tools() {
+  local trunk_version bindgen_version
+  trunk_version=$(sed -n 's/^# trunk \([0-9.]*\)$/\1/p' Trunk.toml)
+  if ! trunk --version 2>/dev/null | grep -q "$trunk_version"; then
+    echo "installing trunk $trunk_version (cargo install, ~5 min)"
+    install_tool --locked trunk --version "$trunk_version"
+  fi
+  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$bindgen_version"; then
+    echo "installing wasm-bindgen-cli $bindgen_version (cargo install, ~3 min)"
+    install_tool wasm-bindgen-cli --version "$bindgen_version"
+  fi
+}
+
 # Trunk runs cargo offline (Trunk.toml): fetch every target's crates first.
 cargo fetch --locked

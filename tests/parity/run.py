@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -680,28 +681,36 @@ SCENARIOS = [
 ]
 
 
+def run_scenario(backfill, name, scenario, options):
+    """One scenario in its own folder: (name, None) if it passed, else (name, what failed)."""
+    with tempfile.TemporaryDirectory(prefix="parity-") as work:
+        try:
+            scenario(Twin(backfill, Path(work), **options))
+            return name, None
+        except AssertionError as e:
+            return name, str(e)
+        except Exception:  # noqa: BLE001 - every failure is reported, then counted
+            return name, traceback.format_exc()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--backfill", required=True)
     parser.add_argument("-k", default="", help="run only scenarios whose name contains this")
     args = parser.parse_args()
     ensure_venv()
-    passed = failed = 0
-    for name, scenario, options in SCENARIOS:
-        if args.k not in name:
-            continue
-        with tempfile.TemporaryDirectory(prefix="parity-") as work:
-            try:
-                scenario(Twin(args.backfill, Path(work), **options))
-                passed += 1
-                print(f"ok      {name}", flush=True)
-            except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
-                failed += 1
-                print(f"FAILED  {name}: {e}", flush=True)
-                if not isinstance(e, AssertionError):
-                    traceback.print_exc()
-    print(f"parity: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    chosen = [s for s in SCENARIOS if args.k in s[0]]
+    # Scenarios share nothing (each has its own folder), and dbt spends most of its time in one
+    # Python process: one scenario per core halves the suite on a 2-core machine.
+    failures = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for done in as_completed([pool.submit(run_scenario, args.backfill, *s) for s in chosen]):
+            name, failure = done.result()
+            print(f"ok      {name}" if failure is None else f"FAILED  {name}: {failure}", flush=True)
+            if failure is not None:
+                failures.append(name)
+    print(f"parity: {len(chosen) - len(failures)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,6 @@ use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
 use backfill::sql::query::to_csv;
 use backfill::view::travel::Travel;
 
-// A module of this test binary, not a binary of its own: each one links all of DataFusion.
-#[path = "engine/compiled_sql.rs"]
-mod compiled_sql;
-
 fn month_file(rows: usize, seed: u64) -> Vec<u8> {
     let spec = SampleSpec { month: "2023-03".into(), rows, seed, schema: FileSchema::Y2023 };
     let batches = sample::generate(&spec).unwrap_or_else(|e| panic!("{e}"));

@@ -47,12 +47,14 @@ pub enum Command {
         zones: Option<PathBuf>,
         files: Vec<PathBuf>,
     },
-    /// dbt build: the selected seeds and models in DAG order, then their tests.
+    /// dbt build: the selected seeds, models and snapshots in DAG order, then their tests.
     Build(BuildArgs),
     /// dbt run: the selected models only (no seeds, no tests).
     Run(BuildArgs),
     /// dbt seed: the selected seeds only.
     Seed(BuildArgs),
+    /// dbt snapshot: the selected snapshots only.
+    Snapshot(BuildArgs),
     /// dbt test: the selected models' data tests, on the tables as they are.
     Test(BuildArgs),
     /// dbt compile: the selected models' compiled SQL (or an --inline query's), printed.

@@ -115,6 +115,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Build(args) => build(args, DbtCommand::Build).await?,
         Command::Run(args) => build(args, DbtCommand::Run).await?,
         Command::Seed(args) => build(args, DbtCommand::Seed).await?,
+        Command::Snapshot(args) => build(args, DbtCommand::Snapshot).await?,
         Command::Test(args) => build(args, DbtCommand::Test).await?,
         Command::Materialize { state, project, partition, single_run } => {
             let (mut engine, mut store) = open(&state, &project, true)?;

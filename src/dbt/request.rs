@@ -13,13 +13,15 @@ pub type Vars = serde_json::Map<String, serde_json::Value>;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbtCommand {
-    /// Seeds and models, then their tests.
+    /// Seeds, models and snapshots, then their tests.
     #[default]
     Build,
     /// Models only.
     Run,
     /// Seeds only.
     Seed,
+    /// Snapshots only.
+    Snapshot,
     /// The tests of the selection, on the tables as they are.
     Test,
 }
@@ -30,6 +32,7 @@ impl DbtCommand {
             DbtCommand::Build => "build",
             DbtCommand::Run => "run",
             DbtCommand::Seed => "seed",
+            DbtCommand::Snapshot => "snapshot",
             DbtCommand::Test => "test",
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! ```js
 //! await backfill.load("/data/yellow_tripdata_2023-04.parquet")   // or bytes, {name, month}
-//! await backfill.build({select: "stg_trips", fullRefresh: false, vars: {}})
+//! await backfill.build({select: "stg_trips", fullRefresh: false, vars: {}, command: "build"})
 //! await backfill.materialize({partition: "2023-03-04..2023-03-06", singleRun: false})
 //! await backfill.query("select * from daily_metrics order by all")  // → [{...}, ...]
 //! await backfill.partitions(); await backfill.runs()
@@ -18,7 +18,7 @@ use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
-use crate::dbt::request::BuildRequest;
+use crate::dbt::request::{BuildRequest, DbtCommand};
 use crate::error::{Error, Result};
 use crate::ui::session::Shared;
 
@@ -53,7 +53,15 @@ pub fn install(session: Shared) {
                 }
                 _ => Default::default(),
             };
+            // dbt's command word: what of the selection runs (`build` when not given).
+            let command = match text_option(&options, "command") {
+                None => DbtCommand::Build,
+                Some(word) => serde_json::from_value(serde_json::Value::String(word.clone())).map_err(|_| {
+                    Error::Usage(format!("build: command `{word}` is not one of build, run, seed, snapshot, test"))
+                })?,
+            };
             let request = BuildRequest {
+                command,
                 select: text_option(&options, "select").unwrap_or_default(),
                 full_refresh: value_option(&options, "fullRefresh").and_then(|v| v.as_bool()).unwrap_or(false),
                 vars,

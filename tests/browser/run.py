@@ -682,6 +682,11 @@ def import_a_project(ctx):
     (folder / "analytics" / "tests").mkdir(exist_ok=True)
     (folder / "analytics" / "tests" / "busiest_zones_have_trips.sql").write_text(
         "select * from {{ ref('busiest_zones') }} where trips < 1\n")
+    # A snapshot of the busiest zones, versions told apart by their trip counts.
+    (folder / "analytics" / "snapshots").mkdir(exist_ok=True)
+    (folder / "analytics" / "snapshots" / "busiest.sql").write_text(
+        "{% snapshot busiest_history %}\n{{ config(unique_key='pickup_zone_id', strategy='check', check_cols=['trips']) }}\n"
+        "select * from {{ ref('busiest_zones') }}\n{% endsnapshot %}\n")
     # Re-zipped with deflate, as zip tools write it.
     archive = work / "my-project.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
@@ -689,9 +694,10 @@ def import_a_project(ctx):
             z.write(path, path.relative_to(folder))
     b.type_file(b.find("project-import-zip"), archive)
     b.wait("the imported project", lambda: b.find_all("project-imported") and "busiest_zones" in b.text(b.find("project-panel-lineage")))
-    check(drawn_edges(b) == written_edges(folder / "analytics" / "models"),
+    snapshot_edge = ("model:busiest_zones", "model:busiest_history")
+    check(drawn_edges(b) == written_edges(folder / "analytics" / "models") | {snapshot_edge},
           f"the imported project's arrows {sorted(drawn_edges(b))}")
-    record = b.api("build", {"select": "busiest_zones"})
+    record = b.api("build", {"select": "busiest_zones+"})
     check("ok" in record, f"building the imported model: {record}")
     got = query(b, "select * from busiest_zones order by trips desc, pickup_zone_id")
     expected = query(b, "select pickup_zone_id, count(*) as trips from stg_trips group by all order by trips desc, pickup_zone_id limit 5")
@@ -699,6 +705,8 @@ def import_a_project(ctx):
     compiled = record["ok"]["models"][0]["compiled_sql"]
     check(compiled.startswith("with __dbt__cte__pickups_by_zone as (") and "from __dbt__cte__pickups_by_zone" in compiled,
           f"busiest_zones compiled with its ephemeral parent inlined: {compiled!r}")
+    history = query(b, "select count(*) as versions, count(dbt_valid_to) as closed, count(distinct dbt_scd_id) as ids from busiest_history")
+    check(history == [{"versions": 5, "closed": 0, "ids": 5}], f"the snapshot's first run: {history}")
     counts = len({row["trips"] for row in got})
     tests = {t["name"]: (t["status"], t["failures"]) for t in record["ok"]["tests"]}
     check(tests == {"accepted_values_busiest_zones_trips__0": ("warn", counts), "busiest_zones_have_trips": ("success", 0),
@@ -711,6 +719,9 @@ def import_a_project(ctx):
     check(shown.splitlines() == [f"accepted_values_busiest_zones_trips__0 warn: {counts} failing", "busiest_zones_have_trips pass",
                                  "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_ pass"],
           f"the run shows its tests as {shown!r}")
+    again = b.api("build", {"command": "snapshot", "select": "busiest_history"})
+    runs = [(m["name"], m["rows_inserted"], m["rows_updated"]) for m in again.get("ok", {}).get("models", [])]
+    check(runs == [("busiest_history", 0, 0)], f"a snapshot of unchanged rows adds no version: {again}")
 
     not_a_project = work / "notes.zip"
     with zipfile.ZipFile(not_a_project, "w") as z:
@@ -735,7 +746,8 @@ def import_a_project(ctx):
     check("busiest_zones" in b.text(b.find("project-panel-lineage")), "the export of the imported project keeps its model")
 
     # A folder picked whole: the project without the new model.
-    for added in ["models/marts/busiest_zones.sql", "models/marts/busiest_zones.yml", "tests/busiest_zones_have_trips.sql"]:
+    for added in ["models/marts/busiest_zones.sql", "models/marts/busiest_zones.yml", "tests/busiest_zones_have_trips.sql",
+                  "snapshots/busiest.sql"]:
         (folder / "analytics" / added).unlink()
     b.type_file(b.find("project-import-folder"), folder)
     b.wait("the folder's project", lambda: "busiest_zones" not in b.text(b.find("project-panel-lineage")))

@@ -1,5 +1,5 @@
 //! dbt's command words through the `backfill` binary: `compile` and `show` (with `--inline`,
-//! `-s`, YAML `--vars`), `seed`/`run`/`test`, `ls`, data tests passing, warning and failing as
+//! `-s`, YAML `--vars`), `seed`/`run`/`snapshot`/`test`, `ls`, data tests passing, warning and failing as
 //! dbt reports them, and `materialize` going on past a failed partition as a Dagster backfill
 //! does.
 
@@ -210,4 +210,39 @@ fn a_backfill_goes_on_past_a_failed_partition() {
     let partitions = ok(dir.path(), &["partitions", "--state", "st", "--project", &project]);
     let statuses: Vec<&str> = partitions.lines().skip(3).take(3).map(|l| l.split(' ').nth(1).unwrap_or_default()).collect();
     assert_eq!(statuses, ["materialized", "failed", "materialized"], "{partitions}");
+}
+
+/// `snapshot` runs only the snapshots; a changed row gets a new version and its old one a
+/// `dbt_valid_to`; with `hard_deletes: invalidate` a row gone from the query is closed too;
+/// `run` leaves snapshots alone.
+#[test]
+fn snapshots_keep_each_version_and_close_deleted_rows() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let seed = |rows: &str| ("seeds/people.csv", format!("id,team\n{rows}"));
+    let files = |rows: &str| {
+        let (path, csv) = seed(rows);
+        let snapshot = "{% snapshot teams %}\n{{ config(unique_key='id', strategy='check', check_cols='all', hard_deletes='invalidate') }}\nselect * from {{ ref('people') }}\n{% endsnapshot %}\n";
+        project(dir.path(), &[("dbt_project.yml", "name: people\n"), (path, csv.as_str()), ("snapshots/teams.sql", snapshot), ("models/current.sql", "select * from {{ ref('teams') }} where dbt_valid_to is null")])
+    };
+    let project = files("1,red\n2,blue\n3,green\n");
+    let history = |dir: &Path| {
+        let sql = "select id, team, dbt_valid_to is null as current from teams order by id, current";
+        ok(dir, &["query", "--state", "st", "--project", &project, "--format", "csv", sql])
+    };
+    ok(dir.path(), &["seed", "--state", "st", "--project", &project]);
+    let ran = ok(dir.path(), &["run", "--state", "st", "--project", &project, "-s", "teams"]);
+    assert!(!ran.contains("  teams "), "dbt run builds no snapshot: {ran}");
+    let snapped = ok(dir.path(), &["snapshot", "--state", "st", "--project", &project]);
+    assert!(snapped.contains("dbt snapshot") && snapped.contains("  teams "), "{snapped}");
+    assert_eq!(history(dir.path()), "id,team,current\n1,red,true\n2,blue,true\n3,green,true\n");
+
+    files("1,red\n2,yellow\n");
+    ok(dir.path(), &["seed", "--state", "st", "--project", &project]);
+    ok(dir.path(), &["snapshot", "--state", "st", "--project", &project]);
+    assert_eq!(history(dir.path()), "id,team,current\n1,red,true\n2,blue,false\n2,yellow,true\n3,green,false\n");
+    let listed = ok(dir.path(), &["ls", "--project", &project, "--resource-type", "snapshot"]);
+    assert_eq!(listed, "people.teams.teams\n");
+    ok(dir.path(), &["build", "--state", "st", "--project", &project, "-s", "current"]);
+    let current = ok(dir.path(), &["query", "--state", "st", "--project", &project, "--format", "csv", "select id, team from current order by id"]);
+    assert_eq!(current, "id,team\n1,red\n2,yellow\n", "a model reads a snapshot's current rows");
 }

@@ -83,7 +83,7 @@ async fn any_order_and_repetition_of_partitions_equals_a_full_refresh() {
 #[tokio::test]
 async fn a_backfill_goes_on_past_a_failed_day() {
     let mut engine = lesson_engine(LESSON).await;
-    let sql = include_str!("../src/course/builtin/daily_metrics.sql")
+    let sql = include_str!("../../src/course/builtin/daily_metrics.sql")
         .replace("select *\nfrom daily_summary", "select *{% if var('min_date', '') == '2023-03-05' %}, no_such_column{% endif %}\nfrom daily_summary");
     engine.change_project(Action::Model { name: "daily_metrics".into(), sql }).unwrap_or_else(|e| panic!("{e}"));
     let backfill = engine.materialize("2023-03-04...2023-03-06, 2023-03-09", false).await.unwrap_or_else(|e| panic!("{e}"));

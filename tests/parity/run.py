@@ -29,8 +29,11 @@ LESSON = ROOT / "src" / "course" / "builtin"
 ZONES = ROOT / "data" / "taxi_zones.csv"
 VENV = Path(os.environ.get("BACKFILL_VENV", Path.home() / ".cache" / "backfill-venv"))
 # Every package pinned: on a fresh machine pip resolved an unpinned dagster to 1.3 (2023), which
-# does not import with the pendulum it brought.
-PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb~=2.0.0", "pyarrow~=26.0", "dagster~=1.13.0", "dagster-dbt~=0.29.0"]
+# does not import with the pendulum it brought. dbt-tests-adapter (and the pytest its modules
+# import) for fixtures.py: 1.19 is the newest that still requires dbt-core, and its
+# incremental/, basic/ and utils/ are the same as 1.20's.
+PINS = ["dbt-core~=1.11.0", "dbt-duckdb~=1.11.0", "duckdb~=2.0.0", "pyarrow~=26.0", "dagster~=1.13.0", "dagster-dbt~=0.29.0",
+        "dbt-tests-adapter~=1.19.0", "pytest~=9.0"]
 MODELS = ["stg_trips", "stg_zones", "location_metrics", "daily_metrics"]
 
 
@@ -341,9 +344,11 @@ def max_filter_with_late_trips(twin):
     twin.compare()
 
 
-STRATEGY_MODEL = """{{{{ config(materialized='incremental', unique_key='date_of_business', incremental_strategy='{strategy}') }}}}
+# Each run labels its rows (`run_label`), so a merge that keeps a matched row's old values shows.
+STRATEGY_MODEL = """{{{{ config(materialized='incremental', incremental_strategy='{strategy}', {config}) }}}}
 with daily as (
-    select date_trunc('day', pickup_datetime) as date_of_business, count(*) as trip_count, sum(total_amount) as total_amount
+    select date_trunc('day', pickup_datetime) as date_of_business, count(*) as trip_count, sum(total_amount) as total_amount,
+        '{{{{ var('run_label', 'first') }}}}' as run_label
     from {{{{ ref('stg_trips') }}}}
     group by all
 )
@@ -353,13 +358,28 @@ where date_of_business between '{{{{ var('min_date') }}}}' and '{{{{ var('max_da
 {{% endif %}}
 """
 
+KEY = "unique_key='date_of_business'"
+STRATEGY_MODELS = {name: STRATEGY_MODEL.format(strategy=strategy, config=config) for name, strategy, config in [
+    ("by_append", "append", KEY),
+    ("by_merge", "merge", KEY),
+    ("by_delete_insert", "delete+insert", KEY),
+    ("by_merge_some_columns", "merge", f"{KEY}, merge_update_columns=['trip_count']"),
+    ("by_merge_all_but", "merge", f"{KEY}, merge_exclude_columns=['run_label', 'TOTAL_AMOUNT']"),
+    # An empty key is no key (dbt tests `if unique_key`): each run appends.
+    ("by_merge_without_key", "merge", "unique_key=''"),
+    ("by_delete_insert_key_twice", "delete+insert", "unique_key=['date_of_business', 'date_of_business']"),
+    # dbt-duckdb deletes `where (key) in (…) and <predicate>`: the 4th's old row stays beside its new one.
+    ("by_delete_insert_predicates", "delete+insert", f"{KEY}, incremental_predicates=[\"date_of_business <> '2023-03-04'\"]"),
+]}
+
 
 def each_incremental_strategy(twin):
     twin.load(gen(twin, "2023-03"), "2023-03")
     twin.build()
-    for day, nxt in [("2023-03-04", "2023-03-05"), ("2023-03-04", "2023-03-05"), ("2023-03-20", "2023-03-21")]:
-        twin.build(select="by_append by_merge by_delete_insert", vars={"min_date": day, "max_date": nxt})
-    twin.compare(["by_append", "by_merge", "by_delete_insert"])
+    days = [("2023-03-04", "2023-03-05"), ("2023-03-04", "2023-03-05"), ("2023-03-20", "2023-03-21")]
+    for run, (day, nxt) in enumerate(days):
+        twin.build(select=" ".join(STRATEGY_MODELS), vars={"min_date": day, "max_date": nxt, "run_label": f"run {run}"})
+    twin.compare(list(STRATEGY_MODELS))
 
 
 MICROBATCH_MODEL = """{{{{ config(materialized='incremental', incremental_strategy='microbatch',
@@ -410,6 +430,55 @@ def seeds(twin):
     twin.load(gen(twin, "2023-03"), "2023-03")
     twin.build()
     twin.compare(["payment_labels", "fees_by_payment"])
+
+
+CUSTOMERS = ["id,name,tier,updated_at", "1,Ann,gold,2024-01-01 00:00:00", "2,Bob,silver,2024-01-01 00:00:00",
+             "3,Cy,bronze,2024-01-01 00:00:00"]
+SNAPSHOT_FILES = {
+    "seeds/customers.csv": "\n".join(CUSTOMERS) + "\n",
+    "snapshots/customers.sql": """{% snapshot customers_history %}
+{{ config(unique_key='id', strategy='timestamp', updated_at='updated_at') }}
+select * from {{ ref('customers') }}
+{% endsnapshot %}
+
+{% snapshot customer_tiers %}
+{{ config(unique_key=['id'], strategy='check', check_cols=['tier'], hard_deletes='invalidate') }}
+select id, tier from {{ ref('customers') }}
+{% endsnapshot %}
+""",
+    "snapshots/snapshots.yml": """snapshots:
+  - name: customer_names
+    relation: ref('customers')
+    config:
+      unique_key: id
+      strategy: check
+      check_cols: all
+      updated_at: updated_at
+""",
+    # The check snapshot above times its versions by the run's clock: compared through a model
+    # that keeps what does not depend on when the suite ran.
+    "models/marts/tier_changes.sql": """select id, tier, dbt_valid_to is null as is_current,
+    count(*) over (partition by id) as versions, length(dbt_scd_id) as scd_id_length
+from {{ ref('customer_tiers') }}
+""",
+}
+
+
+def snapshots(twin):
+    """Timestamp and check snapshots, a `{% snapshot %}` block and a YAML one, a hard delete
+    invalidated, and a model reading a snapshot, over three versions of a seed."""
+    seed = twin.project / "seeds" / "customers.csv"
+    versions = [
+        CUSTOMERS,
+        # Bob moves up a tier, Cy leaves, Dee arrives.
+        [CUSTOMERS[0], CUSTOMERS[1], "2,Bob,gold,2024-02-01 00:00:00", "4,Dee,silver,2024-02-01 00:00:00"],
+        # Bob's name changes but not his updated_at: the timestamp snapshot does not see it.
+        [CUSTOMERS[0], CUSTOMERS[1], "2,Robert,gold,2024-02-01 00:00:00", "4,Dee,silver,2024-02-01 00:00:00"],
+    ]
+    for rows in versions:
+        seed.write_text("\n".join(rows) + "\n")
+        twin.build(select="customers+")
+        twin.compare(["customers_history", "customer_names", "tier_changes"])
 
 
 EPHEMERAL_MODELS = {
@@ -616,6 +685,9 @@ LS_SELECTIONS = [
     ["--select", "source:raw_taxis+1", "--exclude", "stg_trips"],
     ["--resource-type", "source", "model", "--output", "name"],
     ["--select", "path:tests", "--output", "path"],
+    ["--resource-type", "snapshot"],
+    ["--select", "customers+", "--output", "path"],
+    ["--select", "resource_type:snapshot", "--output", "name"],
 ]
 
 
@@ -652,11 +724,7 @@ SCENARIOS = [
     ("corrected source data, one partition re-run", corrected_source_then_one_partition, {}),
     ("max-filter variant with late-arriving trips", max_filter_with_late_trips,
      {"daily_metrics": "daily_metrics_first_version.sql"}),
-    ("each incremental strategy", each_incremental_strategy, {"extra_models": {
-        "by_append": STRATEGY_MODEL.format(strategy="append"),
-        "by_merge": STRATEGY_MODEL.format(strategy="merge"),
-        "by_delete_insert": STRATEGY_MODEL.format(strategy="delete+insert"),
-    }}),
+    ("each incremental strategy and its configs", each_incremental_strategy, {"extra_models": STRATEGY_MODELS}),
     ("microbatch", microbatch, {
         "extra_models": {
             "by_day_batches": MICROBATCH_MODEL.format(
@@ -674,10 +742,11 @@ SCENARIOS = [
         "extra_models": {**EPHEMERAL_MODELS,
                          "zones_again": "select borough, count(*) as zones from {{ source('raw_again', 'zone_table') }} group by all\n"},
     }),
+    ("snapshots", snapshots, {"extra_files": SNAPSHOT_FILES}),
     ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
     ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),
-    ("ls as dbt ls", ls_as_dbt_ls, {"extra_files": TEST_FILES}),
+    ("ls as dbt ls", ls_as_dbt_ls, {"extra_files": {**TEST_FILES, **SNAPSHOT_FILES}}),
 ]
 
 

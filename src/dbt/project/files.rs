@@ -1,5 +1,5 @@
 //! Reading a dbt project from its files: `dbt_project.yml`, `models/**/*.sql`,
-//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`.
+//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`, `snapshots/**/*.sql`.
 
 use std::collections::BTreeMap;
 
@@ -134,6 +134,7 @@ impl ProjectFiles {
         let macro_paths = paths("macro-paths", "macros");
         let seed_paths = paths("seed-paths", "seeds");
         let test_paths = paths("test-paths", "tests");
+        let snapshot_paths = paths("snapshot-paths", "snapshots");
         let vars = root
             .get("vars")
             .and_then(Value::as_object)
@@ -150,6 +151,7 @@ impl ProjectFiles {
             }
         };
         let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
+        let snapshot_configs = root.get("snapshots").and_then(|m| m.get(&name)).cloned();
         let properties = Properties::new(&name, &vars);
 
         let under = |path: &str, roots: &[String]| -> Option<String> {
@@ -166,6 +168,7 @@ impl ProjectFiles {
         let mut macros = Vec::new();
         let mut seeds = Vec::new();
         let mut model_docs: Vec<(String, Value)> = Vec::new();
+        let mut snapshot_docs: Vec<(String, Value)> = Vec::new();
         for (path, text) in &self.0 {
             if let Some(relative) = under(path, &model_paths) {
                 if let Some(stem) = relative.strip_suffix(".sql") {
@@ -198,6 +201,33 @@ impl ProjectFiles {
                     if let Some(list) = doc.get("models").and_then(Value::as_array) {
                         model_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
                     }
+                    if let Some(list) = doc.get("snapshots").and_then(Value::as_array) {
+                        snapshot_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
+                    }
+                }
+            } else if under(path, &snapshot_paths).is_some() && (path.ends_with(".yml") || path.ends_with(".yaml")) {
+                let doc = yaml::parse(path, text)?;
+                tests.extend(data_tests::declared(path, &doc)?);
+                if let Some(list) = doc.get("snapshots").and_then(Value::as_array) {
+                    snapshot_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
+                }
+            } else if let Some(relative) = under(path, &snapshot_paths).filter(|r| r.ends_with(".sql")) {
+                // A snapshot is a model materialized as `snapshot`: refs, selection and the DAG
+                // treat it as one.
+                let folders: Vec<&str> = relative.split('/').collect();
+                for (snapshot_name, sql) in snapshot_blocks(path, text)? {
+                    let mut config = ConfigValues::new();
+                    if let Some(tree) = &snapshot_configs {
+                        apply_folder_configs(tree, &folders[..folders.len() - 1], &mut config);
+                    }
+                    config.insert("materialized".into(), Value::String("snapshot".into()));
+                    if let Some(previous) = models.get(&snapshot_name).map(|m: &Model| m.path.clone()) {
+                        return Err(Error::project(
+                            path.as_str(),
+                            format!("snapshot `{snapshot_name}` has the name of a model or snapshot in {previous}"),
+                        ));
+                    }
+                    models.insert(snapshot_name.clone(), Model { name: snapshot_name, path: path.clone(), sql, description: None, config });
                 }
             } else if under(path, &test_paths).is_some_and(|r| r.ends_with(".sql") && !r.starts_with("generic/")) {
                 tests.push(data_tests::singular(path, text));
@@ -218,7 +248,29 @@ impl ProjectFiles {
                 });
             }
         }
-        for (path, doc) in model_docs {
+        // A YAML snapshot (dbt 1.9) names its `relation:`; one without describes a `{% snapshot %}`.
+        for (path, doc) in &snapshot_docs {
+            let snapshot_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+            let Some(relation) = doc.get("relation").and_then(Value::as_str) else { continue };
+            if let Some(previous) = models.get(snapshot_name).map(|m| m.path.clone()) {
+                return Err(Error::project(
+                    path.as_str(),
+                    format!("snapshot `{snapshot_name}` has the name of a model or snapshot in {previous}"),
+                ));
+            }
+            let mut config = ConfigValues::new();
+            if let Some(tree) = &snapshot_configs {
+                let folders: Vec<&str> = path.split('/').skip(1).collect();
+                apply_folder_configs(tree, &folders[..folders.len().saturating_sub(1)], &mut config);
+            }
+            config.insert("materialized".into(), Value::String("snapshot".into()));
+            let sql = format!("select * from {{{{ {relation} }}}}\n");
+            models.insert(
+                snapshot_name.to_string(),
+                Model { name: snapshot_name.to_string(), path: path.clone(), sql, description: None, config },
+            );
+        }
+        for (path, doc) in model_docs.into_iter().chain(snapshot_docs) {
             let model_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some(model) = models.get_mut(model_name) else {
                 return Err(Error::project(
@@ -303,6 +355,35 @@ pub(crate) fn read_text(from: impl std::io::Read, left: &mut u64, place: &str) -
     let read = bytes.len() as u64;
     *left = left.checked_sub(read).ok_or_else(|| Limit::ProjectBytes.exceeded(None, place))?;
     String::from_utf8(bytes).map_err(|_| Error::project(place, "is not UTF-8 text"))
+}
+
+/// The `{% snapshot name %} … {% endsnapshot %}` blocks of a snapshot file, as (name, body);
+/// text outside them is not part of the project, as in dbt.
+fn snapshot_blocks(path: &str, text: &str) -> Result<Vec<(String, String)>> {
+    // Each `{% … %}` tag: where it starts, where it ends, and its words.
+    let mut tags = Vec::new();
+    let mut at = 0;
+    while let Some(open) = text[at..].find("{%").map(|i| at + i) {
+        let Some(close) = text[open..].find("%}").map(|i| open + i + 2) else { break };
+        let inside = text[open + 2..close - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        tags.push((open, close, inside));
+        at = close;
+    }
+    let mut blocks = Vec::new();
+    let mut tags = tags.into_iter();
+    while let Some((_, body_start, inside)) = tags.next() {
+        let Some(name) = inside.strip_prefix("snapshot").filter(|n| n.starts_with(char::is_whitespace)).map(str::trim) else {
+            continue;
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::project(path, format!("`{{% snapshot {name} %}}`: a snapshot's name is letters, digits and _")));
+        }
+        let Some((body_end, _, _)) = tags.by_ref().find(|(_, _, t)| *t == "endsnapshot") else {
+            return Err(Error::project(path, format!("`{{% snapshot {name} %}}` has no `{{% endsnapshot %}}`")));
+        };
+        blocks.push((name.to_string(), text[body_start..body_end].to_string()));
+    }
+    Ok(blocks)
 }
 
 /// dbt_project.yml's `models:` tree: `+key` (or a known config key with a plain value) is a
@@ -458,6 +539,25 @@ mod tests {
         assert_eq!(p.macros[0].names, vec!["cents"]);
         assert_eq!(p.macros[1].names, vec!["test_is_even"]);
         assert_eq!(p.seeds[0].name, "countries");
+    }
+
+    /// Snapshots are read as dbt reads them: every block of a file (whitespace control and
+    /// other tags inside), YAML ones naming a relation, each a model materialized as `snapshot`.
+    #[test]
+    fn snapshot_blocks_and_yaml_snapshots_are_models() {
+        let blocks = "{%- snapshot a -%}\n{{ config(strategy='check') }}\n{% if true %}select 1 as id{% endif %}\n{%- endsnapshot -%}\n\
+                      ignored text\n{% snapshot b %}select 2 as id{% endsnapshot %}";
+        let yml = "snapshots:\n  - name: c\n    relation: ref('a')\n    config:\n      strategy: timestamp\n";
+        let parsed = project(&[("dbt_project.yml", "name: p"), ("snapshots/two.sql", blocks), ("snapshots/more.yml", yml)]);
+        let parsed = parsed.unwrap_or_else(|e| panic!("{e}"));
+        let sql = |name: &str| parsed.models.get(name).map(|m| (m.sql.trim().to_string(), m.config.get("materialized").cloned()));
+        let snapshot = Some(Value::String("snapshot".into()));
+        assert_eq!(sql("a"), Some(("{{ config(strategy='check') }}\n{% if true %}select 1 as id{% endif %}".to_string(), snapshot.clone())));
+        assert_eq!(sql("b"), Some(("select 2 as id".to_string(), snapshot.clone())));
+        assert_eq!(sql("c"), Some(("select * from {{ ref('a') }}".to_string(), snapshot)));
+        assert_eq!(parsed.models.get("c").and_then(|m| m.config.get("strategy")), Some(&Value::String("timestamp".into())));
+        let open = project(&[("dbt_project.yml", "name: p"), ("snapshots/x.sql", "{% snapshot x %}select 1")]);
+        assert_eq!(open.err().map(|e| e.to_string()).as_deref(), Some("snapshots/x.sql: `{% snapshot x %}` has no `{% endsnapshot %}`"));
     }
 
     #[test]

@@ -10,7 +10,8 @@ pub mod yaml;
 use std::collections::BTreeMap;
 
 pub use config::{
-    BatchSize, ConfigValues, Materialization, ModelConfig, OnSchemaChange, Severity, Strategy, TestConfig,
+    BatchSize, ConfigValues, HardDeletes, Materialization, MergeColumns, ModelConfig, OnSchemaChange, Severity, SnapshotConfig,
+    SnapshotStrategy, Strategy, TestConfig,
 };
 pub use data_tests::{DataTest, GenericTest, TestKind, Tested};
 pub use files::ProjectFiles;
@@ -107,20 +108,11 @@ impl Project {
     }
 
     /// A model or seed is written to `main.<name>`: one named like a `raw` table (loaded from
-    /// outside the project) or a table its sources declare would replace the data the project
-    /// reads (and be saved over it).
+    /// outside the project) would replace the data the project reads (and be saved over it).
+    /// A source may name a table the project builds itself (dbt's own tests read a seed as a
+    /// source), so that is no clash.
     pub fn check_reserved_names(&self, raw: &[RelationName]) -> Result<()> {
-        let mut reserved: BTreeMap<RelationName, String> = BTreeMap::new();
-        for raw in raw {
-            reserved.insert(raw.clone(), format!("the raw table {raw}"));
-        }
-        for source in &self.sources {
-            for table in &source.tables {
-                let relation = RelationName::new(&source.schema, &table.identifier);
-                let described = format!("the table {relation} of source {}", source.name);
-                reserved.entry(relation).or_insert(described);
-            }
-        }
+        let reserved: BTreeMap<RelationName, String> = raw.iter().map(|r| (r.clone(), format!("the raw table {r}"))).collect();
         let written = self.models.values().map(|m| ("model", &m.name, &m.path)).chain(self.seeds.iter().map(|s| ("seed", &s.name, &s.path)));
         for (kind, name, path) in written {
             if let Some(read) = reserved.get(&RelationName::main(name)) {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::dbt::project::Project;
+use crate::dbt::project::{Materialization, Project};
 use crate::dbt::template::{self, CompileContext, CompiledModel, CompiledTest};
 use crate::error::{Error, Result};
 
@@ -75,6 +75,15 @@ impl Dag {
     /// for a seed.
     pub fn parsed(&self, model: &str) -> Option<&CompiledModel> {
         self.parsed.get(model)
+    }
+
+    /// What dbt calls a node: `model`, `snapshot` (a model materialized as one) or `seed`.
+    pub fn resource_type(&self, node: &str) -> &'static str {
+        match self.parsed.get(node) {
+            Some(m) if m.config.materialized == Materialization::Snapshot => "snapshot",
+            Some(_) => "model",
+            None => "seed",
+        }
     }
 
     /// The enabled data tests, by name.

@@ -1,12 +1,12 @@
-//! `dbt ls`: the nodes a selection picks (models, seeds, sources and data tests), each as dbt
-//! lists it, in dbt's order (by unique id).
+//! `dbt ls`: the nodes a selection picks (models, seeds, snapshots, sources and data tests),
+//! each as dbt lists it, in dbt's order (by unique id).
 
 use super::Dag;
 use crate::dbt::project::Project;
 use crate::error::{Error, Result};
 
 /// The resource types `ls --resource-type` knows.
-pub const RESOURCE_TYPES: [&str; 4] = ["model", "seed", "source", "test"];
+pub const RESOURCE_TYPES: [&str; 5] = ["model", "seed", "snapshot", "source", "test"];
 
 /// One node as `dbt ls` lists it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -54,10 +54,15 @@ impl Dag {
         };
         let mut listed = Vec::new();
         for name in self.select(select, exclude)? {
-            let resource_type = if self.parsed.contains_key(&name) { "model" } else { "seed" };
+            let resource_type = self.resource_type(&name);
             let path = self.paths.get(&name).cloned().unwrap_or_default();
             let depends_on = self.parents(&name).cloned().collect();
-            listed.push(Listed { resource_type, fqn: fqn(&path, &name), name, original_file_path: path, depends_on });
+            let mut fqn = fqn(&path, &name);
+            // A `{% snapshot %}`'s file is part of its name (a YAML snapshot's is not).
+            if let (Some(stem), "snapshot") = (path.strip_suffix(".sql").and_then(|p| p.rsplit('/').next()), resource_type) {
+                fqn.insert(fqn.len() - 1, stem.to_string());
+            }
+            listed.push(Listed { resource_type, fqn, name, original_file_path: path, depends_on });
         }
         let chosen = if select.trim().is_empty() { None } else { Some(self.union(select)?) };
         let excluded = if exclude.trim().is_empty() { Default::default() } else { self.union(exclude)? };

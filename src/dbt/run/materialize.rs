@@ -14,7 +14,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use web_time::Instant;
 
 use crate::dbt::history::Phases;
-use crate::dbt::project::{Materialization, OnSchemaChange, Strategy};
+use crate::dbt::project::{Materialization, MergeColumns, OnSchemaChange, Strategy};
 use crate::dbt::template::CompiledModel;
 use crate::error::SqlFailure;
 use crate::sql::dialect::SqlDialect;
@@ -52,6 +52,11 @@ pub async fn materialize(
         // Planned, so its SQL is checked here, where its errors point; the models that ref it
         // read it as a CTE.
         return Ok(Changes::default());
+    }
+    if compiled.config.materialized == Materialization::Snapshot {
+        let changes = super::snapshot::snapshot(warehouse, &ctx, compiled, chrono::Utc::now().naive_utc()).await?;
+        phases.lap("snapshot", planned);
+        return Ok(changes);
     }
     if compiled.config.materialized == Materialization::View {
         // Planning succeeded, so the view is valid; it is stored as SQL and read lazily.
@@ -105,11 +110,17 @@ async fn merge_into(
             (align(&kept, &schema)?, replaced, align(&new_rows, &schema)?)
         }
         (Strategy::Merge | Strategy::DeleteInsert | Strategy::Microbatch, _) => {
+            let predicates = &config.incremental_predicates;
             if strategy == Strategy::Merge {
                 check_unique_keys(&new_rows, keys, dialect).await?;
             }
-            let kept = rows_not_replaced(&target, &new_rows, keys, &config.incremental_predicates, dialect).await?;
+            let kept = rows_not_replaced(&target, &new_rows, keys, predicates, dialect).await?;
             let replaced = target.num_rows() - kept.num_rows();
+            let new_rows = match &config.merge_columns {
+                MergeColumns::All => new_rows,
+                _ if strategy != Strategy::Merge || keys.is_empty() => new_rows,
+                columns => align(&merged_rows(&target, &new_rows, keys, predicates, columns, dialect).await?, &schema)?,
+            };
             (align(&kept, &schema)?, replaced, new_rows)
         }
     };
@@ -149,12 +160,15 @@ async fn rows_not_replaced(
     scratch.put_table(RelationName::main("dbt_internal_dest"), target.clone());
     scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
     let ctx = scratch.context(dialect, &Aliases::new()).await?;
-    let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
-    let join = quoted
+    // The new rows' keys under names of their own, so that a predicate's unqualified column is
+    // the target's, as in dbt-duckdb's `delete from target where (key) in (…) and predicate`.
+    let join = keys
         .iter()
-        .map(|k| format!("DBT_INTERNAL_DEST.{k} = s.{k}"))
+        .enumerate()
+        .map(|(i, k)| format!("DBT_INTERNAL_DEST.{} = s.backfill_key_{i}", quote(k)))
         .collect::<Vec<_>>()
         .join(" AND ");
+    let renamed: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{} AS backfill_key_{i}", quote(k))).collect();
     let replace_when = if predicates.is_empty() {
         String::new()
     } else {
@@ -167,7 +181,7 @@ async fn rows_not_replaced(
         "SELECT DBT_INTERNAL_DEST.* FROM dbt_internal_dest AS DBT_INTERNAL_DEST \
          LEFT JOIN (SELECT DISTINCT {keys}, true AS backfill_matched FROM dbt_internal_source) AS s ON {join} \
          WHERE s.backfill_matched IS NULL{replace_when}",
-        keys = quoted.join(", "),
+        keys = renamed.join(", "),
     );
     let df = crate::sql::dialect::sql(&ctx, &sql).await.map_err(|f| f.within(&format!("unique_key {}", keys.join(", "))))?;
     collect(df).await.map_err(|e| SqlFailure::of(&e))
@@ -211,6 +225,50 @@ fn rows_without_keys_of(target: &Table, new_rows: &Table, keys: &[String]) -> Re
     Ok(Some(Table::new(Arc::clone(&target.schema), kept)))
 }
 
+/// dbt-duckdb's `MERGE … WHEN MATCHED THEN UPDATE SET <columns>` when a model names the
+/// columns (`merge_update_columns`, `merge_exclude_columns`): each new row, where it matches a
+/// target row on the key (and the predicates, which dbt puts in the `ON`) with the target's
+/// values in the columns not updated; the unmatched new rows as they are.
+async fn merged_rows(
+    target: &Table,
+    new_rows: &Table,
+    keys: &[String],
+    predicates: &[String],
+    columns: &MergeColumns,
+    dialect: SqlDialect,
+) -> Result<Table, SqlFailure> {
+    let mut scratch = Warehouse::default();
+    scratch.put_table(RelationName::main("dbt_internal_dest"), target.clone());
+    scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
+    let ctx = scratch.context(dialect, &Aliases::new()).await?;
+    let select: Vec<String> = new_rows
+        .schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = quote(f.name());
+            if columns.updates(f.name()) {
+                format!("DBT_INTERNAL_SOURCE.{c} AS {c}")
+            } else {
+                format!("CASE WHEN DBT_INTERNAL_DEST.backfill_matched THEN DBT_INTERNAL_DEST.{c} ELSE DBT_INTERNAL_SOURCE.{c} END AS {c}")
+            }
+        })
+        .collect();
+    let on: Vec<String> = keys
+        .iter()
+        .map(|k| format!("DBT_INTERNAL_SOURCE.{k} = DBT_INTERNAL_DEST.{k}", k = quote(k)))
+        .chain(predicates.iter().map(|p| format!("({p})")))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM dbt_internal_source AS DBT_INTERNAL_SOURCE \
+         LEFT JOIN (SELECT *, true AS backfill_matched FROM dbt_internal_dest) AS DBT_INTERNAL_DEST ON {}",
+        select.join(", "),
+        on.join(" AND ")
+    );
+    let df = crate::sql::dialect::sql(&ctx, &sql).await.map_err(|f| f.within("merge_update_columns / merge_exclude_columns"))?;
+    collect(df).await.map_err(|e| SqlFailure::of(&e))
+}
+
 /// The rows of `table` for which `condition` (SQL over its columns) holds.
 async fn select_rows(table: &Table, condition: &str, dialect: SqlDialect) -> Result<Table, SqlFailure> {
     let mut scratch = Warehouse::default();
@@ -223,6 +281,10 @@ async fn select_rows(table: &Table, condition: &str, dialect: SqlDialect) -> Res
 
 /// dbt's merge fails when two new rows share a key; so does this, naming the key.
 async fn check_unique_keys(new_rows: &Table, keys: &[String], dialect: SqlDialect) -> Result<(), SqlFailure> {
+    if keys.is_empty() {
+        // No key: dbt-duckdb merges `ON (FALSE)`, inserting every row.
+        return Ok(());
+    }
     let mut scratch = Warehouse::default();
     scratch.put_table(RelationName::main("dbt_internal_source"), new_rows.clone());
     let ctx = scratch.context(dialect, &Aliases::new()).await?;
@@ -296,7 +358,7 @@ fn nullable(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// The same rows in `schema`'s columns: by name, cast to its types, nulls where absent.
-fn align(table: &Table, schema: &SchemaRef) -> Result<Table, String> {
+pub(super) fn align(table: &Table, schema: &SchemaRef) -> Result<Table, String> {
     let mut batches = Vec::with_capacity(table.batches.len());
     for batch in table.batches.iter() {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());

@@ -9,6 +9,7 @@ mod materialize;
 mod microbatch;
 mod seeds;
 mod select;
+mod snapshot;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,10 +81,12 @@ async fn build_inner(
         batches_left: Cell::new(batch_budget),
     };
     let mut working = warehouse.clone();
+    let snapshot = |name: &str| dag.parsed(name).is_some_and(|m| m.config.materialized == Materialization::Snapshot);
     let builds = |name: &&String| match request.command {
         DbtCommand::Build => true,
-        DbtCommand::Run => dag.parsed(name).is_some(),
+        DbtCommand::Run => dag.parsed(name).is_some() && !snapshot(name),
         DbtCommand::Seed => dag.parsed(name).is_none(),
+        DbtCommand::Snapshot => snapshot(name),
         DbtCommand::Test => false,
     };
     let to_build: Vec<&String> = selected.iter().filter(builds).collect();

@@ -102,8 +102,7 @@ impl Dag {
                     .collect()
             }
             "resource_type" => match value {
-                "model" => self.parsed.keys().cloned().collect(),
-                "seed" => self.order.iter().filter(|n| !self.parsed.contains_key(*n)).cloned().collect(),
+                "model" | "seed" | "snapshot" => self.order.iter().filter(|n| self.resource_type(n) == value).cloned().collect(),
                 "test" => self.tests.keys().cloned().collect(),
                 "source" => self.sources.keys().map(|s| format!("source:{s}")).collect(),
                 _ => BTreeSet::new(),

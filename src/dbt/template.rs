@@ -656,6 +656,21 @@ mod tests {
         );
     }
 
+    /// dbt's own cast and safe_cast tests write their types through `api.Column`.
+    #[test]
+    fn api_column_names_types_as_dbt_does() {
+        let compiled = render(
+            "select {{ api.Column.translate_type('string') }}, {{ api.Column.translate_type('integer') }}, \
+             {{ api.Column.translate_type('date') }}, {{ api.Column.string_type(10) }}, \
+             {{ api.Column.numeric_type('numeric', 28, 6) }}, {{ api.Column.numeric_type('numeric', none, none) }}",
+            &CompileContext::default(),
+        );
+        assert_eq!(
+            compiled.map(|c| c.sql).unwrap_or_else(|e| panic!("{e}")),
+            "select TEXT, INT, date, character varying(10), numeric(28,6), numeric"
+        );
+    }
+
     #[test]
     fn errors_say_model_line_and_column() {
         let err = render("select 1\nfrom {{ ref('nope') }}", &CompileContext::default())

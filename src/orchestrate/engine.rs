@@ -441,7 +441,8 @@ impl Engine {
     pub fn compile_selected(&self, select: &str, exclude: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
         let mut ctx = self.compile_context();
         ctx.vars.extend(vars.clone());
-        let dag = Dag::of(&self.project, &ctx)?;
+        let project = self.project.with_vars(vars)?;
+        let dag = Dag::of(&project, &ctx)?;
         dag.select(select, exclude)?
             .iter()
             .filter_map(|name| dag.parsed(name).map(|model| (name, model)))
@@ -451,7 +452,7 @@ impl Engine {
                 let incremental = model.config.materialized == Materialization::Incremental
                     && self.state.warehouse.contains(&RelationName::main(name));
                 if incremental {
-                    template::compile(&self.project, name, &CompileContext { is_incremental: true, ..ctx.clone() })
+                    template::compile(&project, name, &CompileContext { is_incremental: true, ..ctx.clone() })
                 } else {
                     Ok(model.clone())
                 }
@@ -463,7 +464,8 @@ impl Engine {
     pub fn list(&self, select: &str, exclude: &str, resource_types: &[String], vars: &Vars) -> Result<Vec<crate::dbt::run::Listed>> {
         let mut ctx = self.compile_context();
         ctx.vars.extend(vars.clone());
-        Dag::of(&self.project, &ctx)?.list(&self.project, select, exclude, resource_types)
+        let project = self.project.with_vars(vars)?;
+        Dag::of(&project, &ctx)?.list(&project, select, exclude, resource_types)
     }
 
     /// `sql` compiled as `dbt show --inline` compiles it: a model named [`INLINE`] with the

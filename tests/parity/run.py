@@ -415,6 +415,10 @@ SEED_FILES = {
     "seeds/payment_labels.csv": "payment_type,label,is_card,fee_rate,valid_from\n"
                                 "1,Credit card,true,0.025,2020-01-01\n2,Cash,false,0,2020-01-01\n"
                                 "3,No charge,false,,2021-06-30\n4,Dispute,false,0,\n",
+    # Types given instead of inferred: in the seed's YAML and in dbt_project.yml's `seeds:`.
+    "seeds/zone_codes.csv": "code,zone_id,share\n007,7,0.5\n010,10,0.25\n",
+    "seeds/zone_codes.yml": "version: 2\nseeds:\n  - name: zone_codes\n    config:\n      column_types:\n"
+                            "        code: varchar\n        share: numeric(10,4)\n",
 }
 
 SEED_MODEL = """select l.label, l.is_card, l.valid_from, count(*) as trips, sum(t.total_amount * coalesce(l.fee_rate, 0)) as fees
@@ -427,9 +431,11 @@ def seeds(twin):
     (twin.project / "seeds").mkdir(exist_ok=True)
     for path, text in SEED_FILES.items():
         (twin.project / path).write_text(text)
+    project_file = twin.project / "dbt_project.yml"
+    project_file.write_text(project_file.read_text() + "\nseeds:\n  analytics:\n    +column_types:\n      zone_id: bigint\n")
     twin.load(gen(twin, "2023-03"), "2023-03")
     twin.build()
-    twin.compare(["payment_labels", "fees_by_payment"])
+    twin.compare(["payment_labels", "fees_by_payment", "zone_codes"])
 
 
 CUSTOMERS = ["id,name,tier,updated_at", "1,Ann,gold,2024-01-01 00:00:00", "2,Bob,silver,2024-01-01 00:00:00",
@@ -498,6 +504,9 @@ def ephemeral_models_and_jinja_in_yaml(twin):
     twin.load(gen(twin, "2023-03"), "2023-03")
     twin.build()
     twin.compare(["airport_pickups", "zones_again"])
+    # --vars reach the YAML too: the source's identifier is now another table.
+    twin.build(select="zones_again", vars={"zones_table": "few_zones"})
+    twin.compare(["zones_again"])
 
 
 JINJA_PROPERTY_FILES = {
@@ -626,7 +635,11 @@ CROSS_DB_MODEL = """select
     {{ dbt.cast_bool_to_text('trip_count > 100') }} as busy,
     {{ dbt.dateadd('day', 3, 'date_of_business') }} as three_days_on,
     {{ dbt.dateadd('quarter', -1, 'date_of_business') }} as a_quarter_back,
-    {{ dbt.last_day('date_of_business', 'month') }} as month_end
+    {{ dbt.last_day('date_of_business', 'month') }} as month_end,
+    cast('2023-03-04 05:06:07.5' as {{ dbt.type_timestamp() }}) as at_time,
+    {{ dbt.any_value('trip_count') }} over (partition by date_of_business) as any_count,
+    {{ dbt.bool_or('trip_count = 0') }} over (partition by date_of_business) as empty_day,
+    cast(date_of_business as {{ api.Column.translate_type('string') }}) as day_text
 from {{ ref('daily_metrics') }}
 """
 FAILING_TEST = "select * from {{ ref('stg_zones') }} where zone_id < 100\n"
@@ -737,10 +750,11 @@ SCENARIOS = [
     }),
     ("seeds", seeds, {"extra_models": {"fees_by_payment": SEED_MODEL}}),
     # One project for both, as each costs a dbt run.
-    ("ephemeral models, Jinja in YAML properties", ephemeral_models_and_jinja_in_yaml, {
+    ("ephemeral models, Jinja in YAML properties (with --vars)", ephemeral_models_and_jinja_in_yaml, {
         "extra_files": JINJA_PROPERTY_FILES,
         "extra_models": {**EPHEMERAL_MODELS,
-                         "zones_again": "select borough, count(*) as zones from {{ source('raw_again', 'zone_table') }} group by all\n"},
+                         "zones_again": "select borough, count(*) as zones from {{ source('raw_again', 'zone_table') }} group by all\n",
+                         "few_zones": "select * from {{ ref('stg_zones') }} where zone_id < 40\n"},
     }),
     ("snapshots", snapshots, {"extra_files": SNAPSHOT_FILES}),
     ("exported project", exported_project, {}),

@@ -47,6 +47,11 @@ impl ProjectFiles {
             || matches!(name, "target" | "dbt_packages" | "logs" | "node_modules" | "venv" | "site-packages" | "__pycache__")
     }
 
+    /// Whether a YAML file reads a var: only then do `--vars` change what the project is.
+    pub fn properties_read_vars(&self) -> bool {
+        self.0.iter().any(|(path, text)| (path.ends_with(".yml") || path.ends_with(".yaml")) && text.contains("var("))
+    }
+
     /// Fails when `files` files of `bytes` bytes together are over Backfill's limits for one
     /// project; `place` names where they come from.
     pub fn check_size(place: &str, files: usize, bytes: u64) -> Result<()> {
@@ -112,6 +117,12 @@ impl ProjectFiles {
     }
 
     pub fn parse(&self) -> Result<Project> {
+        self.parse_with_vars(&serde_json::Map::new())
+    }
+
+    /// The project as a dbt invocation with `--vars` reads it: its YAML properties' Jinja sees
+    /// `cli_vars` over the project's `vars:`.
+    pub fn parse_with_vars(&self, cli_vars: &serde_json::Map<String, Value>) -> Result<Project> {
         self.check()?;
         let project_file = "dbt_project.yml";
         let text = self
@@ -152,7 +163,10 @@ impl ProjectFiles {
         };
         let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
         let snapshot_configs = root.get("snapshots").and_then(|m| m.get(&name)).cloned();
-        let properties = Properties::new(&name, &vars);
+        let seed_configs = root.get("seeds").and_then(|m| m.get(&name)).cloned();
+        let mut property_vars = vars.clone();
+        property_vars.extend(cli_vars.clone());
+        let properties = Properties::new(&name, &property_vars);
 
         let under = |path: &str, roots: &[String]| -> Option<String> {
             roots.iter().find_map(|r| {
@@ -169,6 +183,7 @@ impl ProjectFiles {
         let mut seeds = Vec::new();
         let mut model_docs: Vec<(String, Value)> = Vec::new();
         let mut snapshot_docs: Vec<(String, Value)> = Vec::new();
+        let mut seed_docs: Vec<Value> = Vec::new();
         for (path, text) in &self.0 {
             if let Some(relative) = under(path, &model_paths) {
                 if let Some(stem) = relative.strip_suffix(".sql") {
@@ -204,6 +219,9 @@ impl ProjectFiles {
                     if let Some(list) = doc.get("snapshots").and_then(Value::as_array) {
                         snapshot_docs.extend(list.iter().map(|m| (path.clone(), m.clone())));
                     }
+                    if let Some(list) = doc.get("seeds").and_then(Value::as_array) {
+                        seed_docs.extend(list.iter().cloned());
+                    }
                 }
             } else if under(path, &snapshot_paths).is_some() && (path.ends_with(".yml") || path.ends_with(".yaml")) {
                 let doc = yaml::parse(path, text)?;
@@ -238,14 +256,32 @@ impl ProjectFiles {
                     source: text.clone(),
                 });
             } else if under(path, &seed_paths).is_some() && (path.ends_with(".yml") || path.ends_with(".yaml")) {
-                tests.extend(data_tests::declared(path, &yaml::parse(path, text)?)?);
-            } else if under(path, &seed_paths).is_some() && path.ends_with(".csv") {
+                let doc = yaml::parse(path, text)?;
+                tests.extend(data_tests::declared(path, &doc)?);
+                if let Some(list) = doc.get("seeds").and_then(Value::as_array) {
+                    seed_docs.extend(list.iter().cloned());
+                }
+            } else if let Some(relative) = under(path, &seed_paths).filter(|_| path.ends_with(".csv")) {
                 let stem = path.trim_end_matches(".csv");
+                let folders: Vec<&str> = relative.split('/').collect();
+                let mut config = ConfigValues::new();
+                if let Some(tree) = &seed_configs {
+                    apply_folder_configs(tree, &folders[..folders.len() - 1], &mut config);
+                }
                 seeds.push(Seed {
                     name: stem.rsplit('/').next().unwrap_or(stem).to_string(),
                     path: path.clone(),
                     csv: text.clone(),
+                    column_types: column_types(config.get("column_types")),
                 });
+            }
+        }
+        // A seed's properties may set its column types (over dbt_project.yml's).
+        for doc in &seed_docs {
+            let seed_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+            let declared = column_types(doc.get("config").and_then(|c| c.get("column_types")));
+            if let Some(seed) = seeds.iter_mut().find(|s| s.name == seed_name) {
+                seed.column_types.extend(declared);
             }
         }
         // A YAML snapshot (dbt 1.9) names its `relation:`; one without describes a `{% snapshot %}`.
@@ -355,6 +391,12 @@ pub(crate) fn read_text(from: impl std::io::Read, left: &mut u64, place: &str) -
     let read = bytes.len() as u64;
     *left = left.checked_sub(read).ok_or_else(|| Limit::ProjectBytes.exceeded(None, place))?;
     String::from_utf8(bytes).map_err(|_| Error::project(place, "is not UTF-8 text"))
+}
+
+/// A seed's `column_types` config: column → SQL type (values that are not text are ignored).
+fn column_types(config: Option<&Value>) -> BTreeMap<String, String> {
+    let Some(Value::Object(types)) = config else { return BTreeMap::new() };
+    types.iter().filter_map(|(column, t)| Some((column.clone(), t.as_str()?.to_string()))).collect()
 }
 
 /// The `{% snapshot name %} … {% endsnapshot %}` blocks of a snapshot file, as (name, body);

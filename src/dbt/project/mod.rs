@@ -7,6 +7,7 @@ mod files;
 mod properties;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use config::{
@@ -78,6 +79,8 @@ pub struct Seed {
     pub name: String,
     pub path: String,
     pub csv: String,
+    /// dbt's `column_types` config: column → the SQL type it is cast to, instead of inferred.
+    pub column_types: BTreeMap<String, String>,
 }
 
 impl Project {
@@ -101,6 +104,15 @@ impl Project {
             }
         }
         aliases
+    }
+
+    /// The project as a dbt invocation with `--vars` reads it: when a YAML property reads a
+    /// var, the files are read again with `vars` over the project's own.
+    pub fn with_vars(&self, vars: &serde_json::Map<String, serde_json::Value>) -> Result<Cow<'_, Project>> {
+        if vars.is_empty() || !self.files.properties_read_vars() {
+            return Ok(Cow::Borrowed(self));
+        }
+        self.files.parse_with_vars(vars).map(Cow::Owned)
     }
 
     pub fn model(&self, name: &str) -> Option<&Model> {

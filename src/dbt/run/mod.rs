@@ -66,6 +66,7 @@ async fn build_inner(
     model_runs: &mut Vec<ModelRun>,
     test_runs: &mut Vec<TestRun>,
 ) -> Result<Warehouse, Error> {
+    let project = &*project.with_vars(&request.vars)?;
     project.check_reserved_names(raw)?;
     let mut vars = project.vars.clone();
     vars.extend(request.vars.clone());
@@ -203,7 +204,7 @@ impl<'a> Step<'a> {
     async fn model(&self, working: &mut Warehouse, name: &str) -> Result<(ModelRun, Option<Error>), Error> {
         let started = Instant::now();
         let Some(parse) = self.dag.parsed(name).cloned() else {
-            return Ok((self.seed(working, name, started)?, None));
+            return Ok((self.seed(working, name, started).await?, None));
         };
         let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
@@ -334,14 +335,14 @@ impl<'a> Step<'a> {
     }
 
     /// A seed is (re)loaded from its CSV on every build, as `dbt build` does.
-    fn seed(&self, working: &mut Warehouse, name: &str, started: Instant) -> Result<ModelRun, Error> {
+    async fn seed(&self, working: &mut Warehouse, name: &str, started: Instant) -> Result<ModelRun, Error> {
         let seed = self
             .project
             .seeds
             .iter()
             .find(|s| s.name == name)
             .ok_or_else(|| Error::Usage(format!("no model or seed {name}")))?;
-        let table = seeds::table(seed).map_err(|message| Error::Project { file: seed.path.clone(), message })?;
+        let table = seeds::table(seed, self.project.dialect).await.map_err(|message| Error::Project { file: seed.path.clone(), message })?;
         let rows = table.num_rows();
         working.put_table(RelationName::main(name), table);
         Ok(ModelRun {

@@ -170,6 +170,7 @@ pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Share
     env.add_global("dbt", Value::from_object(Namespace(Arc::clone(recorder))));
     env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder))));
     env.add_global("exceptions", Value::from_object(Exceptions(Arc::clone(recorder))));
+    env.add_global("api", minijinja::context! { Column => Value::from_object(ColumnTypes) });
     env.add_global("execute", Value::from(true));
     Ok(prelude)
 }
@@ -271,6 +272,35 @@ impl Object for Exceptions {
             }
             other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("exceptions.{other} is not available"))),
         }
+    }
+}
+
+/// `api.Column`'s type helpers, as dbt-adapters' base `Column` (which dbt-duckdb keeps) answers
+/// them: `translate_type`, `string_type`, `numeric_type`.
+#[derive(Debug)]
+struct ColumnTypes;
+
+impl Object for ColumnTypes {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
+        let arg = |i: usize| args.get(i).filter(|v| !v.is_none() && !v.is_undefined()).map(Value::to_string);
+        let text = match method {
+            "translate_type" => {
+                let dtype = arg(0).unwrap_or_default();
+                match dtype.to_ascii_uppercase().as_str() {
+                    "STRING" => "TEXT".to_string(),
+                    "INTEGER" => "INT".to_string(),
+                    upper @ ("TIMESTAMP" | "FLOAT" | "BOOLEAN" | "BIGINT") => upper.to_string(),
+                    _ => dtype,
+                }
+            }
+            "string_type" => format!("character varying({})", arg(0).unwrap_or_default()),
+            "numeric_type" => match (arg(0).unwrap_or_default(), arg(1), arg(2)) {
+                (dtype, Some(precision), Some(scale)) => format!("{dtype}({precision},{scale})"),
+                (dtype, _, _) => dtype,
+            },
+            other => return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("api.Column.{other} is not available"))),
+        };
+        Ok(Value::from(text))
     }
 }
 

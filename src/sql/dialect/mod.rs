@@ -6,13 +6,16 @@
 //! `n * interval`, date ± interval) are planned by their operands' types ([`operators`]); an
 //! analyzer rule fixes the meanings of the rest ([`semantics`]).
 
+mod comparison_args;
 mod date_diff;
 mod depth;
 mod lateral_alias;
 mod operators;
 mod order_by_all;
 mod semantics;
+mod series_column;
 mod text;
+mod timestamp_unit;
 
 use std::sync::Arc;
 
@@ -96,6 +99,12 @@ pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext>
                 ctx.register_udf(function.as_ref().clone().with_aliases([duckdb]));
             }
         }
+        // `dbt.any_value` is `arbitrary(…)`.
+        for (duckdb, datafusion) in [("arbitrary", "any_value")] {
+            if let Some(function) = ctx.state().aggregate_functions().get(datafusion).cloned() {
+                ctx.register_udaf(function.as_ref().clone().with_aliases([duckdb]));
+            }
+        }
     }
     Ok(ctx)
 }
@@ -116,6 +125,11 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
     let is_query = matches!(&statement, Statement::Statement(inner) if matches!(**inner, ast::Statement::Query(_)));
     if !is_query {
         return Err(SqlFailure::Message(READ_ONLY.into()));
+    }
+    if let (Dialect::DuckDB, Statement::Statement(inner)) = (dialect, &mut statement) {
+        comparison_args::rewrite(inner);
+        series_column::rewrite(inner);
+        timestamp_unit::rewrite(inner);
     }
     let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };

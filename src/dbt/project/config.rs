@@ -294,6 +294,7 @@ impl ModelConfig {
         })
     }
 }
+
 impl SnapshotConfig {
     /// dbt's checks of a snapshot's config, with its messages.
     fn resolve(
@@ -408,7 +409,6 @@ impl TestConfig {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {

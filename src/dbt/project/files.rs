@@ -234,18 +234,7 @@ impl ProjectFiles {
                 // treat it as one.
                 let folders: Vec<&str> = relative.split('/').collect();
                 for (snapshot_name, sql) in snapshot_blocks(path, text)? {
-                    let mut config = ConfigValues::new();
-                    if let Some(tree) = &snapshot_configs {
-                        apply_folder_configs(tree, &folders[..folders.len() - 1], &mut config);
-                    }
-                    config.insert("materialized".into(), Value::String("snapshot".into()));
-                    if let Some(previous) = models.get(&snapshot_name).map(|m: &Model| m.path.clone()) {
-                        return Err(Error::project(
-                            path.as_str(),
-                            format!("snapshot `{snapshot_name}` has the name of a model or snapshot in {previous}"),
-                        ));
-                    }
-                    models.insert(snapshot_name.clone(), Model { name: snapshot_name, path: path.clone(), sql, description: None, config });
+                    add_snapshot(&mut models, snapshot_configs.as_ref(), &folders[..folders.len() - 1], path, snapshot_name, sql)?;
                 }
             } else if under(path, &test_paths).is_some_and(|r| r.ends_with(".sql") && !r.starts_with("generic/")) {
                 tests.push(data_tests::singular(path, text));
@@ -288,23 +277,10 @@ impl ProjectFiles {
         for (path, doc) in &snapshot_docs {
             let snapshot_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some(relation) = doc.get("relation").and_then(Value::as_str) else { continue };
-            if let Some(previous) = models.get(snapshot_name).map(|m| m.path.clone()) {
-                return Err(Error::project(
-                    path.as_str(),
-                    format!("snapshot `{snapshot_name}` has the name of a model or snapshot in {previous}"),
-                ));
-            }
-            let mut config = ConfigValues::new();
-            if let Some(tree) = &snapshot_configs {
-                let folders: Vec<&str> = path.split('/').skip(1).collect();
-                apply_folder_configs(tree, &folders[..folders.len().saturating_sub(1)], &mut config);
-            }
-            config.insert("materialized".into(), Value::String("snapshot".into()));
+            let folders: Vec<&str> = path.split('/').skip(1).collect();
+            let folders = &folders[..folders.len().saturating_sub(1)];
             let sql = format!("select * from {{{{ {relation} }}}}\n");
-            models.insert(
-                snapshot_name.to_string(),
-                Model { name: snapshot_name.to_string(), path: path.clone(), sql, description: None, config },
-            );
+            add_snapshot(&mut models, snapshot_configs.as_ref(), folders, path, snapshot_name.to_string(), sql)?;
         }
         for (path, doc) in model_docs.into_iter().chain(snapshot_docs) {
             let model_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -391,6 +367,28 @@ pub(crate) fn read_text(from: impl std::io::Read, left: &mut u64, place: &str) -
     let read = bytes.len() as u64;
     *left = left.checked_sub(read).ok_or_else(|| Limit::ProjectBytes.exceeded(None, place))?;
     String::from_utf8(bytes).map_err(|_| Error::project(place, "is not UTF-8 text"))
+}
+
+/// A snapshot, read as the model it is: materialized `snapshot`, under dbt_project.yml's
+/// `snapshots:` configs for its `folders`; refused when a model or snapshot has its name.
+fn add_snapshot(
+    models: &mut BTreeMap<String, Model>,
+    configs: Option<&Value>,
+    folders: &[&str],
+    path: &str,
+    name: String,
+    sql: String,
+) -> Result<()> {
+    if let Some(previous) = models.get(&name) {
+        return Err(Error::project(path, format!("snapshot `{name}` has the name of a model or snapshot in {}", previous.path)));
+    }
+    let mut config = ConfigValues::new();
+    if let Some(tree) = configs {
+        apply_folder_configs(tree, folders, &mut config);
+    }
+    config.insert("materialized".into(), Value::String("snapshot".into()));
+    models.insert(name.clone(), Model { name, path: path.to_string(), sql, description: None, config });
+    Ok(())
 }
 
 /// A seed's `column_types` config: column → SQL type (values that are not text are ignored).

@@ -1,8 +1,9 @@
 //! Jinja in YAML property values, rendered as dbt renders them when it reads a project: a
 //! source's `schema` and `identifier`, and config values (`+schema: "{{ target.schema }}"`,
 //! `identifier: "{{ var('seed_name', 'base') }}"`). They see `target`, the project's `vars`
-//! (with an invocation's `--vars` over them: `Project::with_vars`) and `env_var` with its default (a project is read before any environment is known: in the
-//! browser there is none). Values without `{{` or `{%` are left as they are.
+//! (with an invocation's `--vars` over them: `Project::with_vars`) and `env_var` with its
+//! default (a project is read before any environment is known: in the browser there is none).
+//! Values without `{{` or `{%` are left as they are.
 
 use minijinja::{Environment, ErrorKind, Value};
 

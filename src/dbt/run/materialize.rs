@@ -54,7 +54,8 @@ pub async fn materialize(
         return Ok(Changes::default());
     }
     if compiled.config.materialized == Materialization::Snapshot {
-        let changes = super::snapshot::snapshot(warehouse, &ctx, compiled, chrono::Utc::now().naive_utc()).await?;
+        let columns: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let changes = super::snapshot::snapshot(warehouse, &ctx, compiled, &columns, chrono::Utc::now().naive_utc()).await?;
         phases.lap("snapshot", planned);
         return Ok(changes);
     }
@@ -305,7 +306,7 @@ async fn check_unique_keys(new_rows: &Table, keys: &[String], dialect: SqlDialec
     Ok(())
 }
 
-fn quote(identifier: &str) -> String {
+pub(super) fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 

@@ -82,12 +82,11 @@ async fn build_inner(
         batches_left: Cell::new(batch_budget),
     };
     let mut working = warehouse.clone();
-    let snapshot = |name: &str| dag.parsed(name).is_some_and(|m| m.config.materialized == Materialization::Snapshot);
     let builds = |name: &&String| match request.command {
         DbtCommand::Build => true,
-        DbtCommand::Run => dag.parsed(name).is_some() && !snapshot(name),
-        DbtCommand::Seed => dag.parsed(name).is_none(),
-        DbtCommand::Snapshot => snapshot(name),
+        DbtCommand::Run => dag.resource_type(name) == "model",
+        DbtCommand::Seed => dag.resource_type(name) == "seed",
+        DbtCommand::Snapshot => dag.resource_type(name) == "snapshot",
         DbtCommand::Test => false,
     };
     let to_build: Vec<&String> = selected.iter().filter(builds).collect();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::prelude::SessionContext;
 
-use super::materialize::{Changes, align};
+use super::materialize::{Changes, align, quote};
 use crate::dbt::project::{HardDeletes, SnapshotConfig, SnapshotStrategy};
 use crate::dbt::template::CompiledModel;
 use crate::error::SqlFailure;
@@ -19,12 +19,13 @@ use crate::sql::warehouse::{RelationName, Table, Warehouse, collect};
 /// The columns dbt adds, in the order it adds them.
 const META: [&str; 4] = ["dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"];
 
-/// Runs snapshot `compiled` into `warehouse` at `now` (the run's time, one value for the whole
-/// run as DuckDB's `now()` is within a transaction).
+/// Runs snapshot `compiled`, whose query has `columns`, into `warehouse` at `now` (the run's
+/// time, one value for the whole run as DuckDB's `now()` is within a transaction).
 pub async fn snapshot(
     warehouse: &mut Warehouse,
     ctx: &SessionContext,
     compiled: &CompiledModel,
+    columns: &[String],
     now: chrono::NaiveDateTime,
 ) -> Result<Changes, SqlFailure> {
     let config = compiled.config.snapshot.as_ref().ok_or_else(|| SqlFailure::from("a snapshot without its config".to_string()))?;
@@ -41,12 +42,11 @@ pub async fn snapshot(
             "{relation} is not a snapshot table (it has no {missing} column); drop it or rename the snapshot"
         )));
     }
-    let columns: Vec<String> = query_columns(ctx, &compiled.sql).await?;
     let target_columns: Vec<String> = target.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let changed = sql.row_changed(&columns, &target_columns);
+    let changed = sql.row_changed(columns, &target_columns);
     let staging = sql.staging(&compiled.sql, &changed);
     let closed = query(ctx, &format!("{staging} {}", sql.closed_target(&target_columns))).await?;
-    let inserted = query(ctx, &format!("{staging} {}", sql.insertions(&columns, &changed))).await?;
+    let inserted = query(ctx, &format!("{staging} {}", sql.insertions(columns, &changed))).await?;
     // New columns of the query go after the target's, as dbt's `alter table … add column`.
     let mut fields: Vec<Field> = target.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     for field in inserted.schema.fields() {
@@ -81,15 +81,6 @@ fn count_closed(before: &Table, after: &Table) -> usize {
 async fn query(ctx: &SessionContext, sql: &str) -> Result<Table, SqlFailure> {
     let df = crate::sql::dialect::sql(ctx, sql).await?;
     collect(df).await.map_err(|e| SqlFailure::of(&e))
-}
-
-async fn query_columns(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, SqlFailure> {
-    let df = crate::sql::dialect::sql(ctx, sql).await?;
-    Ok(df.schema().fields().iter().map(|f| f.name().clone()).collect())
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// dbt's snapshot SQL for one snapshot.

@@ -12,5 +12,5 @@ fn main() {
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    backfill::ui::start();
+    backfill::start_page();
 }

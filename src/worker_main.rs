@@ -3,7 +3,7 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    backfill::worker::start();
+    backfill::start_worker();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use backfill::sql::dialect::{self, SqlDialect, double_text};
-use backfill::sql::query;
+use backfill::dialect::{self, SqlDialect, double_text};
+use backfill::query;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;

@@ -10,19 +10,19 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
-use backfill::course::builtin::{LESSON, builtin};
-use backfill::course::share::{self, SharedSession};
-use backfill::course::{export, lesson};
-use backfill::dbt::import;
-use backfill::dbt::project::{Project, ProjectFiles};
-use backfill::dbt::run::Dag;
-use backfill::dbt::template::{self, CompileContext};
-use backfill::orchestrate::actions::Action;
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::partitions::{parse_range, window_vars};
-use backfill::orchestrate::state::{MemoryStore, State};
-use backfill::view::highlight;
-use backfill::view::snapshot::snapshot;
+use backfill::{LESSON, builtin};
+use backfill::share::{self, SharedSession};
+use backfill::{export, lesson};
+use backfill::import;
+use backfill::{Project, ProjectFiles};
+use backfill::Dag;
+use backfill::template::{self, CompileContext};
+use backfill::Action;
+use backfill::Engine;
+use backfill::{parse_range, window_vars};
+use backfill::{MemoryStore, State};
+use backfill::highlight;
+use backfill::snapshot;
 
 /// libFuzzer sees the process's resident memory once a second and blames whichever input runs
 /// then, which may not be the one that asked for it. Counting every live byte here stops the

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use backfill::course::builtin::LESSON;
-use backfill::dbt::request::{BuildRequest, DbtCommand, EventTimeRange, Vars};
-use backfill::dbt::run::parse_time;
-use backfill::dbt::template::CompiledModel;
-use backfill::error::{Error, Result};
-use backfill::orchestrate::engine::Engine;
+use backfill::LESSON;
+use backfill::{BuildRequest, DbtCommand, EventTimeRange, Vars};
+use backfill::parse_time;
+use backfill::template::CompiledModel;
+use backfill::{Error, Result};
+use backfill::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -162,11 +162,11 @@ pub enum PolicyArg {
     RunPerPartition,
 }
 
-impl From<PolicyArg> for backfill::course::export::BackfillPolicy {
+impl From<PolicyArg> for backfill::export::BackfillPolicy {
     fn from(policy: PolicyArg) -> Self {
         match policy {
-            PolicyArg::SingleRun => backfill::course::export::BackfillPolicy::SingleRun,
-            PolicyArg::RunPerPartition => backfill::course::export::BackfillPolicy::RunPerPartition,
+            PolicyArg::SingleRun => backfill::export::BackfillPolicy::SingleRun,
+            PolicyArg::RunPerPartition => backfill::export::BackfillPolicy::RunPerPartition,
         }
     }
 }
@@ -259,7 +259,7 @@ impl Nodes {
 /// `--vars` as dbt reads it: a YAML mapping (JSON is YAML too).
 pub fn parse_vars(vars: Option<&str>) -> Result<Vars> {
     let Some(text) = vars else { return Ok(Vars::new()) };
-    match backfill::dbt::project::yaml::parse("--vars", text) {
+    match backfill::parse_yaml("--vars", text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::Usage(format!("--vars must be a mapping, like '{{min_date: 2023-03-04}}', not `{text}`"))),
         Err(e) => Err(Error::Usage(e.to_string())),

@@ -6,14 +6,14 @@ mod print;
 
 use std::path::Path;
 
-use backfill::course::builtin::{LESSON, builtin};
-use backfill::dbt::project::{Project, ProjectFiles};
-use backfill::dbt::request::DbtCommand;
-use backfill::error::{Error, Result};
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::{DirStore, State};
-use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::sql::query;
+use backfill::{LESSON, builtin};
+use backfill::{Project, ProjectFiles};
+use backfill::DbtCommand;
+use backfill::{Error, Result};
+use backfill::Engine;
+use backfill::{DirStore, State};
+use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::query;
 use clap::Parser;
 
 use args::{Args, BuildArgs, Command, ListOutput, parse_vars};
@@ -157,7 +157,7 @@ async fn run(command: Command) -> Result<()> {
                 return Err(Error::Usage("show needs --select MODEL or --inline SQL".into()));
             }
             let (engine, _store) = open(&state, &project, false)?;
-            let first_rows = |rows: &backfill::sql::warehouse::Table| query::to_text_table(&query::slice(rows, 0, limit));
+            let first_rows = |rows: &backfill::Table| query::to_text_table(&query::slice(rows, 0, limit));
             match &nodes.inline {
                 Some(sql) => print!("Previewing inline node:\n{}", first_rows(&engine.query_inline(sql).await?)),
                 None => {
@@ -171,10 +171,10 @@ async fn run(command: Command) -> Result<()> {
             let (engine, _store) = open(&state, &project, false)?;
             for info in engine.partitions() {
                 let detail = match &info.status {
-                    backfill::orchestrate::partitions::PartitionStatus::Missing => String::new(),
-                    backfill::orchestrate::partitions::PartitionStatus::Materialized { run_id, at }
-                    | backfill::orchestrate::partitions::PartitionStatus::Stale { run_id, at } => format!(" run {run_id} at {at}"),
-                    backfill::orchestrate::partitions::PartitionStatus::Failed { run_id, at, error } => {
+                    backfill::PartitionStatus::Missing => String::new(),
+                    backfill::PartitionStatus::Materialized { run_id, at }
+                    | backfill::PartitionStatus::Stale { run_id, at } => format!(" run {run_id} at {at}"),
+                    backfill::PartitionStatus::Failed { run_id, at, error } => {
                         format!(" run {run_id} at {at}: {error}")
                     }
                 };
@@ -197,7 +197,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Export { project, start_date, backfill_policy, out } => {
             chrono::NaiveDate::parse_from_str(&start_date, "%Y-%m-%d")
                 .map_err(|_| Error::Usage(format!("--start-date '{start_date}' is not YYYY-MM-DD")))?;
-            let zip = backfill::course::export::project_zip(&open_project(&project)?, &start_date, backfill_policy.into())?;
+            let zip = backfill::export::project_zip(&open_project(&project)?, &start_date, backfill_policy.into())?;
             std::fs::write(&out, zip).map_err(|e| Error::Usage(format!("{}: {e}", out.display())))?;
             println!("wrote {}", out.display());
         }

@@ -1,6 +1,6 @@
 //! What the commands print: a run and its models, batches and tests, as dbt prints results.
 
-use backfill::dbt::history::{RunRecord, RunStatus};
+use backfill::{RunRecord, RunStatus};
 
 pub fn run(record: &RunRecord) {
     let status = match record.status {

@@ -9,4 +9,7 @@ pub mod template;
 pub mod run;
 pub mod table_diff;
 pub mod history;
+// Used by the page and its worker only: natively nothing calls it, and the wasm build is
+// where its dead code would show.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub mod lineage;

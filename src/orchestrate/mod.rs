@@ -4,5 +4,8 @@
 pub mod partitions;
 pub mod actions;
 pub mod state;
+// Used by the page and its worker only: natively nothing calls it, and the wasm build is
+// where its dead code would show.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub mod store_names;
 pub mod engine;

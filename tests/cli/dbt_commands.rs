@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use backfill::course::builtin::{LESSON, builtin};
+use backfill::{LESSON, builtin};
 
 fn backfill(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_backfill"))

@@ -4,11 +4,11 @@
 //! A change in any of them is a diff to review: `cargo insta review`, or run the test with
 //! `INSTA_UPDATE=always` and read `git diff`.
 
-use backfill::course::builtin::{LESSON, LESSON_FIRST_VERSION, builtin};
-use backfill::dbt::project::{Project, ProjectFiles};
-use backfill::dbt::request::Vars;
-use backfill::dbt::template::{self, CompileContext};
-use backfill::orchestrate::partitions::window_vars;
+use backfill::{LESSON, LESSON_FIRST_VERSION, builtin};
+use backfill::{Project, ProjectFiles};
+use backfill::Vars;
+use backfill::template::{self, CompileContext};
+use backfill::window_vars;
 use chrono::NaiveDate;
 
 /// `model` compiled as a run would: the project's vars with `vars` on top.

@@ -1,15 +1,15 @@
 //! The engine end to end on the built-in lesson and a generated month: builds, partitions,
 //! their properties, and failures that must leave every table as it was.
 
-use backfill::course::builtin::{LESSON, LESSON_FIRST_VERSION, builtin};
-use backfill::dbt::project::ProjectFiles;
-use backfill::dbt::request::BuildRequest;
-use backfill::orchestrate::actions::Action;
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::{MemoryStore, State};
-use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::sql::query::to_csv;
-use backfill::view::travel::Travel;
+use backfill::{LESSON, LESSON_FIRST_VERSION, builtin};
+use backfill::ProjectFiles;
+use backfill::BuildRequest;
+use backfill::Action;
+use backfill::Engine;
+use backfill::{MemoryStore, State};
+use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::query::to_csv;
+use backfill::Travel;
 
 fn month_file(rows: usize, seed: u64) -> Vec<u8> {
     let spec = SampleSpec { month: "2023-03".into(), rows, seed, schema: FileSchema::Y2023 };
@@ -154,7 +154,7 @@ async fn a_failed_run_changes_no_table_and_is_recorded() {
     assert!(err.starts_with("models/marts/daily_metrics.sql:1:8: model daily_metrics:"), "{err}");
     assert_eq!(csv(&engine, "select * from stg_zones order by zone_id").await, before);
     assert_eq!(csv(&engine, DAILY).await, daily);
-    assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::dbt::history::RunStatus::Failed));
+    assert_eq!(engine.state.runs.last().map(|r| r.status), Some(backfill::RunStatus::Failed));
 }
 
 #[tokio::test]
@@ -218,7 +218,7 @@ async fn queries_speak_duckdb() {
 async fn the_snapshot_shows_the_partitions_chart_and_project() {
     let mut engine = lesson_engine(LESSON).await;
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = backfill::view::snapshot::snapshot(&engine).await;
+    let snapshot = backfill::snapshot(&engine).await;
     assert_eq!(snapshot.days.len(), 31);
     let statuses: Vec<&str> = snapshot.partitions.iter().map(|p| p.status.as_str()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "materialized").count(), 1, "{statuses:?}");
@@ -229,9 +229,9 @@ async fn the_snapshot_shows_the_partitions_chart_and_project() {
     assert_eq!(format!("n\n{counted}\n"), in_march);
     assert_eq!(snapshot.project, engine.project.files);
     assert!(snapshot.unbuilt_months.is_empty());
-    let event = backfill::view::protocol::Event::Snapshot(Box::new(snapshot.clone()));
-    let back = backfill::view::protocol::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
-    let backfill::view::protocol::Event::Snapshot(back) = back else { panic!("not a snapshot") };
+    let event = backfill::Event::Snapshot(Box::new(snapshot.clone()));
+    let back = backfill::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let backfill::Event::Snapshot(back) = back else { panic!("not a snapshot") };
     assert_eq!(back.partitions, snapshot.partitions);
     assert_eq!(back.runs, snapshot.runs);
 }
@@ -241,12 +241,12 @@ async fn the_snapshot_shows_the_partitions_chart_and_project() {
 #[tokio::test]
 async fn the_snapshot_follows_the_months_each_version_of_stg_trips_holds() {
     let mut engine = lesson_engine(LESSON).await;
-    assert!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+    assert!(backfill::snapshot(&engine).await.unbuilt_months.is_empty());
     let april = SampleSpec { month: "2023-04".into(), rows: 500, seed: 2, schema: FileSchema::Y2023 };
     engine.load_sample(&april).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
+    assert_eq!(backfill::snapshot(&engine).await.unbuilt_months, ["2023-04"]);
     engine.build(&BuildRequest { select: "stg_trips".into(), ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(backfill::view::snapshot::snapshot(&engine).await.unbuilt_months.is_empty());
+    assert!(backfill::snapshot(&engine).await.unbuilt_months.is_empty());
 }
 
 /// The chart's slider: each run that changed daily_metrics is a stop; on an earlier one the
@@ -259,7 +259,7 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
         .unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest { select: "stg_trips".into(), ..Default::default() }).await.unwrap_or_else(|e| panic!("{e}"));
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = backfill::view::snapshot::snapshot(&engine).await;
+    let snapshot = backfill::snapshot(&engine).await;
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2023, 3, d).unwrap_or_default();
     let count_on = |travel: &Travel, d: u32| travel.points.iter().find(|p| p.date == day(d)).map(|p| p.trip_count);
 
@@ -278,7 +278,7 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     assert!(then.label().starts_with(&format!("As it was after run {first}")), "{}", then.label());
     assert!((1..=31).all(|d| then.touched.contains(&day(d))), "the first build wrote every day of March");
     let built = lesson_engine(LESSON).await;
-    let built = backfill::view::snapshot::snapshot(&built).await;
+    let built = backfill::snapshot(&built).await;
     assert_eq!(count_on(&then, 4), built.daily.iter().find(|p| p.date == day(4)).map(|p| p.trip_count));
     assert_ne!(count_on(&then, 4), count_on(&now, 4));
     assert_eq!(count_on(&then, 10), count_on(&now, 10), "a day no later run touched is as it is now");

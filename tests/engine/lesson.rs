@@ -1,17 +1,17 @@
 //! The guided lesson end to end, and replaying a session's actions (what a share link does).
 
-use backfill::course::builtin::{LESSON, builtin};
-use backfill::course::compare::{self, Strategy};
-use backfill::course::lesson::{self, StepOutcome};
-use backfill::course::share::{self, SharedSession, View};
-use backfill::course::time_travel::rows_after;
-use backfill::dbt::request::BuildRequest;
-use backfill::dbt::table_diff::{KeyedRows, TableDiff};
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::State;
-use backfill::sql::query::to_csv;
-use backfill::sql::warehouse::RelationName;
-use backfill::view::chart::daily_points;
+use backfill::{LESSON, builtin};
+use backfill::compare::{self, Strategy};
+use backfill::lesson::{self, StepOutcome};
+use backfill::share::{self, SharedSession, View};
+use backfill::time_travel::rows_after;
+use backfill::BuildRequest;
+use backfill::{KeyedRows, TableDiff};
+use backfill::Engine;
+use backfill::State;
+use backfill::query::to_csv;
+use backfill::RelationName;
+use backfill::daily_points;
 
 fn engine() -> Engine {
     Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin)

@@ -1,17 +1,17 @@
 //! Share links are written by strangers: opening one that fails, part way or up front, leaves
 //! the receiver's session and its saved state as they were, and says which step failed.
 
-use backfill::course::builtin::{LESSON, builtin};
-use backfill::course::lesson;
-use backfill::course::share::{self, SharedSession, View};
-use backfill::dbt::request::BuildRequest;
-use backfill::error::Error;
-use backfill::limits::Limit;
-use backfill::orchestrate::actions::Action;
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::{MemoryStore, State};
-use backfill::sources::sample::{FileSchema, SampleSpec};
-use backfill::sql::query::to_csv;
+use backfill::{LESSON, builtin};
+use backfill::lesson;
+use backfill::share::{self, SharedSession, View};
+use backfill::BuildRequest;
+use backfill::Error;
+use backfill::Limit;
+use backfill::Action;
+use backfill::Engine;
+use backfill::{MemoryStore, State};
+use backfill::sample::{FileSchema, SampleSpec};
+use backfill::query::to_csv;
 
 fn sample(month: &str, rows: usize) -> Action {
     Action::Sample { spec: SampleSpec { month: month.into(), rows, seed: 1, schema: FileSchema::Y2023 } }

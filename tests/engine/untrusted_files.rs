@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use backfill::course::builtin::{LESSON, builtin};
-use backfill::error::Error;
-use backfill::limits::Limit;
-use backfill::orchestrate::actions::Action;
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::State;
+use backfill::{LESSON, builtin};
+use backfill::Error;
+use backfill::Limit;
+use backfill::Action;
+use backfill::Engine;
+use backfill::State;
 
 fn engine() -> Engine {
     Engine::new(builtin(LESSON).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin)

@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backfill::course::builtin::{LESSON, LESSON_MICROBATCH, builtin};
-use backfill::dbt::request::{BuildRequest, EventTimeRange};
-use backfill::error::Error;
-use backfill::limits::Limit;
-use backfill::orchestrate::actions::Action;
-use backfill::orchestrate::engine::Engine;
-use backfill::orchestrate::state::State;
-use backfill::sources::sample::{self, FileCompression, FileSchema, SampleSpec};
-use backfill::sql::warehouse::{Relation, RelationName};
+use backfill::{LESSON, LESSON_MICROBATCH, builtin};
+use backfill::{BuildRequest, EventTimeRange};
+use backfill::Error;
+use backfill::Limit;
+use backfill::Action;
+use backfill::Engine;
+use backfill::State;
+use backfill::sample::{self, FileCompression, FileSchema, SampleSpec};
+use backfill::{Relation, RelationName};
 
 fn spec(month: &str, rows: usize) -> SampleSpec {
     SampleSpec { month: month.into(), rows, seed: 3, schema: FileSchema::Y2023 }
@@ -117,7 +117,7 @@ async fn raw_trips_of_another_type_are_an_error_not_a_panic() {
     assert_eq!(state_of(&engine), before);
     // The partition fingerprints skip what they cannot read.
     let trips = engine.state.warehouse.table(&RelationName::main("trips"));
-    assert_eq!(backfill::orchestrate::partitions::DayFingerprints::of(trips, backfill::sources::ingest::EVENT_TIME), Default::default());
+    assert_eq!(backfill::DayFingerprints::of(trips, backfill::EVENT_TIME), Default::default());
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn a_model_whose_first_line_selects_a_blank_column_fails_without_hanging()
 #[tokio::test]
 async fn microbatch_event_times_at_the_calendar_ends_fail_cleanly() {
     let mut engine = engine_with(LESSON_MICROBATCH, 2_000);
-    let at = |text: &str| backfill::dbt::run::parse_time(text);
+    let at = |text: &str| backfill::parse_time(text);
     let two_days = EventTimeRange { start: at("2023-03-01"), end: at("2023-03-03") };
     engine.build(&BuildRequest { event_time: two_days, ..BuildRequest::default() }).await.unwrap_or_else(|e| panic!("{e}"));
     let before = state_of(&engine);

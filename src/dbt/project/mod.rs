@@ -14,7 +14,7 @@ pub use config::{
     BatchSize, ConfigValues, HardDeletes, Materialization, MergeColumns, ModelConfig, OnSchemaChange, Severity, SnapshotConfig,
     SnapshotStrategy, Strategy, TestConfig,
 };
-pub use data_tests::{DataTest, GenericTest, TestKind, Tested};
+pub use data_tests::{DataTest, TestKind, Tested};
 pub use files::ProjectFiles;
 pub use properties::target;
 pub(crate) use files::{macro_names, read_text};

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use web_time::Instant;
 
 pub use dag::Dag;
-pub use list::{Listed, RESOURCE_TYPES};
+pub use list::Listed;
 pub use materialize::Changes;
 pub use microbatch::parse_time;
 

@@ -60,9 +60,7 @@ pub fn Data(session: SessionRef) -> impl IntoView {
     let generate = move |_| {
         let s = session.get_value();
         let (month, rows) = (month.get_untracked(), rows.get_untracked().parse().unwrap_or(200_000));
-        leptos::task::spawn_local(async move {
-            let _ = s.generate(&month, rows).await;
-        });
+        super::start(async move { s.generate(&month, rows).await });
     };
     view! {
         <h2>"Trip files"</h2>

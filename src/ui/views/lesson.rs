@@ -34,9 +34,7 @@ pub fn Lesson(session: SessionRef) -> impl IntoView {
         }
         let s = session.get_value();
         chosen.set(None);
-        leptos::task::spawn_local(async move {
-            let _ = s.lesson_step(number).await;
-        });
+        super::start(async move { s.lesson_step(number).await });
     };
     let titles_for_list = titles.clone();
     view! {

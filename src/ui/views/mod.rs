@@ -25,6 +25,14 @@ use crate::ui::session::Shared;
 
 pub type SessionRef = StoredValue<Shared, LocalStorage>;
 
+/// Starts what a click asks of the session. Its outcome is already on the page: the session
+/// shows a failure in its error banner (`Session::report`) and publishes what succeeded.
+fn start<T: 'static>(request: impl std::future::Future<Output = crate::error::Result<T>> + 'static) {
+    leptos::task::spawn_local(async move {
+        let _shown_by_the_session = request.await;
+    });
+}
+
 #[component]
 pub fn App(session: SessionRef) -> impl IntoView {
     let (progress, error, crash_details, view_state) = session.with_value(|s| (s.progress, s.error, s.crash_details, s.view));

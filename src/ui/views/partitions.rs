@@ -44,16 +44,12 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
     let materialize_days = move |days: String| {
         let s = session.get_value();
         let single = single_run.get_untracked();
-        leptos::task::spawn_local(async move {
-            let _ = s.materialize(&days, single).await;
-        });
+        super::start(async move { s.materialize(&days, single).await });
     };
     let failed_days = Memo::new(move |_| snapshot.with(|s| days_with(&s.partitions, "failed")));
     let full_refresh = move |_| {
         let s = session.get_value();
-        leptos::task::spawn_local(async move {
-            let _ = s.build(&BuildRequest { full_refresh: true, ..BuildRequest::default() }).await;
-        });
+        super::start(async move { s.build(&BuildRequest { full_refresh: true, ..BuildRequest::default() }).await });
     };
     let cancel = move |_| session.with_value(|s| s.cancel());
     let on_key = move |ev: web_sys::KeyboardEvent, day: NaiveDate| {

@@ -37,6 +37,11 @@ pub enum Limit {
     TemplateFuel,
     /// Bytes of one model's compiled SQL.
     RenderedBytes,
+    /// Queries one model's compile runs for its template (`run_query`, `statement`, the
+    /// adapter's columns): each is answered, then the model rendered again.
+    TemplateQueries,
+    /// Rows one of those queries hands the template.
+    TemplateQueryRows,
     /// Memory one query may hold in sorts, joins and aggregates.
     QueryMemory,
     /// Nesting depth of one SQL statement.
@@ -49,7 +54,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order the README lists them.
-    pub const ALL: [Limit; 16] = [
+    pub const ALL: [Limit; 18] = [
         Limit::SampleRows,
         Limit::LinkRows,
         Limit::LinkActions,
@@ -62,6 +67,8 @@ impl Limit {
         Limit::YamlBytes,
         Limit::TemplateFuel,
         Limit::RenderedBytes,
+        Limit::TemplateQueries,
+        Limit::TemplateQueryRows,
         Limit::QueryMemory,
         Limit::SqlDepth,
         Limit::PartitionDays,
@@ -84,6 +91,8 @@ impl Limit {
             Limit::YamlExpanded => 2 << 20,
             Limit::TemplateFuel => 10_000_000,
             Limit::RenderedBytes => 4 << 20,
+            Limit::TemplateQueries => 100,
+            Limit::TemplateQueryRows => 10_000,
             Limit::QueryMemory => 2 << 30,
             Limit::SqlDepth => 200,
             Limit::PartitionDays => 3_660,
@@ -108,6 +117,8 @@ impl Limit {
             Limit::YamlExpanded => ("one YAML file with its aliases expanded", "bytes"),
             Limit::TemplateFuel => ("compiling one model", "template steps"),
             Limit::RenderedBytes => ("one model's compiled SQL", "bytes"),
+            Limit::TemplateQueries => ("the queries compiling one model runs", "queries"),
+            Limit::TemplateQueryRows => ("the result of one query a template runs", "rows"),
             Limit::QueryMemory => ("one query's sorts, joins and aggregates", "bytes"),
             Limit::SqlDepth => ("one SQL statement's nesting", "levels"),
             Limit::PartitionDays => ("the daily partitions (first to last day of trips)", "days"),
@@ -128,9 +139,10 @@ impl Limit {
                 "import only the dbt project (models, macros, seeds and YAML), not its data or build output"
             }
             Limit::YamlExpanded => "write the repeated YAML out instead of using anchors and aliases",
-            Limit::TemplateFuel | Limit::RenderedBytes | Limit::SqlDepth => {
+            Limit::TemplateFuel | Limit::RenderedBytes | Limit::TemplateQueries | Limit::SqlDepth => {
                 "simplify the model, or run it in dbt-duckdb"
             }
+            Limit::TemplateQueryRows => "have the query return fewer rows (aggregate, or add a limit)",
             Limit::PartitionDays => "load trips from fewer years",
             Limit::MicrobatchBatches => "narrow --event-time-start/--event-time-end or use a larger batch_size",
         }

@@ -251,8 +251,8 @@ pub struct Nodes {
 
 impl Nodes {
     /// The selected models, compiled as the next run would compile them.
-    pub fn models(&self, engine: &Engine) -> Result<Vec<CompiledModel>> {
-        engine.compile_selected(&self.selection.select(), &self.selection.exclude(), &parse_vars(self.vars.as_deref())?)
+    pub async fn models(&self, engine: &Engine) -> Result<Vec<CompiledModel>> {
+        engine.compile_selected(&self.selection.select(), &self.selection.exclude(), &parse_vars(self.vars.as_deref())?).await
     }
 }
 

@@ -132,9 +132,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Compile { state, project, nodes } => {
             let (engine, _store) = compile_engine(state.as_deref(), &project)?;
             match &nodes.inline {
-                Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(sql)?.trim()),
+                Some(sql) => println!("Compiled inline node is:\n{}", engine.compile_inline(sql).await?.trim()),
                 None => {
-                    for model in nodes.models(&engine)? {
+                    for model in nodes.models(&engine).await? {
                         println!("Compiled node '{}' is:\n{}\n", model.name, model.sql.trim());
                     }
                 }
@@ -161,7 +161,7 @@ async fn run(command: Command) -> Result<()> {
             match &nodes.inline {
                 Some(sql) => print!("Previewing inline node:\n{}", first_rows(&engine.query_inline(sql).await?)),
                 None => {
-                    for model in nodes.models(&engine)? {
+                    for model in nodes.models(&engine).await? {
                         print!("Previewing node '{}':\n{}\n", model.name, first_rows(&engine.query(&model.sql).await?));
                     }
                 }

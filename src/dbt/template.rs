@@ -5,6 +5,7 @@
 //! revealed: config, refs, sources.
 
 mod dbt_context;
+mod introspection;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -18,6 +19,8 @@ use crate::dbt::request::{BatchWindow, Vars};
 use crate::error::{Error, Location, Result};
 use crate::limits::Limit;
 use crate::sql::warehouse::RelationName;
+
+pub use introspection::{Asked, Introspection, QueryAnswer};
 
 
 /// What a model is compiled against.
@@ -35,6 +38,9 @@ pub struct CompileContext {
     /// The models whose compiling led here, each compiling a parent to see whether it is
     /// ephemeral: a ref back to one of them is a cycle, which the DAG reports.
     pub inlining: Vec<String>,
+    /// What the warehouse answered to the template's questions (`run_query`, the adapter's
+    /// relations and columns); `None` while the graph is parsed, as dbt's `execute` is false.
+    pub introspection: Option<Arc<Introspection>>,
 }
 
 /// A microbatch model's current batch: every parent with an `event_time` is read through it.
@@ -59,6 +65,9 @@ pub struct CompiledModel {
     pub batch: Option<BatchWindow>,
     /// The ephemeral models `sql` reads as CTEs, each with its SQL, in the order they are defined.
     pub ctes: Vec<(String, String)>,
+    /// What the template asked of the warehouse that `introspection` did not answer: it is
+    /// compiled again once it is answered.
+    pub asked: Asked,
 }
 
 /// What the template functions saw while rendering.
@@ -74,6 +83,10 @@ struct Recorder {
     over: Option<Limit>,
     /// The macros this rendering can call.
     macros: dbt_context::Macros,
+    /// What it asked of the warehouse and was not told.
+    asked: Asked,
+    /// `statement` blocks by name: their result, if they fetched one (`load_result`).
+    statements: BTreeMap<String, Option<Value>>,
 }
 
 impl Recorder {
@@ -254,7 +267,8 @@ fn render(
         minijinja::escape_formatter(out, state, value)
     });
     // Macros first: the template functions below win over a macro of the same name.
-    let prelude = dbt_context::add(&mut env, project, &recorder).map_err(|e| template_error(project, node, e, 0))?;
+    let prelude = dbt_context::add(&mut env, project, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
+    introspection::add(&mut env, &recorder, ctx.introspection.clone());
 
     let r = Arc::clone(&recorder);
     env.add_function("config", move |kwargs: Kwargs| {
@@ -363,6 +377,11 @@ fn render(
     let mut sql = CappedSql::default();
     let rendered = template.render_captured_to(minijinja::context! {}, &mut sql);
     let recorded = record(&recorder, std::mem::take);
+    // A failure after a question the warehouse has not answered yet may be the empty answer's:
+    // the runner answers it and renders again, and a failure then is the template's.
+    if rendered.is_err() && ctx.introspection.is_some() && !recorded.asked.queries.is_empty() {
+        return Ok(Rendered { sql: String::new(), recorded });
+    }
     if let Err(e) = rendered {
         let over = recorded.over.or(sql.over).or((e.kind() == ErrorKind::OutOfFuel).then_some(Limit::TemplateFuel));
         return Err(match over {
@@ -391,12 +410,14 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
     let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql };
     let this = || vec![("this", Value::from_object(Relation::plain(RelationName::main(model_name))))];
     let Rendered { mut sql, mut recorded } = render(project, &node, ctx, this(), &BTreeSet::new())?;
-    let ctes = ephemeral_parents(project, model_name, &recorded.refs, ctx)?;
+    let mut parents_asked = Asked::default();
+    let ctes = ephemeral_parents(project, model_name, &recorded.refs, ctx, &mut parents_asked)?;
     if !ctes.is_empty() {
         // Rendered again, its refs to them now naming their CTEs.
         let inlined = ctes.iter().map(|(name, _)| name.clone()).collect();
         Rendered { sql, recorded } = render(project, &node, ctx, this(), &inlined)?;
     }
+    recorded.asked.add(parents_asked);
     let mut values = model.config.clone();
     values.extend(recorded.config);
     let config = ModelConfig::resolve(&values).map_err(|message| Error::Project {
@@ -413,6 +434,7 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
         logs: recorded.logs,
         batch: ctx.batch.as_ref().map(|b| b.window),
         ctes,
+        asked: recorded.asked,
     })
 }
 
@@ -422,7 +444,14 @@ fn cte_name(model: &str) -> String {
 
 /// The ephemeral models among `refs`, and theirs before them, each once, with their SQL: the
 /// CTEs a model that reads them defines, as dbt flattens them.
-fn ephemeral_parents(project: &Project, model: &str, refs: &[String], ctx: &CompileContext) -> Result<Vec<(String, String)>> {
+/// What they asked of the warehouse is added to `asked`.
+fn ephemeral_parents(
+    project: &Project,
+    model: &str,
+    refs: &[String],
+    ctx: &CompileContext,
+    asked: &mut Asked,
+) -> Result<Vec<(String, String)>> {
     let mut ctes: Vec<(String, String)> = Vec::new();
     for parent in refs {
         // A model is ephemeral only where its config says so, in its folder's or YAML config
@@ -439,6 +468,7 @@ fn ephemeral_parents(project: &Project, model: &str, refs: &[String], ctx: &Comp
         if compiled.config.materialized != Materialization::Ephemeral {
             continue;
         }
+        asked.add(compiled.asked);
         for cte in compiled.ctes {
             if !ctes.iter().any(|(n, _)| *n == cte.0) {
                 ctes.push(cte);
@@ -538,6 +568,9 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
     let mut values = test.config.clone();
     values.extend(recorded.config);
     let config = TestConfig::resolve(&values).map_err(fail)?;
+    if !recorded.asked.is_empty() {
+        return Err(fail("a data test cannot query the warehouse while it compiles (run_query, statement, the adapter's relations)".into()));
+    }
     refs.extend(recorded.refs.into_iter().filter(|r| !refs.contains(r)).collect::<Vec<_>>());
     sources.extend(recorded.sources.into_iter().filter(|s| !sources.contains(s)).collect::<Vec<_>>());
     Ok(CompiledTest { name: test.name.clone(), path: test.path.clone(), test_name, sql, config, refs, sources })

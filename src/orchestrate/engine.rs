@@ -11,7 +11,7 @@ use crate::dbt::history::{self, RunRecord, RunStatus};
 use crate::dbt::lineage::Lineage;
 use crate::dbt::project::{Materialization, Model, Project, ProjectFiles};
 use crate::dbt::request::{BuildRequest, EventTimeRange, Vars};
-use crate::dbt::run::{self, Dag};
+use crate::dbt::run::{self, Dag, compile_live};
 use crate::dbt::table_diff::{self, TableDiff};
 use crate::dbt::template::{self, CompileContext};
 use crate::error::{Error, FailedRun, Result, SqlFailure};
@@ -414,21 +414,21 @@ impl Engine {
 
     /// `model` as a full rebuild would make it now, computed without changing anything.
     pub async fn truth(&self, model: &str) -> Result<Table> {
-        self.query(&self.compile_full(model)?.sql).await
+        self.query(&self.compile_full(model).await?.sql).await
     }
 
     /// Where `model`'s table differs from its truth (a changed row's `old` is the table's, its
     /// `new` the truth's); `None` when the table is too large to compare row by row.
     pub async fn drift(&self, model: &str) -> Result<Option<TableDiff>> {
-        let compiled = self.compile_full(model)?;
+        let compiled = self.compile_full(model).await?;
         let truth = self.query(&compiled.sql).await?;
         let current = self.state.warehouse.table(&RelationName::main(model));
         Ok(table_diff::diff(current, None, &truth, &compiled.config.unique_key))
     }
 
     /// `model` compiled as a full refresh (not incremental) with the project's vars.
-    fn compile_full(&self, model: &str) -> Result<template::CompiledModel> {
-        template::compile(&self.project, model, &self.compile_context())
+    async fn compile_full(&self, model: &str) -> Result<template::CompiledModel> {
+        compile_live(&self.project, model, &self.compile_context(), &self.state.warehouse).await
     }
 
     /// What models compile against outside a run: the project's own vars.
@@ -438,26 +438,25 @@ impl Engine {
 
     /// The selected models compiled as the next `dbt run` would compile them (`dbt compile`):
     /// incremental where a model is incremental and its table exists; seeds are skipped.
-    pub fn compile_selected(&self, select: &str, exclude: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
+    pub async fn compile_selected(&self, select: &str, exclude: &str, vars: &Vars) -> Result<Vec<template::CompiledModel>> {
         let mut ctx = self.compile_context();
         ctx.vars.extend(vars.clone());
         let project = self.project.with_vars(vars)?;
         let dag = Dag::of(&project, &ctx)?;
-        dag.select(select, exclude)?
-            .iter()
-            .filter_map(|name| dag.parsed(name).map(|model| (name, model)))
-            .map(|(name, model)| {
-                // The graph compiled every model as a first run; only an incremental one whose
-                // table exists compiles differently.
-                let incremental = model.config.materialized == Materialization::Incremental
-                    && self.state.warehouse.contains(&RelationName::main(name));
-                if incremental {
-                    template::compile(&project, name, &CompileContext { is_incremental: true, ..ctx.clone() })
-                } else {
-                    Ok(model.clone())
-                }
-            })
-            .collect()
+        let mut compiled = Vec::new();
+        for name in dag.select(select, exclude)? {
+            let Some(model) = dag.parsed(&name) else { continue };
+            // The graph compiled every model as a first run; an incremental one whose table
+            // exists, or one that asks the warehouse, compiles differently.
+            let is_incremental = model.config.materialized == Materialization::Incremental
+                && self.state.warehouse.contains(&RelationName::main(&name));
+            compiled.push(if is_incremental || !model.asked.is_empty() {
+                compile_live(&project, &name, &CompileContext { is_incremental, ..ctx.clone() }, &self.state.warehouse).await?
+            } else {
+                model.clone()
+            });
+        }
+        Ok(compiled)
     }
 
     /// `dbt ls`: the nodes a selection picks, of the given resource types (all when empty).
@@ -470,17 +469,17 @@ impl Engine {
 
     /// `sql` compiled as `dbt show --inline` compiles it: a model named [`INLINE`] with the
     /// project's refs, sources, macros and vars.
-    pub fn compile_inline(&self, sql: &str) -> Result<String> {
+    pub async fn compile_inline(&self, sql: &str) -> Result<String> {
         let mut project = self.project.clone();
         let model = Model { name: INLINE.into(), path: format!("{INLINE}.sql"), sql: sql.into(), description: None, config: Default::default() };
         project.models.insert(INLINE.into(), model);
-        Ok(template::compile(&project, INLINE, &self.compile_context())?.sql)
+        Ok(compile_live(&project, INLINE, &self.compile_context(), &self.state.warehouse).await?.sql)
     }
 
     /// What `sql`, compiled inline, returns (in its own order); its failures point into `sql`
     /// (`inline_query.sql:line:column`).
     pub async fn query_inline(&self, sql: &str) -> Result<Table> {
-        let compiled = self.compile_inline(sql)?;
+        let compiled = self.compile_inline(sql).await?;
         let file = format!("{INLINE}.sql");
         self.query_as(&compiled, |failure| {
             failure.into_error(&file, |message, column| Error::Sql {

@@ -8,6 +8,40 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::sql::dialect::timestamp_text;
 use crate::sql::warehouse::Table;
 
+/// A column type as DuckDB names it (`INTEGER`, `VARCHAR`, `DECIMAL(18,3)`), for templates that
+/// ask the warehouse about columns.
+pub fn duckdb_type_name(data_type: &DataType) -> String {
+    let name = match data_type {
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int8 => "TINYINT",
+        DataType::Int16 => "SMALLINT",
+        DataType::Int32 => "INTEGER",
+        DataType::Int64 => "BIGINT",
+        DataType::UInt8 => "UTINYINT",
+        DataType::UInt16 => "USMALLINT",
+        DataType::UInt32 => "UINTEGER",
+        DataType::UInt64 => "UBIGINT",
+        DataType::Float16 | DataType::Float32 => "FLOAT",
+        DataType::Float64 => "DOUBLE",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "BLOB",
+        DataType::Date32 | DataType::Date64 => "DATE",
+        DataType::Time32(_) | DataType::Time64(_) => "TIME",
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE",
+        DataType::Timestamp(_, None) => "TIMESTAMP",
+        DataType::Interval(_) | DataType::Duration(_) => "INTERVAL",
+        DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale) => {
+            return format!("DECIMAL({precision},{scale})");
+        }
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => {
+            return format!("{}[]", duckdb_type_name(item.data_type()));
+        }
+        DataType::Null => "\"NULL\"",
+        other => return other.to_string().to_uppercase(),
+    };
+    name.to_string()
+}
+
 /// One cell as text; `None` for NULL.
 pub fn cell(batch: &RecordBatch, column: usize, row: usize) -> Option<String> {
     let array = batch.column(column);

@@ -4,6 +4,7 @@
 
 mod dag;
 mod data_tests;
+mod introspect;
 mod list;
 mod materialize;
 mod microbatch;
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use web_time::Instant;
 
 pub use dag::Dag;
+pub use introspect::compile_live;
 pub use list::Listed;
 pub use materialize::Changes;
 pub use microbatch::parse_time;
@@ -25,7 +27,7 @@ use crate::dbt::history::{ModelRun, Phases, RunStatus, TestRun};
 use crate::dbt::project::{Materialization, Project, Strategy};
 use crate::dbt::request::{BuildRequest, DbtCommand};
 use crate::dbt::table_diff;
-use crate::dbt::template::{self, BatchContext, CompileContext, CompiledModel, CompiledTest};
+use crate::dbt::template::{BatchContext, CompileContext, CompiledModel, CompiledTest};
 use crate::error::{Error, SqlFailure};
 use crate::limits::{Limit, quantity};
 use crate::sql::warehouse::{Aliases, RelationName, Warehouse};
@@ -218,7 +220,9 @@ impl<'a> Step<'a> {
             self.batches(working, &parse, incremental, &mut phases).await?
         } else {
             let compile_start = Instant::now();
-            let compiled = if incremental { self.compile(name, true, None)? } else { parse };
+            // The graph's compile stands unless the run compiles differently: incrementally, or
+            // with what the template asks of the warehouse answered.
+            let compiled = if incremental || !parse.asked.is_empty() { self.compile(working, name, incremental, None).await? } else { parse };
             phases.lap("compile", compile_start);
             let outcome =
                 materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, incremental, &mut phases).await;
@@ -308,7 +312,7 @@ impl<'a> Step<'a> {
             let batch_incremental = index > 0 || incremental;
             let batch = BatchContext { window, model_event_times: model_event_times.clone() };
             let compile_start = Instant::now();
-            let compiled = self.compile(name, batch_incremental, Some(batch))?;
+            let compiled = self.compile(working, name, batch_incremental, Some(batch)).await?;
             phases.lap("compile", compile_start);
             let outcome =
                 materialize::materialize(working, self.project.dialect, &self.aliases, &compiled, batch_incremental, phases).await;
@@ -364,7 +368,7 @@ impl<'a> Step<'a> {
         })
     }
 
-    fn compile(&self, name: &str, is_incremental: bool, batch: Option<BatchContext>) -> Result<CompiledModel, Error> {
-        template::compile(self.project, name, &CompileContext { is_incremental, batch, ..self.base_ctx.clone() })
+    async fn compile(&self, working: &Warehouse, name: &str, is_incremental: bool, batch: Option<BatchContext>) -> Result<CompiledModel, Error> {
+        compile_live(self.project, name, &CompileContext { is_incremental, batch, ..self.base_ctx.clone() }, working).await
     }
 }

@@ -14,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, ErrorKind, State};
 
-use super::{Shared, record};
+use super::introspection::{self, Introspection};
+use super::{Relation, Shared, record};
 use crate::dbt::project::{MacroFile, Project, macro_names};
 
 /// What a macro's name starts with in its renamed file (never `_`: minijinja does not export
@@ -112,7 +113,12 @@ pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
 
 /// Registers every macro file and the dbt context on `env`; returns the template text that
 /// must open each rendering (imports, then the binding, on one line).
-pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Shared) -> Result<String, minijinja::Error> {
+pub(super) fn add(
+    env: &mut Environment<'_>,
+    project: &Project,
+    recorder: &Shared,
+    known: Option<Arc<Introspection>>,
+) -> Result<String, minijinja::Error> {
     let mut prelude = String::new();
     let mut modules = [Vec::new(), Vec::new()];
     let own = project.macros.iter().map(|f| (true, f, jinja_source(&f.source)));
@@ -168,10 +174,9 @@ pub(super) fn add(env: &mut Environment<'_>, project: &Project, recorder: &Share
             .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))
     });
     env.add_global("dbt", Value::from_object(Namespace(Arc::clone(recorder))));
-    env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder))));
+    env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder), known)));
     env.add_global("exceptions", Value::from_object(Exceptions(Arc::clone(recorder))));
-    env.add_global("api", minijinja::context! { Column => Value::from_object(ColumnTypes) });
-    env.add_global("execute", Value::from(true));
+    env.add_global("api", minijinja::context! { Column => Value::from_object(ColumnTypes), Relation => Value::from_object(Relations) });
     Ok(prelude)
 }
 
@@ -236,14 +241,23 @@ impl Object for Namespace {
     }
 }
 
-/// `adapter`: only `dispatch(name, macro_namespace)`, which returns the macro to call.
+/// `adapter`: `dispatch(name, macro_namespace)`, which returns the macro to call; `quote`; and
+/// what it knows of the warehouse, `get_columns_in_relation` and `get_relation`.
 #[derive(Debug)]
-struct Adapter(Shared);
+struct Adapter(Shared, Option<Arc<Introspection>>);
 
 impl Object for Adapter {
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
-        if method != "dispatch" {
-            return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available (only adapter.dispatch is)")));
+        let known = self.1.as_deref();
+        match (method, args) {
+            ("dispatch", _) => {}
+            ("quote", [name]) => return Ok(Value::from(introspection::quote(&name.to_string()))),
+            ("get_columns_in_relation", [relation]) => return introspection::columns_in(&self.0, known, relation),
+            ("get_relation", _) => return introspection::relation(&self.0, known, args),
+            _ => {
+                let available = "dispatch, quote, get_columns_in_relation, get_relation";
+                return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available here ({available} are)")));
+            }
         }
         let name = args.first().and_then(Value::as_str).ok_or_else(|| {
             minijinja::Error::new(ErrorKind::InvalidOperation, "adapter.dispatch takes a macro name")
@@ -272,6 +286,26 @@ impl Object for Exceptions {
             }
             other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("exceptions.{other} is not available"))),
         }
+    }
+}
+
+/// `api.Relation.create(database, schema, identifier)`: a relation by its name.
+#[derive(Debug)]
+struct Relations;
+
+impl Object for Relations {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
+        if method != "create" {
+            return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("api.Relation.{method} is not available (create is)")));
+        }
+        let (_, kwargs): (&[Value], minijinja::value::Kwargs) = minijinja::value::from_args(args)?;
+        let schema: Option<String> = kwargs.get("schema")?;
+        let identifier: String = kwargs.get("identifier")?;
+        let _: Option<Value> = kwargs.get("database")?;
+        let _: Option<Value> = kwargs.get("type")?;
+        kwargs.assert_all_used()?;
+        let name = crate::sql::warehouse::RelationName::new(schema.as_deref().unwrap_or("main"), &identifier);
+        Ok(Value::from_object(Relation::plain(name)))
     }
 }
 

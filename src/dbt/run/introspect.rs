@@ -1,0 +1,66 @@
+//! Compiling a model whose template asks the warehouse (dbt's `run_query`, `statement`, the
+//! adapter's columns and relations): render, run what it asked, render again with the answers,
+//! until it asks nothing new.
+
+use std::sync::Arc;
+
+use crate::dbt::project::Project;
+use crate::dbt::template::{self, CompileContext, CompiledModel, Introspection, QueryAnswer};
+use crate::error::Result;
+use crate::limits::Limit;
+use crate::sql::dialect;
+use crate::sql::query::{duckdb_type_name, json_cell};
+use crate::sql::warehouse::{Warehouse, collect};
+
+/// `model` compiled with what `warehouse` answers to its template; one that asks nothing is
+/// rendered once.
+pub async fn compile_live(project: &Project, model: &str, ctx: &CompileContext, warehouse: &Warehouse) -> Result<CompiledModel> {
+    let place = || format!("{} (model {model})", project.model(model).map(|m| m.path.as_str()).unwrap_or(model));
+    let mut known = Introspection { relations: warehouse.relations().map(|(name, _)| name.clone()).collect(), ..Introspection::default() };
+    let mut queries = 0u64;
+    loop {
+        let live = CompileContext { introspection: Some(Arc::new(known.clone())), ..ctx.clone() };
+        let compiled = template::compile(project, model, &live)?;
+        // Asking only for a relation is answered already: the warehouse's relations were given.
+        if compiled.asked.queries.is_empty() {
+            return Ok(compiled);
+        }
+        queries += compiled.asked.queries.len() as u64;
+        Limit::TemplateQueries.check(queries, place())?;
+        for sql in compiled.asked.queries {
+            let answer = answer(project, warehouse, &sql, &place()).await?;
+            known.answers.insert(sql, answer);
+        }
+    }
+}
+
+/// What `sql` returns, or why it failed (the template reports that where it asked); over
+/// [`Limit::TemplateQueryRows`] rows is an error of the compile.
+async fn answer(project: &Project, warehouse: &Warehouse, sql: &str, place: &str) -> Result<std::result::Result<QueryAnswer, String>> {
+    let ctx = warehouse.context(project.dialect, &project.aliases()).await?;
+    let frame = match dialect::sql(&ctx, sql).await {
+        Ok(frame) => frame,
+        Err(failure) => return Ok(Err(failure.to_string())),
+    };
+    let most = Limit::TemplateQueryRows.max() as usize;
+    let frame = match frame.limit(0, Some(most + 1)) {
+        Ok(frame) => frame,
+        Err(e) => return Ok(Err(crate::error::describe_datafusion(&e))),
+    };
+    let table = match collect(frame).await {
+        Ok(table) => table,
+        Err(e) => return Ok(Err(crate::error::describe_datafusion(&e))),
+    };
+    let rows = table.num_rows();
+    if rows > most {
+        return Err(Limit::TemplateQueryRows.exceeded(None, format!("{place}: run_query(\"{}\")", sql.trim())));
+    }
+    let columns = table.schema.fields().iter().map(|f| (f.name().clone(), duckdb_type_name(f.data_type()))).collect();
+    let mut answer = QueryAnswer { columns, rows: Vec::with_capacity(rows) };
+    for batch in table.batches.iter() {
+        for row in 0..batch.num_rows() {
+            answer.rows.push((0..batch.num_columns()).map(|c| json_cell(batch, c, row)).collect());
+        }
+    }
+    Ok(Ok(answer))
+}

@@ -1,18 +1,19 @@
 //! Compiling a model or a data test: its SQL + Jinja rendered with dbt's context (`config`,
-//! `ref`, `source`, `this`, `is_incremental`, `var`, `env_var`, `target`, `log`,
-//! `dbt_utils.generate_surrogate_key`, and [`dbt_context`]: project and dbt macros, the `dbt`
-//! namespace, `adapter.dispatch`, `return`, `exceptions`) into plain SQL plus what the rendering
-//! revealed: config, refs, sources.
+//! `ref`, `source`, `this`, `is_incremental`, `var`, `env_var`, `target`, `log`, and
+//! [`dbt_context`]: the project's, its packages' and dbt's macros, the `dbt` namespace,
+//! `adapter.dispatch`, `return`, `exceptions`; [`introspection`]: what it asks the warehouse)
+//! into plain SQL plus what the rendering revealed: config, refs, sources.
 
 mod dbt_context;
 mod introspection;
+mod python;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Object, Value};
-use minijinja::{Environment, ErrorKind, State};
+use minijinja::{Environment, ErrorKind};
 
 use crate::dbt::project::{ConfigValues, DataTest, Materialization, ModelConfig, Project, TestConfig, TestKind, Tested};
 use crate::dbt::request::{BatchWindow, Vars};
@@ -171,6 +172,11 @@ impl Relation {
 }
 
 impl Object for Relation {
+    // A relation is true, as in dbt (`{% if not relation %}`), whatever it holds.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "name" | "identifier" | "table" => Some(Value::from(self.name.name.clone())),
@@ -186,49 +192,6 @@ impl Object for Relation {
             None => f.write_str(&self.name.quoted()),
         }
     }
-}
-
-/// The `dbt_utils` package namespace; only `generate_surrogate_key` so far.
-#[derive(Debug)]
-struct DbtUtils;
-
-impl Object for DbtUtils {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> std::result::Result<Value, minijinja::Error> {
-        match method {
-            "generate_surrogate_key" => {
-                let [fields] = args else {
-                    return Err(minijinja::Error::new(
-                        ErrorKind::InvalidOperation,
-                        "generate_surrogate_key takes one argument: a list of column names",
-                    ));
-                };
-                let fields: Vec<String> = fields
-                    .try_iter()?
-                    .map(|f| f.to_string())
-                    .collect();
-                Ok(Value::from_safe_string(surrogate_key_sql(&fields)))
-            }
-            other => Err(minijinja::Error::new(
-                ErrorKind::UnknownMethod,
-                format!("dbt_utils.{other} is not available (only generate_surrogate_key is)"),
-            )),
-        }
-    }
-}
-
-/// dbt_utils' surrogate key: each field cast to text, nulls replaced by a marker, joined by
-/// '-', hashed with md5.
-pub fn surrogate_key_sql(fields: &[String]) -> String {
-    let parts: Vec<String> = fields
-        .iter()
-        .map(|f| format!("coalesce(cast({f} as VARCHAR), '_dbt_utils_surrogate_key_null_')"))
-        .collect();
-    format!("md5(cast({} as VARCHAR))", parts.join(" || '-' || "))
 }
 
 /// A file being rendered: a model's or a test's.
@@ -269,6 +232,7 @@ fn render(
     // Macros first: the template functions below win over a macro of the same name.
     let prelude = dbt_context::add(&mut env, project, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
     introspection::add(&mut env, &recorder, ctx.introspection.clone());
+    python::add(&mut env);
 
     let r = Arc::clone(&recorder);
     env.add_function("config", move |kwargs: Kwargs| {
@@ -363,14 +327,13 @@ fn render(
         Ok::<_, minijinja::Error>(Value::from(""))
     });
 
-    env.add_global("dbt_utils", Value::from_object(DbtUtils));
     env.add_global("target", crate::dbt::project::target(&project.name));
     for (name, value) in globals {
         env.add_global(name, value);
     }
 
     // The prelude shares line 1 with the node so every later line keeps its number.
-    let source = format!("{prelude}{}", node.sql);
+    let source = format!("{prelude}{}", python::mutable_literals(node.sql));
     let template = env
         .template_from_named_str(node.path, &source)
         .map_err(|e| template_error(project, node, e, prelude.len()))?;
@@ -579,15 +542,26 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
 /// The Jinja that calls a generic test's macro. An argument written as `ref(...)` or
 /// `source(...)` is an expression, as dbt renders it; any other value is passed as data.
 fn test_call(project: &Project, test: &str, has_column: bool, args: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<String, String> {
-    if let Some((package, _)) = test.split_once('.') {
-        return Err(format!("package `{package}` is not available (its tests cannot run here)"));
-    }
+    let (package, test) = match test.split_once('.') {
+        Some((package, test)) => (Some(package), test),
+        None => (None, test),
+    };
     let macro_name = format!("test_{test}");
-    let known = dbt_context::macro_names_of(project);
+    let known = match package {
+        Some(package) => dbt_context::package_macro_names(project, package).ok_or_else(|| {
+            format!("package `{package}` is not installed (add it under dbt_packages/, as `dbt deps` does; dbt_utils is built in)")
+        })?,
+        None => dbt_context::macro_names_of(project),
+    };
     if !known.contains(&macro_name) {
         let tests: Vec<&str> = known.iter().filter_map(|n| n.strip_prefix("test_")).collect();
-        return Err(format!("unknown test `{test}` (the tests there are: {})", tests.join(", ")));
+        let place = package.map(|p| format!(" of package {p}")).unwrap_or_default();
+        return Err(format!("unknown test `{test}`{place} (the tests there are: {})", tests.join(", ")));
     }
+    let macro_name = match package {
+        Some(package) => format!("{package}.{macro_name}"),
+        None => macro_name,
+    };
     let mut call = format!("{{{{ {macro_name}(model=__model");
     if has_column {
         call.push_str(", column_name=__column");
@@ -744,6 +718,26 @@ mod tests {
     }
 
     #[test]
+    fn a_packages_macros_are_called_through_its_name_and_dispatched_in_its_search_order() {
+        let files = |project_file: &'static str| {
+            parsed(&[
+                ("dbt_project.yml", project_file),
+                ("dbt_packages/money/dbt_project.yml", "name: money\n"),
+                (
+                    "dbt_packages/money/macros/units.sql",
+                    "{% macro units(x) %}{{ return(adapter.dispatch('units', 'money')(x)) }}{% endmacro %}{% macro default__units(x) %}{{ x }} / 100{% endmacro %}",
+                ),
+                ("macros/units.sql", "{% macro default__units(x) %}{{ x }} / 1000{% endmacro %}"),
+                ("models/m.sql", "select {{ money.units('a') }} as u, {{ t.default__units('b') }} as v"),
+            ])
+        };
+        let sql = |project: &Project| compile(project, "m", &CompileContext::default()).map(|c| c.sql).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sql(&files("name: t\n")), "select a / 1000 as u, b / 1000 as v", "the project's override comes first");
+        let own_first = files("name: t\ndispatch:\n  - macro_namespace: money\n    search_order: [money, t]\n");
+        assert_eq!(sql(&own_first), "select a / 100 as u, b / 1000 as v");
+    }
+
+    #[test]
     fn generic_tests_call_their_macro_as_dbt_does() {
         let project = parsed(&[
             ("models/orders.sql", "select 1 as id, 2 as customer_id"),
@@ -771,7 +765,7 @@ mod tests {
     fn an_unknown_test_says_which_and_where() {
         let project = parsed(&[
             ("models/orders.sql", "select 1 as id"),
-            ("models/schema.yml", "models:\n  - name: orders\n    data_tests: [is_odd, dbt_utils.at_least_one]\n"),
+            ("models/schema.yml", "models:\n  - name: orders\n    data_tests: [is_odd, dbt_expectations.expect_table_row_count_to_equal, dbt_utils.is_odd]\n"),
         ]);
         let error = |index: usize| compile_test(&project, &project.tests[index], &CompileContext::default()).err().map(|e| e.to_string());
         assert_eq!(
@@ -780,7 +774,18 @@ mod tests {
         );
         assert_eq!(
             error(1).as_deref(),
-            Some("models/schema.yml: test dbt_utils_at_least_one_orders_: package `dbt_utils` is not available (its tests cannot run here)")
+            Some(
+                "models/schema.yml: test dbt_expectations_expect_table_row_count_to_equal_orders_: package `dbt_expectations` is not installed \
+                 (add it under dbt_packages/, as `dbt deps` does; dbt_utils is built in)"
+            )
+        );
+        assert_eq!(
+            error(2).as_deref(),
+            Some(
+                "models/schema.yml: test dbt_utils_is_odd_orders_: unknown test `is_odd` of package dbt_utils (the tests there are: \
+                 accepted_range, at_least_one, equal_rowcount, expression_is_true, not_accepted_values, not_constant, not_empty_string, \
+                 unique_combination_of_columns)"
+            )
         );
     }
 

@@ -682,6 +682,19 @@ def import_a_project(ctx):
     (folder / "analytics" / "tests").mkdir(exist_ok=True)
     (folder / "analytics" / "tests" / "busiest_zones_have_trips.sql").write_text(
         "select * from {{ ref('busiest_zones') }} where trips < 1\n")
+    # A package as `dbt deps` installs it, and dbt_utils (built in): a model reading the
+    # warehouse's columns through dbt_utils.star, a package macro, a dbt_utils test.
+    package = folder / "analytics" / "dbt_packages" / "zone_tools"
+    (package / "macros").mkdir(parents=True)
+    (package / "dbt_project.yml").write_text("name: zone_tools\nversion: '1.0.0'\n")
+    (package / "macros" / "share.sql").write_text(
+        "{% macro percent_of(part, whole) %}round(100.0 * {{ part }} / {{ whole }}, 1){% endmacro %}\n")
+    (folder / "analytics" / "models" / "marts" / "zone_shares.sql").write_text(
+        "select {{ dbt_utils.star(ref('busiest_zones'), except=['trips']) }},\n"
+        "    {{ zone_tools.percent_of('trips', 'sum(trips) over ()') }} as share\nfrom {{ ref('busiest_zones') }}\n")
+    (folder / "analytics" / "models" / "marts" / "zone_shares.yml").write_text(
+        "version: 2\nmodels:\n  - name: zone_shares\n    data_tests:\n      - dbt_utils.expression_is_true:\n"
+        "          arguments: {expression: 'share between 0 and 100'}\n")
     # A snapshot of the busiest zones, versions told apart by their trip counts.
     (folder / "analytics" / "snapshots").mkdir(exist_ok=True)
     (folder / "analytics" / "snapshots" / "busiest.sql").write_text(
@@ -705,11 +718,15 @@ def import_a_project(ctx):
     compiled = record["ok"]["models"][0]["compiled_sql"]
     check(compiled.startswith("with __dbt__cte__pickups_by_zone as (") and "from __dbt__cte__pickups_by_zone" in compiled,
           f"busiest_zones compiled with its ephemeral parent inlined: {compiled!r}")
+    shares = query(b, "select * from zone_shares order by share desc, pickup_zone_id")
+    check([list(row) for row in shares] == [["pickup_zone_id", "share"]] * 5 and round(sum(r["share"] for r in shares)) == 100,
+          f"zone_shares: the package's macro over dbt_utils.star's columns: {shares}")
     history = query(b, "select count(*) as versions, count(dbt_valid_to) as closed, count(distinct dbt_scd_id) as ids from busiest_history")
     check(history == [{"versions": 5, "closed": 0, "ids": 5}], f"the snapshot's first run: {history}")
     counts = len({row["trips"] for row in got})
     tests = {t["name"]: (t["status"], t["failures"]) for t in record["ok"]["tests"]}
     check(tests == {"accepted_values_busiest_zones_trips__0": ("warn", counts), "busiest_zones_have_trips": ("success", 0),
+                    "dbt_utils_expression_is_true_zone_shares_share_between_0_and_100": ("success", 0),
                     "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_": ("success", 0)},
           f"the imported project's tests: {tests}")
     b.js("document.querySelector('[data-testid=\"run-tests\"]').closest('details').querySelector('summary').click();")
@@ -717,6 +734,7 @@ def import_a_project(ctx):
     b.screenshot(ctx["shots"] / "imported-project-tests.png")
     shown = b.text(b.find("run-tests"))
     check(shown.splitlines() == [f"accepted_values_busiest_zones_trips__0 warn: {counts} failing", "busiest_zones_have_trips pass",
+                                 "dbt_utils_expression_is_true_zone_shares_share_between_0_and_100 pass",
                                  "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_ pass"],
           f"the run shows its tests as {shown!r}")
     again = b.api("build", {"command": "snapshot", "select": "busiest_history"})
@@ -747,7 +765,7 @@ def import_a_project(ctx):
 
     # A folder picked whole: the project without the new model.
     for added in ["models/marts/busiest_zones.sql", "models/marts/busiest_zones.yml", "tests/busiest_zones_have_trips.sql",
-                  "snapshots/busiest.sql"]:
+                  "snapshots/busiest.sql", "models/marts/zone_shares.sql", "models/marts/zone_shares.yml"]:
         (folder / "analytics" / added).unlink()
     b.type_file(b.find("project-import-folder"), folder)
     b.wait("the folder's project", lambda: "busiest_zones" not in b.text(b.find("project-panel-lineage")))

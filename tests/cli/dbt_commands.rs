@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use backfill::{LESSON, builtin};
 
-fn backfill(dir: &Path, args: &[&str]) -> Output {
+pub fn backfill(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_backfill"))
         .current_dir(dir)
         .args(args)
@@ -16,7 +16,7 @@ fn backfill(dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot start backfill: {e}"))
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
+pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = backfill(dir, args);
     assert!(out.status.success(), "backfill {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -61,7 +61,7 @@ fn selection_speaks_dbt() {
 }
 
 /// A dbt project folder under `dir` holding `files`; returns its path.
-fn project(dir: &Path, files: &[(&str, &str)]) -> String {
+pub fn project(dir: &Path, files: &[(&str, &str)]) -> String {
     let project = dir.join("project");
     for (path, text) in files {
         let file = project.join(path);

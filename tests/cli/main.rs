@@ -3,3 +3,4 @@
 
 mod bad_input;
 mod dbt_commands;
+mod dbt_packages;

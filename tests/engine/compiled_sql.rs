@@ -103,7 +103,7 @@ fn template_errors() {
         ("unclosed_block", "select 1\n{% if true %}\nfrom t\n"),
         ("compiler_error", "{{ exceptions.raise_compiler_error('amounts must be in cents') }}"),
         ("undefined_var", "select '{{ var(\"region\") }}' as region"),
-        ("dbt_utils_beyond_surrogate_key", "select {{ dbt_utils.star(ref('orders')) }}"),
+        ("unknown_package_macro", "select {{ dbt_utils.no_such_macro(ref('orders')) }}"),
     ];
     for (name, sql) in cases {
         let project = shop(&[("models/broken.sql", sql)]);

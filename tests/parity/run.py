@@ -81,7 +81,7 @@ class Twin:
             sources = models / "sources.yml"
             sources.write_text(sources.read_text().replace(
                 "      - name: trips\n", f"      - name: trips\n        config:\n          event_time: {trips_event_time}\n"))
-        shutil.copytree(ROOT / "src" / "course" / "export" / "dbt_utils", work / "dbt_utils")
+        shutil.copytree(ROOT / "src" / "dbt" / "project" / "dbt_utils", work / "dbt_utils")
         (self.project / "packages.yml").write_text("packages:\n  - local: ../dbt_utils\n")
         (self.project / "profiles.yml").write_text(
             "analytics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
@@ -667,11 +667,8 @@ def our_results(stdout):
     return out
 
 
-def data_tests(twin):
-    """dbt's tests (generic with arguments and configs, a project's own generic test, a singular
-    test) pass and warn as dbt-duckdb reports them; a failing one fails the build on both sides;
-    cross-database macros (with the project's dispatch override) build the same table."""
-    twin.load(gen(twin, "2023-03"), "2023-03")
+def build_with_tests_passing_and_warning(twin):
+    """Both build everything; their tests pass and warn alike, and some do each."""
     twin.dbt("build")
     ours = twin.bf("build", "--state", str(twin.state), "--project", str(twin.project)).stdout
     theirs = run_results(twin)
@@ -679,6 +676,14 @@ def data_tests(twin):
         raise AssertionError(f"dbt's tests: {sorted(theirs.items())}\nbackfill's: {sorted(our_results(ours).items())}")
     if {status for status, _ in theirs.values()} != {"pass", "warn"}:
         raise AssertionError(f"the scenario means some tests to pass and some to warn: {theirs}")
+
+
+def data_tests(twin):
+    """dbt's tests (generic with arguments and configs, a project's own generic test, a singular
+    test) pass and warn as dbt-duckdb reports them; a failing one fails the build on both sides;
+    cross-database macros (with the project's dispatch override) build the same table."""
+    twin.load(gen(twin, "2023-03"), "2023-03")
+    build_with_tests_passing_and_warning(twin)
     twin.compare([*MODELS, "cross_db"])
     (twin.project / "tests" / "zones_from_100.sql").write_text(FAILING_TEST)
     dbt_failed = twin.dbt("build", "--select", "stg_zones", ok=False)
@@ -687,6 +692,63 @@ def data_tests(twin):
         raise AssertionError(f"dbt:\n{dbt_failed[-1500:]}\nbackfill exit {ours.returncode}:\n{ours.stdout}")
     if ours.stderr.strip() != "error: test zones_from_100 failed: 99 failing row(s)":
         raise AssertionError(f"backfill said: {ours.stderr}")
+
+
+UTILS_MODELS = {
+    # Backfill's dbt_utils, run by dbt-duckdb as the local package it is exported as.
+    "utils_star": "select {{ dbt_utils.star(ref('payment_labels'), except=['fee_rate'], prefix='p_') }}\n"
+                  "from {{ ref('payment_labels') }}\n",
+    "utils_union": "{{ dbt_utils.union_relations([ref('payment_labels'), ref('zone_codes')], source_column_name=none) }}\n",
+    "utils_pivot": "select vendor_name, {{ dbt_utils.pivot('payment_type', dbt_utils.get_column_values(ref('stg_trips'),"
+                   " 'payment_type', order_by='payment_type', where='payment_type is not null')) }}\n"
+                   "from {{ ref('stg_trips') }} group by vendor_name\n",
+    "utils_unpivot": "{{ dbt_utils.unpivot(ref('zone_codes'), cast_to='varchar', exclude=['code']) }}\n",
+    "utils_spine": "{{ dbt_utils.date_spine('day', \"cast('2023-03-01' as date)\", \"cast('2023-03-08' as date)\") }}\n",
+    "utils_dedup": "{{ dbt_utils.deduplicate(ref('stg_zones'), 'borough', 'zone_id desc') }}\n",
+    "utils_math": "select payment_type, {{ dbt_utils.safe_divide('fee_rate', 'payment_type - 1') }} as ratio,\n"
+                  "    {{ dbt_utils.safe_add(['fee_rate', 'payment_type']) }} as total,\n"
+                  "    {{ dbt_utils.generate_surrogate_key(['label', 'fee_rate']) }} as label_key\n"
+                  "from {{ ref('payment_labels') }}\n",
+    # A model asking the warehouse itself. Its numbers are cast: an integer literal is an
+    # INTEGER in DuckDB and still a BIGINT here.
+    "introspection": """{%- set kinds = run_query("select distinct payment_type from " ~ ref('stg_trips') ~ " where payment_type is not null order by 1") -%}
+{%- set columns = adapter.get_columns_in_relation(ref('payment_labels')) -%}
+{%- call statement('zones', fetch_result=True) %}select count(*) from {{ ref('stg_zones') }}{% endcall -%}
+select '{{ columns | map(attribute='name') | join(',') }}' as column_names,
+    '{{ columns | map(attribute='data_type') | join(',') | lower }}' as column_types,
+    cast({{ load_result('zones')['data'][0][0] if execute else 0 }} as bigint) as zones,
+    cast({{ kinds.columns[0].values() | length if execute else 0 }} as bigint) as payment_types,
+    '{{ kinds.rows[0][0] if execute else '' }}' as first_type,
+    cast({{ dbt_utils.get_single_value("select max(zone_id) from " ~ ref('stg_zones')) or 0 }} as bigint) as max_zone,
+    {{ 'true' if adapter.get_relation(database=this.database, schema='main', identifier='nowhere') is none else 'false' }} as nowhere_missing
+""",
+}
+UTILS_FILES = {
+    **SEED_FILES,
+    "models/utils.yml": """version: 2
+models:
+  - name: utils_math
+    data_tests:
+      - dbt_utils.expression_is_true:
+          arguments: {expression: "total >= payment_type"}
+      - dbt_utils.unique_combination_of_columns:
+          arguments: {combination_of_columns: [payment_type, label_key]}
+    columns:
+      - name: ratio
+        data_tests:
+          - dbt_utils.accepted_range:
+              arguments: {min_value: 0.001, max_value: 0.01}
+              config: {severity: warn}
+""",
+}
+
+
+def dbt_utils_and_introspection(twin):
+    """Backfill's dbt_utils (its macros reading the warehouse, its tests) and a model's own
+    run_query, statement and adapter calls build what dbt-duckdb builds from the same package."""
+    twin.load(gen(twin, "2023-03", rows=3000), "2023-03")
+    build_with_tests_passing_and_warning(twin)
+    twin.compare(list(UTILS_MODELS))
 
 
 LS_SELECTIONS = [
@@ -760,6 +822,7 @@ SCENARIOS = [
     ("exported project", exported_project, {}),
     ("2024 and 2025 file schemas", file_schemas_2024_2025, {}),
     ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),
+    ("dbt_utils and introspection", dbt_utils_and_introspection, {"extra_files": UTILS_FILES, "extra_models": UTILS_MODELS}),
     ("ls as dbt ls", ls_as_dbt_ls, {"extra_files": {**TEST_FILES, **SNAPSHOT_FILES}}),
 ]
 

@@ -4,12 +4,10 @@
 
 use std::io::Write;
 
-use crate::dbt::project::{Project, ProjectFiles};
+use crate::dbt::project::{Project, ProjectFiles, builtin_dbt_utils};
 use crate::error::{Error, Result};
 use crate::sources::ingest::BUILTIN_ZONES;
 
-const DBT_UTILS_PROJECT: &str = include_str!("dbt_utils/dbt_project.yml");
-const DBT_UTILS_SURROGATE_KEY: &str = include_str!("dbt_utils/macros/generate_surrogate_key.sql");
 const DEFINITIONS: &str = include_str!("definitions.py");
 const LOAD_RAW: &str = include_str!("load_raw.py");
 const README: &str = include_str!("README.md");
@@ -49,7 +47,7 @@ pub fn project_files(project: &Project, start_date: &str, policy: BackfillPolicy
         project.files.0.iter().map(|(path, text)| (format!("analytics/{path}"), text.clone())).collect();
     // What the export writes itself replaces the project's copy (a re-imported export has one):
     // a zip cannot hold one path twice.
-    let written: Vec<(String, String)> = vec![
+    let mut written: Vec<(String, String)> = vec![
         (
             "analytics/profiles.yml".into(),
             format!(
@@ -57,13 +55,13 @@ pub fn project_files(project: &Project, start_date: &str, policy: BackfillPolicy
             ),
         ),
         ("analytics/packages.yml".into(), "packages:\n  - local: dbt_utils\n".into()),
-        ("analytics/dbt_utils/dbt_project.yml".into(), DBT_UTILS_PROJECT.into()),
-        ("analytics/dbt_utils/macros/generate_surrogate_key.sql".into(), DBT_UTILS_SURROGATE_KEY.into()),
         ("analytics/load_raw.py".into(), LOAD_RAW.into()),
         ("analytics/taxi_zones.csv".into(), BUILTIN_ZONES.into()),
         ("orchestration/definitions.py".into(), DEFINITIONS.replace("{{START_DATE}}", start_date).replace("{{BACKFILL_POLICY}}", policy.python())),
         ("README.md".into(), README.replace("{{NAME}}", &project.name)),
     ];
+    // Backfill's dbt_utils as a local package: dbt runs the same macros.
+    written.extend(builtin_dbt_utils().0.into_iter().map(|(path, text)| (format!("analytics/dbt_utils/{path}"), text)));
     files.retain(|(path, _)| !written.iter().any(|(own, _)| own == path));
     files.extend(written);
     Ok(files.into_iter().map(|(path, text)| (path, text.into_bytes())).collect())

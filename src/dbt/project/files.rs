@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::config::{ConfigValues, KNOWN_KEYS};
 use super::properties::Properties;
-use super::yaml;
+use super::{packages, yaml};
 use super::data_tests::{self, DataTest, TestKind, Tested};
 use super::{MacroFile, Model, Project, Seed, Source, SourceTable};
 use crate::error::{Error, Result};
@@ -34,17 +34,28 @@ impl ProjectFiles {
         };
         let (folders, name) = relative.rsplit_once('/').unwrap_or(("", relative));
         let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        safe(name)
-            && (folders.is_empty() || folders.split('/').all(|f| safe(f) && !Self::skips_folder(f)))
-            && ["sql", "yml", "yaml", "csv"].contains(&extension)
+        let mut folder = String::new();
+        let folders_wanted = folders.is_empty()
+            || folders.split('/').all(|f| {
+                folder = if folder.is_empty() { f.to_string() } else { format!("{folder}/{f}") };
+                safe(f) && !Self::skips_folder(&folder)
+            });
+        safe(name) && folders_wanted && ["sql", "yml", "yaml", "csv"].contains(&extension)
     }
 
-    /// Folders never part of a project's sources, so never walked: hidden ones, those dbt writes
-    /// or fills itself, and other tools' packages and environments (a `venv` holds dbt's own
-    /// macros, thousands of .sql files).
-    pub fn skips_folder(name: &str) -> bool {
+    /// Folders never part of a project's sources, so never walked, by their `/`-separated path
+    /// (from the project root or above it): hidden ones, those dbt writes itself, other tools'
+    /// packages and environments (a `venv` holds dbt's own macros, thousands of .sql files),
+    /// and inside `dbt_packages/` the packages' own installed packages and test projects. The
+    /// project's `dbt_packages/` is read: what `dbt deps` installed there is its packages.
+    pub fn skips_folder(path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').collect();
+        let name = parts.last().copied().unwrap_or_default();
+        let installed_at = parts[..parts.len() - 1].iter().position(|p| *p == packages::INSTALLED);
         name.starts_with('.')
-            || matches!(name, "target" | "dbt_packages" | "logs" | "node_modules" | "venv" | "site-packages" | "__pycache__")
+            || matches!(name, "target" | "logs" | "node_modules" | "venv" | "site-packages" | "__pycache__")
+            || (name == packages::INSTALLED && installed_at.is_some())
+            || (name == "integration_tests" && installed_at.is_some_and(|at| at + 3 == parts.len()))
     }
 
     /// Whether a YAML file reads a var: only then do `--vars` change what the project is.
@@ -67,7 +78,7 @@ impl ProjectFiles {
             return Err(Error::project(
                 path.as_str(),
                 "not a file a dbt project reads (only .sql, .yml, .yaml and .csv files inside the project, \
-                 outside hidden, build and package folders)",
+                 outside hidden and build folders)",
             ));
         }
         let bytes = self.0.iter().map(|(path, text)| (path.len() + text.len()) as u64).sum();
@@ -87,7 +98,7 @@ impl ProjectFiles {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
                 if entry.file_type().map_err(fail)?.is_dir() {
-                    if !ProjectFiles::skips_folder(&name) {
+                    if !ProjectFiles::skips_folder(&path) {
                         walk(&entry.path(), &path, out)?;
                     }
                 } else if ProjectFiles::wants(&path) {
@@ -123,6 +134,17 @@ impl ProjectFiles {
     /// The project as a dbt invocation with `--vars` reads it: its YAML properties' Jinja sees
     /// `cli_vars` over the project's `vars:`.
     pub fn parse_with_vars(&self, cli_vars: &serde_json::Map<String, Value>) -> Result<Project> {
+        let mut project = self.read_project(cli_vars)?;
+        project.packages = packages::resolve(self, cli_vars)?;
+        Ok(project)
+    }
+
+    /// A package's files read as a project (the root project resolves every package).
+    pub(super) fn parse_package(&self, cli_vars: &serde_json::Map<String, Value>) -> Result<Project> {
+        self.read_project(cli_vars)
+    }
+
+    fn read_project(&self, cli_vars: &serde_json::Map<String, Value>) -> Result<Project> {
         self.check()?;
         let project_file = "dbt_project.yml";
         let text = self
@@ -322,12 +344,29 @@ impl ProjectFiles {
             models,
             sources,
             macros,
+            packages: Vec::new(),
+            dispatch: dispatch_orders(project_file, &root)?,
             seeds,
             tests,
             vars,
             files: self.clone(),
         })
     }
+}
+
+/// `dispatch:` in dbt_project.yml: the packages `adapter.dispatch(name, macro_namespace)`
+/// searches, in order, for each namespace listed.
+fn dispatch_orders(file: &str, root: &Value) -> Result<BTreeMap<String, Vec<String>>> {
+    let Some(entries) = root.get("dispatch") else { return Ok(BTreeMap::new()) };
+    let malformed = || Error::project(file, "`dispatch:` is a list of `macro_namespace:` with its `search_order:` (a list of package names)");
+    let mut orders = BTreeMap::new();
+    for entry in entries.as_array().ok_or_else(malformed)? {
+        let namespace = entry.get("macro_namespace").and_then(Value::as_str).ok_or_else(malformed)?;
+        let order = entry.get("search_order").and_then(Value::as_array).ok_or_else(malformed)?;
+        let order = order.iter().map(|p| p.as_str().map(str::to_string).ok_or_else(malformed)).collect::<Result<Vec<_>>>()?;
+        orders.insert(namespace.to_string(), order);
+    }
+    Ok(orders)
 }
 
 /// Every generic test reads a node or source table the project has, and no two tests share a
@@ -642,11 +681,26 @@ mod tests {
         files.insert("dbt_project.yml", "name: p");
         files.insert("models/a.sql", "select 1");
         assert!(files.parse().is_ok());
-        for planted in ["models/x.py", "../x.sql", "models/../../x.sql", "/etc/x.sql", "C:/x.sql", "models\\x.sql", "target/x.sql", ".git/x.yml"] {
+        let planted_files = [
+            "models/x.py",
+            "../x.sql",
+            "models/../../x.sql",
+            "/etc/x.sql",
+            "C:/x.sql",
+            "models\\x.sql",
+            "target/x.sql",
+            ".git/x.yml",
+            "dbt_packages/a/dbt_packages/b/x.sql",
+            "dbt_packages/a/integration_tests/x.sql",
+        ];
+        for planted in planted_files {
             let mut bad = files.clone();
             bad.0.insert(planted.to_string(), "select 1".to_string());
             let error = bad.parse().err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.starts_with(&format!("{planted}: not a file a dbt project reads")), "{planted}: {error}");
+        }
+        for read in ["dbt_packages/a/macros/x.sql", "p/dbt_packages/a/macros/x.sql", "integration_tests/x.sql"] {
+            assert!(ProjectFiles::wants(read), "{read}");
         }
         let mut many = files.clone();
         many.0.extend((0..Limit::ProjectFiles.max()).map(|i| (format!("models/m{i}.sql"), "select 1".to_string())));

@@ -4,6 +4,7 @@
 mod config;
 mod data_tests;
 mod files;
+mod packages;
 mod properties;
 pub mod yaml;
 
@@ -16,6 +17,7 @@ pub use config::{
 };
 pub use data_tests::{DataTest, TestKind, Tested};
 pub use files::ProjectFiles;
+pub use packages::{Package, builtin_dbt_utils};
 pub use properties::target;
 pub(crate) use files::{macro_names, read_text};
 
@@ -30,6 +32,11 @@ pub struct Project {
     pub models: BTreeMap<String, Model>,
     pub sources: Vec<Source>,
     pub macros: Vec<MacroFile>,
+    /// Its packages (`dbt_utils` at least), for their macros and generic tests.
+    pub packages: Vec<Package>,
+    /// `dispatch:` from dbt_project.yml: a macro namespace → the packages searched for its
+    /// macros, in order.
+    pub dispatch: BTreeMap<String, Vec<String>>,
     pub seeds: Vec<Seed>,
     pub tests: Vec<DataTest>,
     /// `vars:` from dbt_project.yml; `--vars` override them.

@@ -31,33 +31,59 @@ const DBT_FILES: [(&str, &str); 2] = [
     ("dbt/cross_db.sql", include_str!("dbt/cross_db.sql")),
 ];
 
-/// The macros bound in one rendering.
+/// Whose dbt's own macros are, as `adapter.dispatch`'s `macro_namespace` names them.
+const DBT: &str = "dbt";
+
+/// The macros bound in one rendering, by whose they are: the project's (by its name), each
+/// package's, and dbt's.
 #[derive(Debug, Default)]
 pub(super) struct Macros {
-    project: BTreeMap<String, Value>,
-    dbt: BTreeMap<String, Value>,
+    owners: BTreeMap<String, BTreeMap<String, Value>>,
+    /// The project's name.
+    root: String,
+    /// dbt_project.yml's `dispatch:` search orders.
+    search_orders: BTreeMap<String, Vec<String>>,
     /// One slot per macro call in progress: what its `return()` handed back.
     returns: Vec<Option<Value>>,
 }
 
 impl Macros {
-    /// dbt's dispatch order for the duckdb adapter: the project's `duckdb__x`, `default__x`,
-    /// then dbt's own.
-    fn dispatch(&self, name: &str) -> Option<Value> {
-        let candidates = [format!("duckdb__{name}"), format!("default__{name}"), name.to_string()];
-        let project = candidates[..2].iter().find_map(|c| self.project.get(c));
-        project.or_else(|| candidates.iter().find_map(|c| self.dbt.get(c))).cloned()
+    /// `adapter.dispatch(name, namespace)` for the duckdb adapter: `duckdb__name`, then
+    /// `default__name`, in each package of the namespace's search order: `dispatch:`'s, else
+    /// the project, then the namespace's own package (dbt's for none). dbt's own macros are
+    /// kept resolved for duckdb, so they also answer by the plain name.
+    fn dispatch(&self, name: &str, namespace: Option<&str>) -> Option<Value> {
+        let prefixed = [format!("duckdb__{name}"), format!("default__{name}")];
+        let order = self.search_order(namespace);
+        let found = order.iter().find_map(|owner| {
+            let macros = self.owners.get(*owner)?;
+            prefixed.iter().find_map(|p| macros.get(p))
+        });
+        let plain = || order.contains(&DBT).then(|| self.owners.get(DBT)?.get(name)).flatten();
+        found.or_else(plain).cloned()
+    }
+
+    fn search_order<'a>(&'a self, namespace: Option<&'a str>) -> Vec<&'a str> {
+        match namespace.and_then(|ns| self.search_orders.get(ns)) {
+            Some(order) => order.iter().map(String::as_str).collect(),
+            None => vec![self.root.as_str(), namespace.unwrap_or(DBT)],
+        }
     }
 
     /// A bare name: the project's macro, else dbt's (dispatched).
     fn resolve(&self, name: &str) -> Option<Value> {
-        self.project.get(name).cloned().or_else(|| self.dispatch(name))
+        self.owned(&self.root, name).or_else(|| self.dispatch(name, None))
+    }
+
+    /// `owner.name`: that package's macro `name`.
+    fn owned(&self, owner: &str, name: &str) -> Option<Value> {
+        self.owners.get(owner)?.get(name).cloned()
     }
 }
 
 /// A macro file's text as minijinja reads it: `{% test x(...) %}` is dbt's generic test block
-/// (a macro named `test_x`), and every macro is renamed `macro__name` (see the module comment).
-/// Lines keep their numbers.
+/// (a macro named `test_x`), every macro is renamed `macro__name` (see the module comment), and
+/// lists and dicts set from literals change in place (`python`). Lines keep their numbers.
 pub fn jinja_source(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
@@ -82,7 +108,7 @@ pub fn jinja_source(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    super::python::mutable_literals(&out)
 }
 
 /// dbt's own macro files with their text as rendered: read once, as every rendering imports them.
@@ -99,15 +125,22 @@ fn dbt_files() -> &'static [(MacroFile, String)] {
     })
 }
 
-/// The name of every macro a template can call: the project's and dbt's.
+/// The name of every macro a template can call by its bare name: the project's and dbt's.
 pub(super) fn macro_names_of(project: &Project) -> BTreeSet<String> {
     let dbt = dbt_files().iter().map(|(file, _)| file);
     project.macros.iter().chain(dbt).flat_map(|f| f.names.iter().cloned()).collect()
 }
 
+/// The names of a package's macros, if the project has the package.
+pub(super) fn package_macro_names(project: &Project, package: &str) -> Option<BTreeSet<String>> {
+    let package = project.packages.iter().find(|p| p.name == package)?;
+    Some(package.macros.iter().flat_map(|f| f.names.iter().cloned()).collect())
+}
+
 /// A macro file's text as it is rendered, for placing an error in it.
 pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
-    let own = project.macros.iter().find(|f| f.path == path).map(|f| jinja_source(&f.source));
+    let packaged = project.packages.iter().flat_map(|p| &p.macros);
+    let own = project.macros.iter().chain(packaged).find(|f| f.path == path).map(|f| jinja_source(&f.source));
     own.or_else(|| dbt_files().iter().find(|(file, _)| file.path == path).map(|(_, jinja)| jinja.clone()))
 }
 
@@ -120,44 +153,54 @@ pub(super) fn add(
     known: Option<Arc<Introspection>>,
 ) -> Result<String, minijinja::Error> {
     let mut prelude = String::new();
-    let mut modules = [Vec::new(), Vec::new()];
-    let own = project.macros.iter().map(|f| (true, f, jinja_source(&f.source)));
-    let files = own.chain(dbt_files().iter().map(|(f, jinja)| (false, f, jinja.clone())));
-    for (index, (own, file, jinja)) in files.enumerate() {
+    let mut modules = Vec::new();
+    let own = project.macros.iter().map(|f| (project.name.as_str(), f, jinja_source(&f.source)));
+    let packaged = project.packages.iter().flat_map(|p| p.macros.iter().map(|f| (p.name.as_str(), f, jinja_source(&f.source))));
+    let dbt = dbt_files().iter().map(|(f, jinja)| (DBT, f, jinja.clone()));
+    for (index, (owner, file, jinja)) in own.chain(packaged).chain(dbt).enumerate() {
         env.add_template_owned(file.path.clone(), jinja)?;
         prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
-        modules[usize::from(!own)].push(format!("__module{index}"));
-        for name in &file.names {
-            env.add_global(name.clone(), Value::from_object(Call::Bare(name.clone(), Arc::clone(recorder))));
+        modules.push(format!("[{owner:?}, __module{index}]"));
+        // Only the project's and dbt's macros are callable by their bare name; a package's
+        // are called as `package.name`.
+        if owner == project.name || owner == DBT {
+            for name in &file.names {
+                env.add_global(name.clone(), Value::from_object(Call::Bare(name.clone(), Arc::clone(recorder))));
+            }
         }
     }
-    prelude.push_str(&format!("{{{{ __bind([{}], [{}]) }}}}", modules[0].join(", "), modules[1].join(", ")));
+    prelude.push_str(&format!("{{{{ __bind([{}]) }}}}", modules.join(", ")));
+    for owner in project.packages.iter().map(|p| &p.name).chain([&project.name]) {
+        env.add_global(owner.clone(), Value::from_object(Namespace::Package(owner.clone(), Arc::clone(recorder))));
+    }
 
     let r = Arc::clone(recorder);
-    env.add_function("__bind", move |project: Vec<Value>, dbt: Vec<Value>| {
-        let bound = |modules: Vec<Value>| -> Result<BTreeMap<String, Value>, minijinja::Error> {
-            let mut macros = BTreeMap::new();
-            for module in modules {
-                for key in module.try_iter()? {
-                    let Some(renamed) = key.as_str() else { continue };
-                    if let Some(name) = renamed.strip_prefix(RENAMED) {
-                        macros.insert(name.to_string(), module.get_attr(renamed)?);
-                    }
+    let (root, search_orders) = (project.name.clone(), project.dispatch.clone());
+    env.add_function("__bind", move |modules: Vec<Vec<Value>>| {
+        let mut owners: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        for pair in modules {
+            let [owner, module] = pair.as_slice() else { continue };
+            let macros = owners.entry(owner.to_string()).or_default();
+            for key in module.try_iter()? {
+                let Some(renamed) = key.as_str() else { continue };
+                if let Some(name) = renamed.strip_prefix(RENAMED) {
+                    macros.insert(name.to_string(), module.get_attr(renamed)?);
                 }
             }
-            Ok(macros)
-        };
-        let (project, dbt) = (bound(project)?, bound(dbt)?);
-        record(&r, |rec| rec.macros = Macros { project, dbt, returns: Vec::new() });
-        Ok(Value::from(""))
+        }
+        let macros = Macros { owners, root: root.clone(), search_orders: search_orders.clone(), returns: Vec::new() };
+        record(&r, |rec| rec.macros = macros);
+        Ok::<_, minijinja::Error>(Value::from(""))
     });
 
     let r = Arc::clone(recorder);
+    // As in dbt, `return()` ends the macro: its value is kept in the call's slot and the
+    // rendering stops with an error that the call (`call_macro`) turns back into the value.
     env.add_function("return", move |value: Value| {
         record(&r, |rec| match rec.macros.returns.last_mut() {
             Some(slot) => {
-                slot.get_or_insert(value);
-                Ok(Value::from(""))
+                *slot = Some(value);
+                Err::<Value, _>(minijinja::Error::new(ErrorKind::InvalidOperation, "return() outside the macro that called it"))
             }
             None => Err(minijinja::Error::new(ErrorKind::InvalidOperation, "return() is only allowed inside a macro")),
         })
@@ -173,7 +216,7 @@ pub(super) fn add(
         serde_json::to_string(&value)
             .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))
     });
-    env.add_global("dbt", Value::from_object(Namespace(Arc::clone(recorder))));
+    env.add_global("dbt", Value::from_object(Namespace::Dbt(Arc::clone(recorder))));
     env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder), known)));
     env.add_global("exceptions", Value::from_object(Exceptions(Arc::clone(recorder))));
     env.add_global("api", minijinja::context! { Column => Value::from_object(ColumnTypes), Relation => Value::from_object(Relations) });
@@ -211,7 +254,8 @@ fn unknown(name: &str) -> minijinja::Error {
     minijinja::Error::new(ErrorKind::UnknownFunction, format!("there is no macro named `{name}`"))
 }
 
-/// Calls a macro with a slot for its `return()`: what it returned, else what it wrote.
+/// Calls a macro with a slot for its `return()`: what it returned (which stopped it), else
+/// what it wrote.
 fn call_macro(recorder: &Shared, target: &Value, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, minijinja::Error> {
     let depth = record(recorder, |rec| {
         rec.macros.returns.push(None);
@@ -222,22 +266,28 @@ fn call_macro(recorder: &Shared, target: &Value, state: &mut State<'_, '_>, args
     } else {
         target.call(state, args)
     };
-    let returned = record(recorder, |rec| rec.macros.returns.pop().flatten());
-    match (result, returned) {
-        (Ok(_), Some(value)) => Ok(value),
-        (result, _) => result,
+    match record(recorder, |rec| rec.macros.returns.pop().flatten()) {
+        Some(value) => Ok(value),
+        None => result,
     }
 }
 
-/// The `dbt` namespace: `dbt.x(...)` is dbt's macro `x` as dispatched for duckdb.
+/// A namespace of macros: `dbt.x(...)` is dbt's macro `x` as dispatched for duckdb,
+/// `package.x(...)` that package's (or the project's) macro `x`.
 #[derive(Debug)]
-struct Namespace(Shared);
+enum Namespace {
+    Dbt(Shared),
+    Package(String, Shared),
+}
 
 impl Object for Namespace {
     fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
-        let found = record(&self.0, |rec| rec.macros.dispatch(method));
-        let target = found.ok_or_else(|| unknown(&format!("dbt.{method}")))?;
-        call_macro(&self.0, &target, state, args)
+        let (found, recorder, owner) = match &**self {
+            Namespace::Dbt(recorder) => (record(recorder, |rec| rec.macros.dispatch(method, Some(DBT))), recorder, DBT),
+            Namespace::Package(owner, recorder) => (record(recorder, |rec| rec.macros.owned(owner, method)), recorder, owner.as_str()),
+        };
+        let target = found.ok_or_else(|| unknown(&format!("{owner}.{method}")))?;
+        call_macro(recorder, &target, state, args)
     }
 }
 
@@ -250,24 +300,38 @@ impl Object for Adapter {
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
         let known = self.1.as_deref();
         match (method, args) {
-            ("dispatch", _) => {}
-            ("quote", [name]) => return Ok(Value::from(introspection::quote(&name.to_string()))),
-            ("get_columns_in_relation", [relation]) => return introspection::columns_in(&self.0, known, relation),
-            ("get_relation", _) => return introspection::relation(&self.0, known, args),
+            ("dispatch", _) => dispatch(&self.0, args),
+            ("quote", [name]) => Ok(Value::from(introspection::quote(&name.to_string()))),
+            ("get_columns_in_relation", [relation]) => introspection::columns_in(&self.0, known, relation),
+            ("get_relation", _) => introspection::relation(&self.0, known, args),
             _ => {
                 let available = "dispatch, quote, get_columns_in_relation, get_relation";
-                return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available here ({available} are)")));
+                Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available here ({available} are)")))
             }
         }
-        let name = args.first().and_then(Value::as_str).ok_or_else(|| {
-            minijinja::Error::new(ErrorKind::InvalidOperation, "adapter.dispatch takes a macro name")
-        })?;
-        let found = record(&self.0, |rec| rec.macros.dispatch(name));
-        let target = found.ok_or_else(|| {
-            minijinja::Error::new(ErrorKind::UnknownFunction, format!("adapter.dispatch: no macro duckdb__{name} or default__{name}"))
-        })?;
-        Ok(Value::from_object(Call::Dispatched(name.to_string(), target, Arc::clone(&self.0))))
     }
+}
+
+/// `adapter.dispatch(macro_name, macro_namespace=None)`: the macro to call.
+fn dispatch(recorder: &Shared, args: &[Value]) -> Result<Value, minijinja::Error> {
+    let (positional, kwargs): (&[Value], minijinja::value::Kwargs) = minijinja::value::from_args(args)?;
+    let named = |index: usize, key: &str| -> Result<Option<String>, minijinja::Error> {
+        let keyword: Option<String> = kwargs.get(key)?;
+        Ok(keyword.or_else(|| positional.get(index).filter(|v| !v.is_none()).map(Value::to_string)))
+    };
+    let (name, namespace) = (named(0, "macro_name")?, named(1, "macro_namespace")?);
+    // dbt's older `packages=` list is read and left: `macro_namespace` decides.
+    let _: Option<Value> = kwargs.get("packages")?;
+    kwargs.assert_all_used()?;
+    let name = name.ok_or_else(|| minijinja::Error::new(ErrorKind::MissingArgument, "adapter.dispatch takes a macro name"))?;
+    let (found, order) = record(recorder, |rec| {
+        let order = rec.macros.search_order(namespace.as_deref()).join(", ");
+        (rec.macros.dispatch(&name, namespace.as_deref()), order)
+    });
+    let target = found.ok_or_else(|| {
+        minijinja::Error::new(ErrorKind::UnknownFunction, format!("adapter.dispatch: no macro duckdb__{name} or default__{name} in {order}"))
+    })?;
+    Ok(Value::from_object(Call::Dispatched(name, target, Arc::clone(recorder))))
 }
 
 /// `exceptions.raise_compiler_error(message)` stops the compile with the message;

@@ -121,10 +121,13 @@ impl Object for Execute {
     }
 }
 
-/// `adapter.get_columns_in_relation(relation)`: its columns, as dbt's `Column`s.
+/// `adapter.get_columns_in_relation(relation)`: its columns, as dbt's `Column`s; none for a
+/// relation the warehouse does not hold, as dbt-duckdb answers from its catalog.
 pub(super) fn columns_in(recorder: &Shared, known: Option<&Introspection>, relation: &Value) -> Result<Value, minijinja::Error> {
-    let answer = answer(recorder, known, &columns_query(relation))?.unwrap_or_default();
-    let columns = answer.columns.into_iter().map(|(name, data_type)| Value::from_object(Column { name, data_type }));
+    let query = columns_query(relation);
+    let missing = known.and_then(|k| k.answers.get(query.trim())).is_some_and(|a| a.is_err());
+    let answer = if missing { QueryAnswer::default() } else { answer(recorder, known, &query)?.unwrap_or_default() };
+    let columns = answer.columns.into_iter().map(|(name, dtype)| Value::from_object(Column { name, dtype }));
     Ok(Value::from(columns.collect::<Vec<_>>()))
 }
 
@@ -147,48 +150,67 @@ pub(super) fn relation(recorder: &Shared, known: Option<&Introspection>, args: &
     Ok(if known.relations.contains(&name) { Value::from_object(Relation::plain(name)) } else { Value::from(()) })
 }
 
-/// dbt's `Column`, as dbt-duckdb's columns answer: `name`/`column`, `data_type`/`dtype`,
-/// `quoted`, and what kind of type it is.
+/// dbt's `Column` (dbt-adapters' base class, which dbt-duckdb's columns are): `name`/`column`,
+/// `dtype` (the type as DuckDB names it), `data_type` (text types as `character varying(256)`:
+/// DuckDB keeps no sizes), `quoted`, and what kind of type it is, by dbt's lists of names.
 #[derive(Debug)]
 struct Column {
     name: String,
-    data_type: String,
+    dtype: String,
 }
 
 impl Column {
-    fn base_type(&self) -> String {
-        let upper = self.data_type.to_ascii_uppercase();
-        upper.split('(').next().unwrap_or_default().trim().to_string()
+    fn is(&self, names: &[&str]) -> bool {
+        names.contains(&self.dtype.to_lowercase().as_str())
+    }
+
+    fn is_string(&self) -> bool {
+        self.is(&["text", "character varying", "character", "varchar"])
+    }
+
+    fn data_type(&self) -> String {
+        if self.is_string() { format!("character varying({STRING_SIZE})") } else { self.dtype.clone() }
     }
 }
 
+/// dbt's size of a text column whose type gives none.
+const STRING_SIZE: u64 = 256;
+
 impl Object for Column {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "name" | "column" => Some(Value::from(self.name.clone())),
-            "data_type" | "dtype" => Some(Value::from(self.data_type.clone())),
+            "dtype" => Some(Value::from(self.dtype.clone())),
+            "data_type" => Some(Value::from(self.data_type())),
             "quoted" => Some(Value::from(quote(&self.name))),
+            "char_size" | "numeric_precision" | "numeric_scale" => Some(Value::from(())),
             _ => None,
         }
     }
 
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, minijinja::Error> {
-        let base = self.base_type();
-        let integer = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"];
-        let float = ["FLOAT", "DOUBLE", "REAL"];
+        let integer = ["smallint", "integer", "bigint", "smallserial", "serial", "bigserial", "int2", "int4", "int8", "serial2", "serial4", "serial8"];
+        let float = ["real", "float4", "float", "double precision", "float8", "double"];
+        let numeric = ["numeric", "decimal"];
         let answer = match method {
-            "is_string" => ["VARCHAR", "TEXT", "STRING"].contains(&base.as_str()),
-            "is_integer" => integer.contains(&base.as_str()),
-            "is_float" => float.contains(&base.as_str()),
-            "is_numeric" => base == "DECIMAL" || base == "NUMERIC",
-            "is_number" => integer.contains(&base.as_str()) || float.contains(&base.as_str()) || base == "DECIMAL",
+            "is_string" => self.is_string(),
+            "is_integer" => self.is(&integer),
+            "is_float" => self.is(&float),
+            "is_numeric" => self.is(&numeric),
+            "is_number" => self.is(&integer) || self.is(&float) || self.is(&numeric),
+            "string_size" if self.is_string() => return Ok(Value::from(STRING_SIZE)),
+            "string_size" => return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("Column.string_size: {} is not a text type", self.dtype))),
             other => return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("Column.{other} is not available"))),
         };
         Ok(Value::from(answer))
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<Column {} ({})>", self.name, self.data_type)
+        write!(f, "<Column {} ({})>", self.name, self.data_type())
     }
 }
 

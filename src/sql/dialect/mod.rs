@@ -15,7 +15,7 @@ mod order_by_all;
 mod semantics;
 mod series_column;
 mod text;
-mod timestamp_unit;
+mod cast_types;
 
 use std::sync::Arc;
 
@@ -129,7 +129,7 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
     if let (Dialect::DuckDB, Statement::Statement(inner)) = (dialect, &mut statement) {
         comparison_args::rewrite(inner);
         series_column::rewrite(inner);
-        timestamp_unit::rewrite(inner);
+        cast_types::rewrite(inner);
     }
     let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };

@@ -102,7 +102,7 @@ async fn list(entry: &web_sys::FileSystemEntry, dropped: bool, out: &mut Vec<(St
         }
         return;
     }
-    if !dropped && ProjectFiles::skips_folder(&entry.name()) {
+    if !dropped && ProjectFiles::skips_folder(&path) {
         return;
     }
     let folder: &web_sys::FileSystemDirectoryEntry = entry.unchecked_ref();

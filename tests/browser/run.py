@@ -734,8 +734,8 @@ def import_a_project(ctx):
     b.screenshot(ctx["shots"] / "imported-project-tests.png")
     shown = b.text(b.find("run-tests"))
     check(shown.splitlines() == [f"accepted_values_busiest_zones_trips__0 warn: {counts} failing", "busiest_zones_have_trips pass",
-                                 "dbt_utils_expression_is_true_zone_shares_share_between_0_and_100 pass",
-                                 "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_ pass"],
+                                 "relationships_busiest_zones_pickup_zone_id__zone_id__ref_stg_zones_ pass",
+                                 "dbt_utils_expression_is_true_zone_shares_share_between_0_and_100 pass"],
           f"the run shows its tests as {shown!r}")
     again = b.api("build", {"command": "snapshot", "select": "busiest_history"})
     runs = [(m["name"], m["rows_inserted"], m["rows_updated"]) for m in again.get("ok", {}).get("models", [])]

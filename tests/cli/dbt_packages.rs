@@ -1,13 +1,13 @@
 //! dbt packages through the `backfill` binary: Backfill's own dbt_utils (macros that read the
 //! warehouse, its data tests), a package `dbt deps` installed under dbt_packages/ (its macro
-//! dispatched with the project's override first, its generic test), and a package nobody
-//! installed.
+//! dispatched with the project's override first, its generic test), a test that reads the
+//! warehouse's columns, and a package nobody installed.
 
 use std::path::Path;
 
 use super::dbt_commands::{backfill, ok, project};
 
-const SHOP: [(&str, &str); 17] = [
+const SHOP: [(&str, &str); 18] = [
     ("dbt_project.yml", "name: shop\n"),
     (
         "packages.yml",
@@ -39,6 +39,11 @@ const SHOP: [(&str, &str); 17] = [
         "models/amounts.sql",
         "select id, {{ money.to_units('cents') }} as euros, {{ dbt_utils.safe_divide('cents', 'id - 1') }} as ratio from {{ ref('orders') }}",
     ),
+    // A test asking the warehouse: compiled again when it runs, once `wide` is built.
+    (
+        "tests/wide_has_three_columns.sql",
+        "{% set columns = adapter.get_columns_in_relation(ref('wide')) %}\nselect {{ columns | length }} as n where {{ columns | length }} != 3",
+    ),
     (
         "models/schema.yml",
         "version: 2\nmodels:\n  - name: amounts\n    data_tests:\n      - dbt_utils.unique_combination_of_columns:\n          arguments: {combination_of_columns: [id, euros]}\n\
@@ -67,6 +72,7 @@ fn dbt_utils_and_installed_packages_build_and_test() {
             "dbt_utils_expression_is_true_amounts_id___0: pass",
             "dbt_utils_unique_combination_of_columns_amounts_id__euros: pass",
             "money_positive_amounts_euros: pass",
+            "wide_has_three_columns: pass",
         ],
         "{stdout}"
     );

@@ -5,9 +5,10 @@
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 
+use super::introspect::compile_test_live;
 use crate::dbt::history::{RunStatus, TestRun};
 use crate::dbt::project::{Project, Severity};
-use crate::dbt::template::CompiledTest;
+use crate::dbt::template::{CompileContext, CompiledTest};
 use crate::error::{Error, Result, SqlFailure};
 use crate::sql::warehouse::{Warehouse, collect};
 
@@ -22,8 +23,17 @@ fn test_sql(test: &CompiledTest) -> String {
     )
 }
 
-/// Runs one test on `warehouse`.
-pub async fn run(warehouse: &Warehouse, project: &Project, test: &CompiledTest) -> Result<TestRun> {
+/// Runs one test on `warehouse`; one whose template asked the warehouse is compiled again
+/// against it first, with `ctx`.
+pub async fn run(warehouse: &Warehouse, project: &Project, test: &CompiledTest, ctx: &CompileContext) -> Result<TestRun> {
+    let recompiled;
+    let test = match project.tests.iter().find(|t| t.name == test.name).filter(|_| !test.asked.is_empty()) {
+        Some(declared) => {
+            recompiled = compile_test_live(project, declared, ctx, warehouse).await?;
+            &recompiled
+        }
+        None => test,
+    };
     let fail = |failure: SqlFailure| {
         failure.into_error(&format!("{} (test {})", test.path, test.name), |message, _| Error::Sql {
             at: None,

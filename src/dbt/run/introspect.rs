@@ -1,11 +1,11 @@
-//! Compiling a model whose template asks the warehouse (dbt's `run_query`, `statement`, the
+//! Compiling a model or a data test whose template asks the warehouse (dbt's `run_query`, `statement`, the
 //! adapter's columns and relations): render, run what it asked, render again with the answers,
 //! until it asks nothing new.
 
 use std::sync::Arc;
 
-use crate::dbt::project::Project;
-use crate::dbt::template::{self, CompileContext, CompiledModel, Introspection, QueryAnswer};
+use crate::dbt::project::{DataTest, Project};
+use crate::dbt::template::{self, Asked, CompileContext, CompiledModel, CompiledTest, Introspection, QueryAnswer};
 use crate::error::Result;
 use crate::limits::Limit;
 use crate::sql::dialect;
@@ -15,20 +15,38 @@ use crate::sql::warehouse::{Warehouse, collect};
 /// `model` compiled with what `warehouse` answers to its template; one that asks nothing is
 /// rendered once.
 pub async fn compile_live(project: &Project, model: &str, ctx: &CompileContext, warehouse: &Warehouse) -> Result<CompiledModel> {
-    let place = || format!("{} (model {model})", project.model(model).map(|m| m.path.as_str()).unwrap_or(model));
+    let place = format!("{} (model {model})", project.model(model).map(|m| m.path.as_str()).unwrap_or(model));
+    live(project, ctx, warehouse, &place, |live| template::compile(project, model, live), |compiled| &compiled.asked).await
+}
+
+/// `test` compiled with what `warehouse` answers to its template.
+pub async fn compile_test_live(project: &Project, test: &DataTest, ctx: &CompileContext, warehouse: &Warehouse) -> Result<CompiledTest> {
+    let place = format!("{} (test {})", test.path, test.name);
+    live(project, ctx, warehouse, &place, |live| template::compile_test(project, test, live), |compiled| &compiled.asked).await
+}
+
+/// What `render` renders once every query it asks is answered.
+async fn live<T>(
+    project: &Project,
+    ctx: &CompileContext,
+    warehouse: &Warehouse,
+    place: &str,
+    render: impl Fn(&CompileContext) -> Result<T>,
+    asked: impl Fn(&T) -> &Asked,
+) -> Result<T> {
     let mut known = Introspection { relations: warehouse.relations().map(|(name, _)| name.clone()).collect(), ..Introspection::default() };
     let mut queries = 0u64;
     loop {
-        let live = CompileContext { introspection: Some(Arc::new(known.clone())), ..ctx.clone() };
-        let compiled = template::compile(project, model, &live)?;
+        let compiled = render(&CompileContext { introspection: Some(Arc::new(known.clone())), ..ctx.clone() })?;
         // Asking only for a relation is answered already: the warehouse's relations were given.
-        if compiled.asked.queries.is_empty() {
+        let questions = asked(&compiled).queries.clone();
+        if questions.is_empty() {
             return Ok(compiled);
         }
-        queries += compiled.asked.queries.len() as u64;
-        Limit::TemplateQueries.check(queries, place())?;
-        for sql in compiled.asked.queries {
-            let answer = answer(project, warehouse, &sql, &place()).await?;
+        queries += questions.len() as u64;
+        Limit::TemplateQueries.check(queries, place)?;
+        for sql in questions {
+            let answer = answer(project, warehouse, &sql, place).await?;
             known.answers.insert(sql, answer);
         }
     }

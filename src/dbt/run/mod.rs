@@ -189,7 +189,7 @@ impl<'a> Step<'a> {
                 test_runs.push(TestRun { name: test.name.clone(), failures: 0, status: RunStatus::Skipped });
                 continue;
             }
-            let run = data_tests::run(working, self.project, test).await?;
+            let run = data_tests::run(working, self.project, test, &self.base_ctx).await?;
             let failed = (run.status == RunStatus::Failed).then_some(run.failures);
             test_runs.push(run);
             if let Some(failures) = failed {

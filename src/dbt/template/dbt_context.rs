@@ -306,7 +306,7 @@ impl Object for Adapter {
             ("get_relation", _) => introspection::relation(&self.0, known, args),
             _ => {
                 let available = "dispatch, quote, get_columns_in_relation, get_relation";
-                Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not available here ({available} are)")))
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("adapter.{method} is not available here ({available} are)")))
             }
         }
     }
@@ -348,7 +348,7 @@ impl Object for Exceptions {
                 record(&self.0, |rec| rec.logs.push(format!("warning: {message}")));
                 Ok(Value::from(""))
             }
-            other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("exceptions.{other} is not available"))),
+            other => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("exceptions.{other} is not available"))),
         }
     }
 }
@@ -360,7 +360,7 @@ struct Relations;
 impl Object for Relations {
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, minijinja::Error> {
         if method != "create" {
-            return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("api.Relation.{method} is not available (create is)")));
+            return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("api.Relation.{method} is not available (create is)")));
         }
         let (_, kwargs): (&[Value], minijinja::value::Kwargs) = minijinja::value::from_args(args)?;
         let schema: Option<String> = kwargs.get("schema")?;
@@ -396,7 +396,7 @@ impl Object for ColumnTypes {
                 (dtype, Some(precision), Some(scale)) => format!("{dtype}({precision},{scale})"),
                 (dtype, _, _) => dtype,
             },
-            other => return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("api.Column.{other} is not available"))),
+            other => return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("api.Column.{other} is not available"))),
         };
         Ok(Value::from(text))
     }

@@ -204,7 +204,7 @@ impl Object for Column {
             "is_number" => self.is(&integer) || self.is(&float) || self.is(&numeric),
             "string_size" if self.is_string() => return Ok(Value::from(STRING_SIZE)),
             "string_size" => return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("Column.string_size: {} is not a text type", self.dtype))),
-            other => return Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("Column.{other} is not available"))),
+            other => return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("Column.{other} is not available"))),
         };
         Ok(Value::from(answer))
     }
@@ -269,7 +269,7 @@ impl Object for Table {
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, minijinja::Error> {
         match method {
             "print_table" => Ok(Value::from("")),
-            other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("a query result has no method {other}"))),
+            other => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("a query result has no method {other}"))),
         }
     }
 }
@@ -317,7 +317,7 @@ impl Object for TableColumn {
     fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, minijinja::Error> {
         match method {
             "values" => Ok(Value::from(self.values.clone())),
-            other => Err(minijinja::Error::new(ErrorKind::UnknownMethod, format!("a result column has no method {other}"))),
+            other => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("a result column has no method {other}"))),
         }
     }
 }

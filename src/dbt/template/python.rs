@@ -161,8 +161,9 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Not `UnknownMethod`, which would send the call on to pycompat, whose message says less.
 fn no_method(kind: &str, method: &str) -> Error {
-    Error::new(ErrorKind::UnknownMethod, format!("a {kind} has no method {method}"))
+    Error::new(ErrorKind::InvalidOperation, format!("a {kind} has no method {method}"))
 }
 
 /// A list that changes in place, as Python's.

@@ -48,10 +48,13 @@ pub fn main() -> i32 {
 
 fn open_project(name: &str) -> Result<Project> {
     if name.starts_with("builtin:") {
-        builtin(name)
-    } else {
-        ProjectFiles::read_dir(Path::new(name))?.parse()
+        return builtin(name);
     }
+    let project = ProjectFiles::read_dir(Path::new(name))?.parse()?;
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(project)
 }
 
 /// The engine on the state folder, which stays locked (for writing when `write`) until the

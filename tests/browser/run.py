@@ -678,7 +678,8 @@ def import_a_project(ctx):
         "version: 2\nmodels:\n  - name: busiest_zones\n    columns:\n      - name: pickup_zone_id\n"
         "        data_tests:\n          - relationships:\n              arguments: {to: ref('stg_zones'), field: zone_id}\n"
         "      - name: trips\n        data_tests:\n          - accepted_values:\n              arguments: {values: [0]}\n"
-        "              config: {severity: warn}\n")
+        "              config: {severity: warn}\n"
+        "  - name: retired_zones\n    description: no SQL any more, so dbt warns and leaves it out\n")
     (folder / "analytics" / "tests").mkdir(exist_ok=True)
     (folder / "analytics" / "tests" / "busiest_zones_have_trips.sql").write_text(
         "select * from {{ ref('busiest_zones') }} where trips < 1\n")
@@ -707,6 +708,11 @@ def import_a_project(ctx):
             z.write(path, path.relative_to(folder))
     b.type_file(b.find("project-import-zip"), archive)
     b.wait("the imported project", lambda: b.find_all("project-imported") and "busiest_zones" in b.text(b.find("project-panel-lineage")))
+    b.js("document.querySelector('[data-testid=\"project-warnings\"]').scrollIntoView({block: 'center'});")
+    b.screenshot(ctx["shots"] / "project-warnings.png")
+    warned = b.text(b.find("project-warnings"))
+    check(warned == "Warning: models/marts/busiest_zones.yml: describes model `retired_zones`, which has no .sql file; left out, as dbt does",
+          f"the project's warnings: {warned!r}")
     snapshot_edge = ("model:busiest_zones", "model:busiest_history")
     check(drawn_edges(b) == written_edges(folder / "analytics" / "models") | {snapshot_edge},
           f"the imported project's arrows {sorted(drawn_edges(b))}")

@@ -246,3 +246,21 @@ fn snapshots_keep_each_version_and_close_deleted_rows() {
     let current = ok(dir.path(), &["query", "--state", "st", "--project", &project, "--format", "csv", "select id, team from current order by id"]);
     assert_eq!(current, "id,team\n1,red\n2,yellow\n", "a model reads a snapshot's current rows");
 }
+
+#[test]
+fn yaml_describing_a_model_without_sql_is_a_warning_as_in_dbt() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        ("dbt_project.yml", "name: shop\n"),
+        ("models/a.sql", "select 1 as id"),
+        ("models/schema.yml", "models:\n  - name: gone\n    columns:\n      - name: id\n        data_tests: [not_null]\n"),
+    ];
+    let project = project(dir.path(), &files);
+    let out = backfill(dir.path(), &["ls", "--project", &project]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "shop.a\n", "gone's test is left out with it");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "warning: models/schema.yml: describes model `gone`, which has no .sql file; left out, as dbt does\n"
+    );
+}

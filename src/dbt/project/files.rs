@@ -304,13 +304,15 @@ impl ProjectFiles {
             let sql = format!("select * from {{{{ {relation} }}}}\n");
             add_snapshot(&mut models, snapshot_configs.as_ref(), folders, path, snapshot_name.to_string(), sql)?;
         }
+        // As dbt, YAML describing a model that has no SQL is left out, with its tests, and said.
+        let mut warnings = Vec::new();
+        let mut described_only = Vec::new();
         for (path, doc) in model_docs.into_iter().chain(snapshot_docs) {
             let model_name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some(model) = models.get_mut(model_name) else {
-                return Err(Error::project(
-                    path.as_str(),
-                    format!("describes model `{model_name}`, which has no .sql file"),
-                ));
+                warnings.push(format!("{path}: describes model `{model_name}`, which has no .sql file; left out, as dbt does"));
+                described_only.push(model_name.to_string());
+                continue;
             };
             model.description = doc.get("description").and_then(Value::as_str).map(str::to_string);
             if let Some(config) = doc.get("config").and_then(Value::as_object) {
@@ -327,6 +329,10 @@ impl ProjectFiles {
                 }
             }
         }
+        tests.retain(|test| match &test.kind {
+            TestKind::Generic(generic) => !matches!(&generic.on, Tested::Node(node) if described_only.contains(node) && !seeds.iter().any(|s| s.name == *node)),
+            TestKind::Singular { .. } => true,
+        });
         check_tests(&tests, &models, &seeds, &sources)?;
         // dbt_project.yml's `data_tests:` configs, under whatever a test sets itself.
         let test_configs = root.get("data_tests").or_else(|| root.get("tests")).and_then(|t| t.get(&name));
@@ -346,6 +352,7 @@ impl ProjectFiles {
             macros,
             packages: Vec::new(),
             dispatch: dispatch_orders(project_file, &root)?,
+            warnings,
             seeds,
             tests,
             vars,
@@ -643,13 +650,18 @@ mod tests {
     fn errors_name_the_file() {
         let err = project(&[("dbt_project.yml", "name: [unclosed")]).err().map(|e| e.to_string());
         assert!(err.as_deref().is_some_and(|e| e.starts_with("dbt_project.yml:")), "{err:?}");
-        let err = project(&[
+    }
+
+    #[test]
+    fn yaml_describing_a_model_without_sql_is_left_out_with_a_warning() {
+        let described = project(&[
             ("dbt_project.yml", "name: x"),
-            ("models/a.yml", "models:\n  - name: ghost\n"),
+            ("models/a.sql", "select 1 as id"),
+            ("models/a.yml", "models:\n  - name: ghost\n    columns:\n      - name: id\n        tests: [unique]\n  - name: a\n    columns:\n      - name: id\n        tests: [unique]\n"),
         ])
-        .err()
-        .map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("models/a.yml: describes model `ghost`, which has no .sql file"));
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(described.warnings, ["models/a.yml: describes model `ghost`, which has no .sql file; left out, as dbt does"]);
+        assert_eq!(described.tests.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["unique_a_id"]);
     }
 
     #[cfg(unix)]

@@ -37,6 +37,8 @@ pub struct Project {
     /// `dispatch:` from dbt_project.yml: a macro namespace → the packages searched for its
     /// macros, in order.
     pub dispatch: BTreeMap<String, Vec<String>>,
+    /// What dbt would warn of as it reads the project (YAML describing a model with no SQL).
+    pub warnings: Vec<String>,
     pub seeds: Vec<Seed>,
     pub tests: Vec<DataTest>,
     /// `vars:` from dbt_project.yml; `--vars` override them.

@@ -45,6 +45,14 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
             " dbt-core + dbt-duckdb project, the Dagster code for the daily partitions, and a README with the commands."
         </p>
         <super::import::ImportProject session=session />
+        {move || {
+            let warnings = project.with(|p| p.as_ref().map(|p| p.warnings.clone()).unwrap_or_default());
+            (!warnings.is_empty()).then(|| view! {
+                <ul class="note" data-testid="project-warnings">
+                    {warnings.into_iter().map(|w| view! { <li>{format!("Warning: {w}")}</li> }).collect_view()}
+                </ul>
+            })
+        }}
         <LineageGraph session selected />
         <div class="compile-context">
             <span>"Compile for: "</span>

@@ -27,7 +27,8 @@ fn test_sql(test: &CompiledTest) -> String {
 /// against it first, with `ctx`.
 pub async fn run(warehouse: &Warehouse, project: &Project, test: &CompiledTest, ctx: &CompileContext) -> Result<TestRun> {
     let recompiled;
-    let test = match project.tests.iter().find(|t| t.name == test.name).filter(|_| !test.asked.is_empty()) {
+    let declared = if test.asked.is_empty() { None } else { project.tests.iter().find(|t| t.name == test.name) };
+    let test = match declared {
         Some(declared) => {
             recompiled = compile_test_live(project, declared, ctx, warehouse).await?;
             &recompiled

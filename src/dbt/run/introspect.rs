@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use datafusion::prelude::SessionContext;
+
 use crate::dbt::project::{DataTest, Project};
 use crate::dbt::template::{self, Asked, CompileContext, CompiledModel, CompiledTest, Introspection, QueryAnswer};
 use crate::error::Result;
@@ -36,6 +38,7 @@ async fn live<T>(
 ) -> Result<T> {
     let mut known = Introspection { relations: warehouse.relations().map(|(name, _)| name.clone()).collect(), ..Introspection::default() };
     let mut queries = 0u64;
+    let mut session = None;
     loop {
         let compiled = render(&CompileContext { introspection: Some(Arc::new(known.clone())), ..ctx.clone() })?;
         // Asking only for a relation is answered already: the warehouse's relations were given.
@@ -45,18 +48,23 @@ async fn live<T>(
         }
         queries += questions.len() as u64;
         Limit::TemplateQueries.check(queries, place)?;
+        // One context for every question of the compile: the warehouse does not change meanwhile.
+        let ctx = match session.take() {
+            Some(ctx) => ctx,
+            None => warehouse.context(project.dialect, &project.aliases()).await?,
+        };
         for sql in questions {
-            let answer = answer(project, warehouse, &sql, place).await?;
+            let answer = answer(&ctx, &sql, place).await?;
             known.answers.insert(sql, answer);
         }
+        session = Some(ctx);
     }
 }
 
 /// What `sql` returns, or why it failed (the template reports that where it asked); over
 /// [`Limit::TemplateQueryRows`] rows is an error of the compile.
-async fn answer(project: &Project, warehouse: &Warehouse, sql: &str, place: &str) -> Result<std::result::Result<QueryAnswer, String>> {
-    let ctx = warehouse.context(project.dialect, &project.aliases()).await?;
-    let frame = match dialect::sql(&ctx, sql).await {
+async fn answer(ctx: &SessionContext, sql: &str, place: &str) -> Result<std::result::Result<QueryAnswer, String>> {
+    let frame = match dialect::sql(ctx, sql).await {
         Ok(frame) => frame,
         Err(failure) => return Ok(Err(failure.to_string())),
     };

@@ -3,9 +3,11 @@
 //!
 //! The parser runs in DataFusion's DuckDB mode (`group by all`, `* exclude (...)`); UDFs add the
 //! functions DataFusion lacks (`date_diff`); operators DataFusion plans otherwise (`//`,
-//! `n * interval`, date ± interval) are planned by their operands' types ([`operators`]); an
-//! analyzer rule fixes the meanings of the rest ([`semantics`]).
+//! `n * interval`, date ± interval) are planned by their operands' types ([`operators`]); the
+//! types DuckDB gives literals, lengths and unions are set before DataFusion's coercion
+//! ([`coercion`]), and an analyzer rule fixes the meanings of the rest ([`semantics`]).
 
+mod coercion;
 mod comparison_args;
 mod date_diff;
 mod depth;
@@ -166,8 +168,21 @@ fn check_depth(depth: Option<u64>) -> Result<(), SqlFailure> {
 /// `INSERT` in its body).
 async fn plan(ctx: &SessionContext, statement: Statement) -> Result<DataFrame, SqlFailure> {
     let failure = |e: datafusion::error::DataFusionError| SqlFailure::of(&e);
-    let plan = ctx.state().statement_to_plan(statement).await.map_err(failure)?;
+    let state = ctx.state();
+    let plan = state.statement_to_plan(statement).await.map_err(failure)?;
+    let plan = match state.config().options().sql_parser.dialect {
+        Dialect::DuckDB => coercion::duckdb(plan).map_err(failure)?,
+        _ => plan,
+    };
     let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     read_only.verify_plan(&plan).map_err(|e| SqlFailure::Message(format!("{READ_ONLY} ({})", describe_datafusion(&e))))?;
     ctx.execute_logical_plan(plan).await.map_err(failure)
+}
+
+/// A query's result in DuckDB's dialect, as CSV: what the dialect's tests compare.
+#[cfg(test)]
+async fn csv(query: &str) -> String {
+    let ctx = session(SqlDialect::Duckdb).unwrap_or_else(|e| panic!("{e}"));
+    let df = sql(&ctx, query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+    crate::sql::query::to_csv(&crate::sql::warehouse::collect(df).await.unwrap_or_else(|e| panic!("{query}: {e}")))
 }

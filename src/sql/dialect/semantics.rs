@@ -1,8 +1,7 @@
 //! An analyzer rule that gives typed expressions DuckDB's meaning where DataFusion's differs.
 //! It runs after type coercion, so every operand's type is known:
 //! - `int / int` is a double in DuckDB (`sum(x) / count(*)` is an average, not a truncation);
-//! - `cast(timestamp | double as varchar)` uses DuckDB's text form (see `text`);
-//! - a string's length or a position in it is a BIGINT in DuckDB, not an INT.
+//! - `cast(timestamp | double as varchar)` uses DuckDB's text form (see `text`).
 
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
+use super::coercion::is_text;
 use super::text::DuckdbText;
 
 #[derive(Debug)]
@@ -57,25 +57,13 @@ impl DuckdbSemantics {
                     cast(rendered, data_type)
                 }))
             }
-            Expr::ScalarFunction(function)
-                if BIGINT_FUNCTIONS.contains(&function.name()) && type_of(&Expr::ScalarFunction(function.clone())) == Some(DataType::Int32) =>
-            {
-                Ok(Transformed::yes(cast(Expr::ScalarFunction(function), DataType::Int64)))
-            }
             other => Ok(Transformed::no(other)),
         }
     }
 }
 
-/// DataFusion's functions that give an Int32 where DuckDB's give a BIGINT.
-const BIGINT_FUNCTIONS: [&str; 4] = ["character_length", "length", "char_length", "strpos"];
-
 fn divides_to_double(data_type: &DataType) -> bool {
     data_type.is_integer() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..))
-}
-
-fn is_text(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
 }
 
 impl AnalyzerRule for DuckdbSemantics {
@@ -106,15 +94,7 @@ impl AnalyzerRule for DuckdbSemantics {
 
 #[cfg(test)]
 mod tests {
-    use crate::sql::dialect::{SqlDialect, session, sql};
-    use crate::sql::query::to_csv;
-    use crate::sql::warehouse::collect;
-
-    async fn csv(query: &str) -> String {
-        let ctx = session(SqlDialect::Duckdb).unwrap_or_else(|e| panic!("{e}"));
-        let df = sql(&ctx, query).await.unwrap_or_else(|e| panic!("{query}: {e}"));
-        to_csv(&collect(df).await.unwrap_or_else(|e| panic!("{query}: {e}")))
-    }
+    use crate::sql::dialect::csv;
 
     #[tokio::test]
     async fn rewritten_aggregates_keep_their_names() {
@@ -124,11 +104,5 @@ mod tests {
                        from (values (timestamp '2023-03-01 10:00:00', 1), (timestamp '2023-03-02 00:00:00', 2)) v(t, n)")
             .await;
         assert_eq!(got, "s,avg\n\"2023-03-01 10:00:00,2023-03-02 00:00:00\",1.5\n");
-    }
-
-    #[tokio::test]
-    async fn lengths_and_positions_are_bigints_as_in_duckdb() {
-        let got = csv("select arrow_typeof(length('abc')) as l, arrow_typeof(position('b' in 'abc')) as p, length('abc') + 1 as n").await;
-        assert_eq!(got, "l,p,n\nInt64,Int64,4\n");
     }
 }

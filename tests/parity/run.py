@@ -196,7 +196,7 @@ ARROW_TYPES = {
     "BIGINT": "Int64",
     "HUGEINT": "Int64",
     "DOUBLE": "Float64",
-    "VARCHAR": ("Utf8", "Utf8View"),
+    "VARCHAR": ("Utf8", "Utf8View", "LargeUtf8"),
     "BOOLEAN": "Boolean",
     "DATE": "Date32",
     "TIMESTAMP": ("Timestamp(µs)", "Timestamp(Microsecond, None)"),

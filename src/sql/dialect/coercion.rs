@@ -7,6 +7,8 @@
 //!   (`count(*)` is `count(1)` to DataFusion, and DuckDB's `sum` of an INTEGER is a HUGEINT,
 //!   which DataFusion has not: a BIGINT is the nearer answer);
 //! - a string's length or a position in it is a BIGINT (DataFusion's is an INT);
+//! - `now()` (`current_timestamp`) is a TIMESTAMP WITH TIME ZONE in microseconds, in UTC
+//!   (DataFusion's is a timestamp without one, in nanoseconds);
 //! - a union's column that is text in one input and a date or a number in another is text
 //!   (DataFusion's would be the date or number).
 
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, cast};
 
@@ -95,6 +97,10 @@ fn retype(expr: Expr) -> Result<Transformed<Expr>> {
             let call = Expr::ScalarFunction(ScalarFunction { func, args });
             Ok(Transformed::new(cast(call, DataType::Int64), true, TreeNodeRecursion::Jump))
         }
+        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "now" => {
+            let call = Expr::ScalarFunction(ScalarFunction { func, args });
+            Ok(Transformed::new(cast(call, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))), true, TreeNodeRecursion::Jump))
+        }
         Expr::Literal(ScalarValue::Int64(Some(value)), metadata) => match i32::try_from(value) {
             Ok(value) => Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(value)), metadata))),
             Err(_) => Ok(Transformed::no(Expr::Literal(ScalarValue::Int64(Some(value)), metadata))),
@@ -154,6 +160,18 @@ mod tests {
         )
         .await;
         assert_eq!(got, "parity,n,ones,sum_type,s,r,e,l,d\n1,3,3,Int64,bcd,1.67,20,4,2\n");
+    }
+
+    #[tokio::test]
+    async fn now_is_a_timestamp_with_time_zone_in_microseconds() {
+        let got = csv(
+            "select arrow_typeof(now()) as now, arrow_typeof(current_timestamp) as current, \
+             timestamp '2020-01-01 00:00:00' < now() as past, arrow_typeof(now()::timestamp) as naive, \
+             cast(cast(timestamp '2023-03-04 05:06:07.5' as timestamptz) as varchar) as text",
+        )
+        .await;
+        let utc = r#""Timestamp(µs, ""UTC"")""#;
+        assert_eq!(got, format!("now,current,past,naive,text\n{utc},{utc},true,Timestamp(µs),2023-03-04 05:06:07.5+00\n"));
     }
 
     #[tokio::test]

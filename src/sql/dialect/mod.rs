@@ -12,6 +12,7 @@ mod comparison_args;
 mod date_diff;
 mod depth;
 mod lateral_alias;
+mod list_aggregate;
 mod operators;
 mod order_by_all;
 mod semantics;
@@ -77,6 +78,9 @@ pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext>
         .with_information_schema(true);
     if dialect == SqlDialect::Duckdb {
         config.options_mut().sql_parser.dialect = Dialect::DuckDB;
+        // DuckDB's session time zone, as dbt-duckdb runs it on a UTC machine: what a
+        // TIMESTAMPTZ is kept and written in.
+        config.options_mut().execution.time_zone = Some("UTC".into());
     }
     // `sql` measures nesting before parsing; the parser's own bound (it counts up to a few
     // steps per level) is only a backstop behind it, so it must not refuse less.
@@ -132,6 +136,7 @@ pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlFailur
         comparison_args::rewrite(inner);
         series_column::rewrite(inner);
         cast_types::rewrite(inner);
+        list_aggregate::rewrite(inner)?;
     }
     let first = plan(ctx, statement.clone()).await;
     let Err(error) = &first else { return first };

@@ -71,7 +71,7 @@ impl DuckdbText {
     pub fn needed_for(data_type: &DataType) -> bool {
         matches!(
             data_type,
-            DataType::Timestamp(_, None) | DataType::Float64 | DataType::Float32
+            DataType::Timestamp(..) | DataType::Float64 | DataType::Float32
         )
     }
 }
@@ -96,15 +96,17 @@ impl ScalarUDFImpl for DuckdbText {
         };
         let mut out = StringBuilder::with_capacity(input.len(), input.len() * 20);
         match input.data_type() {
-            DataType::Timestamp(_, None) => {
-                let micros = cast(input, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            DataType::Timestamp(_, zone) => {
+                // A time zone's instants are kept in UTC, DuckDB's session time zone here, which
+                // its text names as `+00`.
+                let micros = cast(input, &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()))?;
                 let Some(micros) = micros.as_primitive_opt::<TimestampMicrosecondType>() else {
                     return exec_err!("duckdb_text: timestamps did not cast to microseconds");
                 };
+                let offset = if zone.is_some() { "+00" } else { "" };
                 for i in 0..micros.len() {
-                    out.append_option(
-                        (!micros.is_null(i)).then(|| timestamp_text(micros.value(i))).flatten(),
-                    );
+                    let text = (!micros.is_null(i)).then(|| timestamp_text(micros.value(i))).flatten();
+                    out.append_option(text.map(|t| t + offset));
                 }
             }
             DataType::Float64 | DataType::Float32 => {

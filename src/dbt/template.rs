@@ -57,6 +57,10 @@ pub struct CompiledModel {
     pub name: String,
     pub sql: String,
     pub config: ModelConfig,
+    /// What is wrong with the config as written, when something is: dbt checks a model's
+    /// config as it runs it, so the model fails then and the rest of the graph still builds
+    /// (until then `config` is the defaults').
+    pub invalid_config: Option<String>,
     /// The config as written (folders, YAML, `config()`), for selectors like `tag:` and `config.x:`.
     pub values: ConfigValues,
     pub refs: Vec<String>,
@@ -371,26 +375,24 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
         Error::project(model_name, format!("there is no model named `{model_name}`"))
     })?;
     let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql };
-    let this = || vec![("this", Value::from_object(Relation::plain(RelationName::main(model_name))))];
-    let Rendered { mut sql, mut recorded } = render(project, &node, ctx, this(), &BTreeSet::new())?;
-    let mut parents_asked = Asked::default();
-    let ctes = ephemeral_parents(project, model_name, &recorded.refs, ctx, &mut parents_asked)?;
-    if !ctes.is_empty() {
-        // Rendered again, its refs to them now naming their CTEs.
-        let inlined = ctes.iter().map(|(name, _)| name.clone()).collect();
-        Rendered { sql, recorded } = render(project, &node, ctx, this(), &inlined)?;
-    }
-    recorded.asked.add(parents_asked);
+    let this = vec![("this", Value::from_object(Relation::plain(RelationName::main(model_name))))];
+    let (Rendered { sql, recorded }, ctes) = render_inlining(project, &node, ctx, this)?;
     let mut values = model.config.clone();
     values.extend(recorded.config);
-    let config = ModelConfig::resolve(&values).map_err(|message| Error::Project {
-        file: model.path.clone(),
-        message: format!("model {model_name}: {message}"),
-    })?;
+    let (config, invalid_config) = match ModelConfig::resolve(&values) {
+        Ok(config) => (config, None),
+        Err(message) => {
+            let message = format!("model {model_name}: {message}");
+            let enabled: ConfigValues = values.iter().filter(|(key, _)| *key == "enabled").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let defaults = ModelConfig::resolve(&enabled).map_err(|_| Error::project(&model.path, message.clone()))?;
+            (defaults, Some(message))
+        }
+    };
     Ok(CompiledModel {
         name: model_name.to_string(),
         sql,
         config,
+        invalid_config,
         values,
         refs: recorded.refs,
         sources: recorded.sources,
@@ -408,6 +410,25 @@ fn cte_name(model: &str) -> String {
 /// The ephemeral models among `refs`, and theirs before them, each once, with their SQL: the
 /// CTEs a model that reads them defines, as dbt flattens them.
 /// What they asked of the warehouse is added to `asked`.
+/// Renders `node`; where it refs ephemeral models, renders it again with those refs naming
+/// their CTEs, returned beside it (with what they asked of the warehouse recorded as its own).
+fn render_inlining(
+    project: &Project,
+    node: &Node<'_>,
+    ctx: &CompileContext,
+    globals: Vec<(&'static str, Value)>,
+) -> Result<(Rendered, Vec<(String, String)>)> {
+    let mut rendered = render(project, node, ctx, globals.clone(), &BTreeSet::new())?;
+    let mut parents_asked = Asked::default();
+    let ctes = ephemeral_parents(project, node.name, &rendered.recorded.refs, ctx, &mut parents_asked)?;
+    if !ctes.is_empty() {
+        let inlined = ctes.iter().map(|(name, _)| name.clone()).collect();
+        rendered = render(project, node, ctx, globals, &inlined)?;
+    }
+    rendered.recorded.asked.add(parents_asked);
+    Ok((rendered, ctes))
+}
+
 fn ephemeral_parents(
     project: &Project,
     model: &str,
@@ -530,7 +551,10 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
         }
     };
     let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
-    let Rendered { sql, recorded } = render(project, &node, ctx, globals, &BTreeSet::new())?;
+    let (Rendered { mut sql, recorded }, ctes) = render_inlining(project, &node, ctx, globals)?;
+    if !ctes.is_empty() {
+        sql = with_ctes(&sql, &ctes);
+    }
     let mut values = test.config.clone();
     values.extend(recorded.config);
     let config = TestConfig::resolve(&values).map_err(fail)?;

@@ -264,3 +264,24 @@ fn yaml_describing_a_model_without_sql_is_a_warning_as_in_dbt() {
         "warning: models/schema.yml: describes model `gone`, which has no .sql file; left out, as dbt does\n"
     );
 }
+
+#[test]
+fn a_bad_config_fails_its_model_when_it_runs_as_in_dbt() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        ("dbt_project.yml", "name: shop\n"),
+        ("models/good.sql", "select 1 as id"),
+        ("models/bad.sql", "{{ config(materialized='incremental', incremental_strategy='Bad_Strategy') }}\nselect 1 as id"),
+        ("models/after_bad.sql", "select * from {{ ref('bad') }}"),
+    ];
+    let project = project(dir.path(), &files);
+    let out = backfill(dir.path(), &["build", "--state", "st", "--project", &project]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: models/bad.sql: model bad: config incremental_strategy `Bad_Strategy` is not one of append, merge, delete+insert, microbatch\n"
+    );
+    assert!(stdout.contains("\n  after_bad view: skipped (something it reads failed)\n"), "{stdout}");
+    assert!(stdout.contains("\n  good view: "), "the rest of the graph builds: {stdout}");
+}

@@ -128,4 +128,11 @@ fn ephemeral_models_are_inlined_as_ctes() {
     insta::assert_snapshot!("ephemeral_read_with_its_own_with", compiled(&project, "customer_spend", FIRST_RUN, Vars::new()));
     insta::assert_snapshot!("ephemeral_read_without_a_with", compiled(&project, "big_orders", FIRST_RUN, Vars::new()));
     insta::assert_snapshot!("ephemeral_itself", compiled(&project, "paid_orders", FIRST_RUN, Vars::new()));
+    let with_test = shop(&[
+        ("models/staging/paid_orders.sql", "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('orders') }} where status != 'returned'\n"),
+        ("tests/no_free_paid_orders.sql", "select * from {{ ref('paid_orders') }} where amount = 0\n"),
+    ]);
+    let test = with_test.tests.iter().find(|t| t.name == "no_free_paid_orders").unwrap_or_else(|| panic!("no singular test"));
+    let sql = template::compile_test(&with_test, test, &CompileContext::default()).map_or_else(|e| format!("error: {e}"), |t| t.sql);
+    insta::assert_snapshot!("ephemeral_read_by_a_singular_test", sql);
 }

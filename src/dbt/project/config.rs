@@ -20,6 +20,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "begin",
     "lookback",
     "incremental_predicates",
+    "predicates",
     "merge_update_columns",
     "merge_exclude_columns",
     "full_refresh",
@@ -176,36 +177,21 @@ impl ModelConfig {
                 Some(other) => Err(format!("config {key} must be a string, not {other}")),
             }
         };
-        let parse_enum = |key: &str| -> Result<Option<Value>, String> {
-            Ok(text(key)?.map(|s| Value::String(s.to_ascii_lowercase())))
-        };
-        fn enum_of<'a>(key: &'a str, choices: &'a str) -> impl Fn(serde_json::Error) -> String + 'a {
-            move |e| format!("config {key}: {e}; expected one of {choices}")
+        /// A config naming one of `choices`, in any case.
+        fn choice<T: serde::de::DeserializeOwned>(text: Option<String>, key: &str, choices: &str) -> Result<Option<T>, String> {
+            let Some(text) = text else { return Ok(None) };
+            serde_json::from_value(Value::String(text.to_ascii_lowercase()))
+                .map(Some)
+                .map_err(|_| format!("config {key} `{text}` is not one of {choices}"))
         }
-        let materialized = match parse_enum("materialized")? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(enum_of("materialized", "view, table, incremental, ephemeral, snapshot"))?,
-            None => Materialization::View,
-        };
-        let incremental_strategy = parse_enum("incremental_strategy")?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(enum_of(
-                "incremental_strategy",
-                "append, merge, delete+insert, microbatch",
-            ))?;
-        let on_schema_change = parse_enum("on_schema_change")?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(enum_of(
-                "on_schema_change",
-                "ignore, fail, append_new_columns, sync_all_columns",
-            ))?
-            .unwrap_or_default();
-        let batch_size = parse_enum("batch_size")?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(enum_of("batch_size", "hour, day, month, year"))?;
+        let materialized = choice(text("materialized")?, "materialized", "view, table, incremental, ephemeral, snapshot")?
+            .unwrap_or(Materialization::View);
+        let incremental_strategy =
+            choice(text("incremental_strategy")?, "incremental_strategy", "append, merge, delete+insert, microbatch")?;
+        let on_schema_change =
+            choice(text("on_schema_change")?, "on_schema_change", "ignore, fail, append_new_columns, sync_all_columns")?
+                .unwrap_or_default();
+        let batch_size = choice(text("batch_size")?, "batch_size", "hour, day, month, year")?;
         let strings = |key: &str| -> Result<Option<Vec<String>>, String> {
             match values.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -228,7 +214,11 @@ impl ModelConfig {
                 unique_key.push(key.to_string());
             }
         }
-        let incremental_predicates = strings("incremental_predicates")?.unwrap_or_default();
+        // dbt's older name for them wins, as dbt-duckdb reads `predicates or incremental_predicates`.
+        let incremental_predicates = match strings("predicates")? {
+            Some(older) if !older.is_empty() => older,
+            _ => strings("incremental_predicates")?.unwrap_or_default(),
+        };
         let merge_columns = match (strings("merge_update_columns")?, strings("merge_exclude_columns")?) {
             (Some(_), Some(_)) => {
                 return Err("a model cannot set both merge_update_columns and merge_exclude_columns".into());
@@ -443,5 +433,13 @@ mod tests {
         assert!(both.is_err_and(|e| e.contains("both merge_update_columns and merge_exclude_columns")));
         let bad = columns(json!({"merge_update_columns": [1]}));
         assert!(bad.is_err_and(|e| e.contains("merge_update_columns must be a string or a list of strings")));
+    }
+
+    #[test]
+    fn predicates_is_dbts_older_name_for_incremental_predicates() {
+        let predicates = |config: Value| resolve(config).map(|c| c.incremental_predicates);
+        assert_eq!(predicates(json!({"predicates": ["id != 2"]})), Ok(vec!["id != 2".to_string()]));
+        assert_eq!(predicates(json!({"predicates": "a > 1", "incremental_predicates": ["b > 1"]})), Ok(vec!["a > 1".to_string()]));
+        assert_eq!(predicates(json!({"predicates": [], "incremental_predicates": ["b > 1"]})), Ok(vec!["b > 1".to_string()]));
     }
 }

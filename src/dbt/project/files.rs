@@ -183,9 +183,9 @@ impl ProjectFiles {
                 ));
             }
         };
-        let folder_configs = root.get("models").and_then(|m| m.get(&name)).cloned();
-        let snapshot_configs = root.get("snapshots").and_then(|m| m.get(&name)).cloned();
-        let seed_configs = root.get("seeds").and_then(|m| m.get(&name)).cloned();
+        let folder_configs = project_tree(root.get("models"), &name);
+        let snapshot_configs = project_tree(root.get("snapshots"), &name);
+        let seed_configs = project_tree(root.get("seeds"), &name);
         let mut property_vars = vars.clone();
         property_vars.extend(cli_vars.clone());
         let properties = Properties::new(&name, &property_vars);
@@ -335,10 +335,10 @@ impl ProjectFiles {
         });
         check_tests(&tests, &models, &seeds, &sources)?;
         // dbt_project.yml's `data_tests:` configs, under whatever a test sets itself.
-        let test_configs = root.get("data_tests").or_else(|| root.get("tests")).and_then(|t| t.get(&name));
+        let test_configs = project_tree(root.get("data_tests").or_else(|| root.get("tests")), &name);
         for test in tests.iter_mut() {
             let mut config = ConfigValues::new();
-            if let Some(tree) = test_configs {
+            if let Some(tree) = &test_configs {
                 apply_folder_configs(tree, &[], &mut config);
             }
             config.append(&mut test.config);
@@ -472,15 +472,31 @@ fn snapshot_blocks(path: &str, text: &str) -> Result<Vec<(String, String)>> {
     Ok(blocks)
 }
 
-/// dbt_project.yml's `models:` tree: `+key` (or a known config key with a plain value) is a
-/// config, any other key a sub-folder; deeper folders override shallower ones.
+/// What of a dbt_project.yml config tree (`models:`, `seeds:`, …) configures this project's
+/// resources: the configs at its top, which configure every project's, under the project's own
+/// subtree.
+fn project_tree(tree: Option<&Value>, project: &str) -> Option<Value> {
+    let map = tree?.as_object()?;
+    let mut merged: serde_json::Map<String, Value> = map.iter().filter(|(k, v)| config_key(k, v).is_some()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if let Some(own) = map.get(project).and_then(Value::as_object) {
+        merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Some(Value::Object(merged))
+}
+
+/// The config a dbt_project.yml tree's entry sets: `+key`, or a known config key with a plain
+/// value; any other key is a sub-folder.
+fn config_key<'a>(key: &'a str, value: &Value) -> Option<&'a str> {
+    key.strip_prefix('+').or_else(|| (KNOWN_KEYS.contains(&key) && !value.is_object()).then_some(key))
+}
+
+/// dbt_project.yml's `models:` tree for a resource in `folders`: deeper folders override
+/// shallower ones.
 fn apply_folder_configs(tree: &Value, folders: &[&str], config: &mut ConfigValues) {
     let Some(map) = tree.as_object() else { return };
     for (key, value) in map {
-        if let Some(config_key) = key.strip_prefix('+') {
-            config.insert(config_key.to_string(), value.clone());
-        } else if KNOWN_KEYS.contains(&key.as_str()) && !value.is_object() {
-            config.insert(key.clone(), value.clone());
+        if let Some(key) = config_key(key, value) {
+            config.insert(key.to_string(), value.clone());
         }
     }
     if let Some((first, rest)) = folders.split_first() {
@@ -602,9 +618,11 @@ mod tests {
         let p = project(&[
             (
                 "dbt_project.yml",
-                "name: shop\nmodels:\n  shop:\n    +materialized: table\n    staging:\n      +materialized: view\n",
+                "name: shop\nmodels:\n  +materialized: ephemeral\n  +incremental_predicates: [\"id != 2\"]\n  \
+                 shop:\n    +materialized: table\n    staging:\n      +materialized: view\n",
             ),
             ("models/staging/stg_orders.sql", "select 1 as id"),
+            ("models/top.sql", "select 1 as id"),
             ("models/marts/orders.sql", "select * from {{ ref('stg_orders') }}"),
             (
                 "models/schema.yml",
@@ -617,6 +635,8 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.models["stg_orders"].config["materialized"], "view");
+        assert_eq!(p.models["top"].config["materialized"], "table");
+        assert_eq!(p.models["orders"].config["incremental_predicates"], serde_json::json!(["id != 2"]));
         assert_eq!(p.models["orders"].config["materialized"], "incremental");
         assert_eq!(p.models["orders"].description.as_deref(), Some("All orders"));
         assert_eq!(p.tests.len(), 4);

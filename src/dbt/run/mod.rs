@@ -207,6 +207,9 @@ impl<'a> Step<'a> {
         let Some(parse) = self.dag.parsed(name).cloned() else {
             return Ok((self.seed(working, name, started).await?, None));
         };
+        if let Some(message) = &parse.invalid_config {
+            return Err(Error::project(self.dag.paths.get(name).map_or(name, String::as_str), message.clone()));
+        }
         let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
         let incremental = parse.config.materialized == Materialization::Incremental

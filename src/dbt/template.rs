@@ -58,9 +58,8 @@ pub struct CompiledModel {
     pub sql: String,
     pub config: ModelConfig,
     /// What is wrong with the config as written, when something is: dbt checks a model's
-    /// config as it runs it, so the model fails then and the rest of the graph still builds
-    /// (until then `config` is the defaults').
-    pub invalid_config: Option<String>,
+    /// config as it runs it, so the model fails then and the rest of the graph still builds.
+    pub invalid_config: Option<InvalidConfig>,
     /// The config as written (folders, YAML, `config()`), for selectors like `tag:` and `config.x:`.
     pub values: ConfigValues,
     pub refs: Vec<String>,
@@ -73,6 +72,16 @@ pub struct CompiledModel {
     /// What the template asked of the warehouse that `introspection` did not answer: it is
     /// compiled again once it is answered.
     pub asked: Asked,
+}
+
+/// A model's config that dbt would refuse when it runs the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidConfig {
+    pub message: String,
+    /// Only the incremental strategy is wrong, which dbt-duckdb looks up only for an
+    /// incremental run: a first run (or a full refresh) builds the table, with the config
+    /// without it. Otherwise the config is the defaults' and every run fails.
+    pub strategy_only: bool,
 }
 
 /// What the template functions saw while rendering.
@@ -383,9 +392,17 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
         Ok(config) => (config, None),
         Err(message) => {
             let message = format!("model {model_name}: {message}");
-            let enabled: ConfigValues = values.iter().filter(|(key, _)| *key == "enabled").map(|(k, v)| (k.clone(), v.clone())).collect();
-            let defaults = ModelConfig::resolve(&enabled).map_err(|_| Error::project(&model.path, message.clone()))?;
-            (defaults, Some(message))
+            let only = |keep: &dyn Fn(&str) -> bool| -> ConfigValues {
+                values.iter().filter(|(key, _)| keep(key)).map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            match ModelConfig::resolve(&only(&|key| key != "incremental_strategy")) {
+                Ok(config) => (config, Some(InvalidConfig { message, strategy_only: true })),
+                Err(_) => {
+                    let defaults = ModelConfig::resolve(&only(&|key| key == "enabled"))
+                        .map_err(|_| Error::project(&model.path, message.clone()))?;
+                    (defaults, Some(InvalidConfig { message, strategy_only: false }))
+                }
+            }
         }
     };
     Ok(CompiledModel {

@@ -271,17 +271,27 @@ fn a_bad_config_fails_its_model_when_it_runs_as_in_dbt() {
     let files = [
         ("dbt_project.yml", "name: shop\n"),
         ("models/good.sql", "select 1 as id"),
-        ("models/bad.sql", "{{ config(materialized='incremental', incremental_strategy='Bad_Strategy') }}\nselect 1 as id"),
-        ("models/after_bad.sql", "select * from {{ ref('bad') }}"),
+        ("models/typo.sql", "{{ config(materialized='tabel') }}\nselect 1 as id"),
+        ("models/after_typo.sql", "select * from {{ ref('typo') }}"),
+        ("models/odd.sql", "{{ config(materialized='incremental', incremental_strategy='Bad_Strategy') }}\nselect 1 as id"),
     ];
     let project = project(dir.path(), &files);
-    let out = backfill(dir.path(), &["build", "--state", "st", "--project", &project]);
+    let build = |args: &[&str]| backfill(dir.path(), &[&["build", "--state", "st", "--project", &project], args].concat());
+    let out = build(&["--exclude", "odd"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: models/bad.sql: model bad: config incremental_strategy `Bad_Strategy` is not one of append, merge, delete+insert, microbatch\n"
+        "error: models/typo.sql: model typo: config materialized `tabel` is not one of view, table, incremental, ephemeral, snapshot\n"
     );
-    assert!(stdout.contains("\n  after_bad view: skipped (something it reads failed)\n"), "{stdout}");
+    assert!(stdout.contains("\n  after_typo view: skipped (something it reads failed)\n"), "{stdout}");
     assert!(stdout.contains("\n  good view: "), "the rest of the graph builds: {stdout}");
+    // dbt-duckdb looks the strategy up only for an incremental run: the first builds the table.
+    let first = build(&["-s", "odd"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let again = build(&["-s", "odd"]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "error: models/odd.sql: model odd: config incremental_strategy `Bad_Strategy` is not one of append, merge, delete+insert, microbatch\n"
+    );
 }

@@ -207,14 +207,16 @@ impl<'a> Step<'a> {
         let Some(parse) = self.dag.parsed(name).cloned() else {
             return Ok((self.seed(working, name, started).await?, None));
         };
-        if let Some(message) = &parse.invalid_config {
-            return Err(Error::project(self.dag.paths.get(name).map_or(name, String::as_str), message.clone()));
-        }
         let full_refresh = parse.config.full_refresh.unwrap_or(self.request.full_refresh);
         // dbt's is_incremental(): an incremental model whose table exists, not full-refreshed.
         let incremental = parse.config.materialized == Materialization::Incremental
             && working.table(&RelationName::main(name)).is_some()
             && !full_refresh;
+        if let Some(invalid) = &parse.invalid_config
+            && (incremental || !invalid.strategy_only)
+        {
+            return Err(Error::project(self.dag.paths.get(name).map_or(name, String::as_str), invalid.message.clone()));
+        }
         let microbatch = parse.config.materialized == Materialization::Incremental
             && parse.config.strategy() == Strategy::Microbatch;
         let before = working.table(&RelationName::main(name)).cloned();

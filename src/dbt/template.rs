@@ -372,9 +372,7 @@ fn render(
 /// Renders one model.
 pub fn compile(project: &Project, model_name: &str, ctx: &CompileContext) -> Result<CompiledModel> {
     let mut compiled = compile_body(project, model_name, ctx)?;
-    if !compiled.ctes.is_empty() {
-        compiled.sql = with_ctes(&compiled.sql, &compiled.ctes);
-    }
+    compiled.sql = with_ctes(&compiled.sql, &compiled.ctes);
     Ok(compiled)
 }
 
@@ -392,14 +390,13 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
         Ok(config) => (config, None),
         Err(message) => {
             let message = format!("model {model_name}: {message}");
-            let only = |keep: &dyn Fn(&str) -> bool| -> ConfigValues {
-                values.iter().filter(|(key, _)| keep(key)).map(|(k, v)| (k.clone(), v.clone())).collect()
-            };
-            match ModelConfig::resolve(&only(&|key| key != "incremental_strategy")) {
+            let mut without_strategy = values.clone();
+            without_strategy.remove("incremental_strategy");
+            match ModelConfig::resolve(&without_strategy) {
                 Ok(config) => (config, Some(InvalidConfig { message, strategy_only: true })),
                 Err(_) => {
-                    let defaults = ModelConfig::resolve(&only(&|key| key == "enabled"))
-                        .map_err(|_| Error::project(&model.path, message.clone()))?;
+                    let enabled: ConfigValues = values.get_key_value("enabled").map(|(k, v)| (k.clone(), v.clone())).into_iter().collect();
+                    let defaults = ModelConfig::resolve(&enabled).map_err(|_| Error::project(&model.path, message.clone()))?;
                     (defaults, Some(InvalidConfig { message, strategy_only: false }))
                 }
             }
@@ -481,8 +478,11 @@ fn ephemeral_parents(
 }
 
 /// `sql` with `ctes` defined first: inside its own leading `with` (after `recursive`), as dbt
-/// injects them, or in a `with` before it.
+/// injects them, or in a `with` before it; without any, `sql` as it is.
 fn with_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
     let defined = ctes.iter().map(|(name, body)| format!("{} as (\n{}\n)", cte_name(name), body.trim())).collect::<Vec<_>>().join(", ");
     let start = sql.len() - skip_comments(sql).len();
     let after_word = |from: usize, word: &str| -> Option<usize> {
@@ -568,10 +568,8 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
         }
     };
     let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
-    let (Rendered { mut sql, recorded }, ctes) = render_inlining(project, &node, ctx, globals)?;
-    if !ctes.is_empty() {
-        sql = with_ctes(&sql, &ctes);
-    }
+    let (Rendered { sql, recorded }, ctes) = render_inlining(project, &node, ctx, globals)?;
+    let sql = with_ctes(&sql, &ctes);
     let mut values = test.config.clone();
     values.extend(recorded.config);
     let config = TestConfig::resolve(&values).map_err(fail)?;

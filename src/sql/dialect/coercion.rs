@@ -21,8 +21,16 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, cast};
 
-/// DataFusion's functions that give an Int32 where DuckDB's give a BIGINT.
-const BIGINT_FUNCTIONS: [&str; 4] = ["character_length", "length", "char_length", "strpos"];
+use super::SESSION_TIME_ZONE;
+
+/// The type DuckDB's function of this name gives where DataFusion's gives another.
+fn duckdb_return_type(function: &str) -> Option<DataType> {
+    match function {
+        "character_length" | "length" | "char_length" | "strpos" => Some(DataType::Int64),
+        "now" => Some(DataType::Timestamp(TimeUnit::Microsecond, Some(SESSION_TIME_ZONE.into()))),
+        _ => None,
+    }
+}
 
 /// `plan` with its types as DuckDB decides them.
 pub fn duckdb(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -92,15 +100,15 @@ pub(super) fn is_text(data_type: &DataType) -> bool {
 fn retype(expr: Expr) -> Result<Transformed<Expr>> {
     expr.transform_down(|e| match e {
         Expr::AggregateFunction(_) | Expr::WindowFunction(_) => Ok(Transformed::new(e, false, TreeNodeRecursion::Jump)),
-        Expr::ScalarFunction(ScalarFunction { func, args }) if BIGINT_FUNCTIONS.contains(&func.name()) => {
-            let args = args.into_iter().map(|arg| retype(arg).map(|t| t.data)).collect::<Result<_>>()?;
-            let call = Expr::ScalarFunction(ScalarFunction { func, args });
-            Ok(Transformed::new(cast(call, DataType::Int64), true, TreeNodeRecursion::Jump))
-        }
-        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "now" => {
-            let call = Expr::ScalarFunction(ScalarFunction { func, args });
-            Ok(Transformed::new(cast(call, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))), true, TreeNodeRecursion::Jump))
-        }
+        Expr::ScalarFunction(ScalarFunction { func, args }) => match duckdb_return_type(func.name()) {
+            // Cast once, then not visited again: its arguments are retyped here.
+            Some(data_type) => {
+                let args = args.into_iter().map(|arg| retype(arg).map(|t| t.data)).collect::<Result<_>>()?;
+                let call = Expr::ScalarFunction(ScalarFunction { func, args });
+                Ok(Transformed::new(cast(call, data_type), true, TreeNodeRecursion::Jump))
+            }
+            None => Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args }))),
+        },
         Expr::Literal(ScalarValue::Int64(Some(value)), metadata) => match i32::try_from(value) {
             Ok(value) => Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(value)), metadata))),
             Err(_) => Ok(Transformed::no(Expr::Literal(ScalarValue::Int64(Some(value)), metadata))),

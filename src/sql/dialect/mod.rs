@@ -43,6 +43,9 @@ pub use text::{double_text, timestamp_text};
 /// Schema every table lives in, as in dbt-duckdb's default target.
 pub const DEFAULT_SCHEMA: &str = "main";
 pub const DEFAULT_CATALOG: &str = "memory";
+/// DuckDB's session time zone, as dbt-duckdb runs it on a UTC machine: what a TIMESTAMPTZ is
+/// kept and written in (its text says `+00`).
+const SESSION_TIME_ZONE: &str = "UTC";
 
 /// The SQL flavour a project's models are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -78,9 +81,7 @@ pub fn session(dialect: SqlDialect) -> datafusion::error::Result<SessionContext>
         .with_information_schema(true);
     if dialect == SqlDialect::Duckdb {
         config.options_mut().sql_parser.dialect = Dialect::DuckDB;
-        // DuckDB's session time zone, as dbt-duckdb runs it on a UTC machine: what a
-        // TIMESTAMPTZ is kept and written in.
-        config.options_mut().execution.time_zone = Some("UTC".into());
+        config.options_mut().execution.time_zone = Some(SESSION_TIME_ZONE.into());
     }
     // `sql` measures nesting before parsing; the parser's own bound (it counts up to a few
     // steps per level) is only a backstop behind it, so it must not refuse less.

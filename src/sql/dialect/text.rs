@@ -97,8 +97,8 @@ impl ScalarUDFImpl for DuckdbText {
         let mut out = StringBuilder::with_capacity(input.len(), input.len() * 20);
         match input.data_type() {
             DataType::Timestamp(_, zone) => {
-                // A time zone's instants are kept in UTC, DuckDB's session time zone here, which
-                // its text names as `+00`.
+                // Written in the session's time zone (`SESSION_TIME_ZONE`, UTC), as DuckDB
+                // writes a TIMESTAMPTZ, its offset `+00`.
                 let micros = cast(input, &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()))?;
                 let Some(micros) = micros.as_primitive_opt::<TimestampMicrosecondType>() else {
                     return exec_err!("duckdb_text: timestamps did not cast to microseconds");

@@ -21,6 +21,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use crate::dbt::request::{BuildRequest, DbtCommand};
 use crate::error::{Error, Result};
 use crate::ui::session::Shared;
+use crate::worker::wire::Payload;
 
 /// Installs `window.backfill`.
 pub fn install(session: Shared) {
@@ -34,8 +35,8 @@ pub fn install(session: Shared) {
                 .or_else(|| source.as_string().and_then(|url| url.rsplit('/').next().map(str::to_string)))
                 .unwrap_or_else(|| "upload.parquet".into());
             let month = text_option(&options, "month");
-            let bytes = bytes_of(&source).await?;
-            let loaded = s.load(&name, bytes, month.as_deref()).await?;
+            let file = file_of(&source).await?;
+            let loaded = s.load(&name, file, month.as_deref()).await?;
             to_js(&serde_json::to_value(&loaded).unwrap_or_default())
         })
     }));
@@ -147,9 +148,9 @@ fn to_js(value: &serde_json::Value) -> Result<JsValue> {
     js_sys::JSON::parse(&value.to_string()).map_err(|_| Error::Usage("result is not JSON".into()))
 }
 
-/// A URL (fetched), an ArrayBuffer, a typed array or a Blob/File, as a JS array that owns its
-/// buffer (the caller's own buffers are copied, not handed over to the worker).
-async fn bytes_of(source: &JsValue) -> Result<Uint8Array> {
+/// A URL (fetched as a Blob), a Blob/File, or an ArrayBuffer or typed array, as the worker's
+/// payload: a Blob is read by the worker, the caller's own buffers are copied, not handed over.
+async fn file_of(source: &JsValue) -> Result<Payload> {
     let fail = |what: &str| Error::Usage(format!("load: {what}"));
     if let Some(url) = source.as_string() {
         let window = web_sys::window().ok_or_else(|| fail("no window"))?;
@@ -158,24 +159,23 @@ async fn bytes_of(source: &JsValue) -> Result<Uint8Array> {
         if !response.ok() {
             return Err(fail(&format!("{url}: HTTP {}", response.status())));
         }
-        let buffer = response.array_buffer().map_err(|_| fail("unreadable response"))?;
-        let buffer = JsFuture::from(buffer).await.map_err(|_| fail("unreadable response"))?;
-        return Ok(Uint8Array::new(&buffer));
+        let blob = response.blob().map_err(|_| fail("unreadable response"))?;
+        let blob = JsFuture::from(blob).await.map_err(|_| fail("unreadable response"))?;
+        return Ok(Payload::Blob(blob.unchecked_into()));
     }
     if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
-        let buffer = JsFuture::from(blob.array_buffer()).await.map_err(|_| fail("unreadable file"))?;
-        return Ok(Uint8Array::new(&buffer));
+        return Ok(Payload::Blob(blob.clone()));
     }
     if source.is_instance_of::<js_sys::ArrayBuffer>() || source.is_instance_of::<Uint8Array>() {
         let bytes = Uint8Array::new(source);
-        return Ok(bytes.slice(0, bytes.length()));
+        return Ok(Payload::Bytes(bytes.slice(0, bytes.length())));
     }
     if js_sys::ArrayBuffer::is_view(source) {
         let view: &js_sys::Object = source.unchecked_ref();
         let buffer = Reflect::get(view, &"buffer".into()).map_err(|_| fail("bad typed array"))?;
         let offset = Reflect::get(view, &"byteOffset".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
         let length = Reflect::get(view, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).slice(0, length));
+        return Ok(Payload::Bytes(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).slice(0, length)));
     }
     Err(fail("give a URL, bytes (ArrayBuffer / Uint8Array) or a File"))
 }

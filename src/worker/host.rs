@@ -23,6 +23,7 @@ use crate::sql::query::{cell, slice, to_csv, to_json_rows};
 use crate::sql::warehouse::Table;
 use crate::view::protocol::{Answer, Event, Progress, Request, TablePage};
 use crate::view::snapshot::snapshot;
+use crate::worker::wire::Payload;
 use crate::worker::browser_store::BrowserStore;
 
 /// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
@@ -62,7 +63,9 @@ impl Host {
         self.cancelled.set(true);
     }
 
-    pub async fn handle(&self, request: Request, mut payloads: Vec<Vec<u8>>) -> Outcome {
+    /// Payloads are read once the engine is this request's (inside `change`), so requests run
+    /// in the order they came, however long a file takes to read.
+    pub async fn handle(&self, request: Request, mut payloads: Vec<Payload>) -> Outcome {
         let mut bytes = Vec::new();
         self.save_warning.replace(None);
         self.cancelled.set(false);
@@ -72,9 +75,15 @@ impl Host {
             Request::CheckLink { fragment } => SharedSession::from_fragment(&fragment).and_then(|s| s.check()).map(Answer::Link),
             Request::OpenShared { fragment } => self.open_shared(&fragment).await,
             Request::Load { name, month } => {
-                let file = payloads.pop().unwrap_or_default();
-                self.change(&format!("Loading {name}"), async |engine| engine.load_trips(&name, &file, month.as_deref()).map(Answer::File))
-                    .await
+                let file = payloads.pop();
+                self.change(&format!("Loading {name}"), async |engine| {
+                    let file = match &file {
+                        Some(file) => file.read().await.map_err(|message| Error::Ingest { file: name.clone(), message })?,
+                        None => Vec::new(),
+                    };
+                    engine.load_trips(&name, &file, month.as_deref()).map(Answer::File)
+                })
+                .await
             }
             Request::Generate { month, rows } => {
                 let spec = sample_spec(&month, rows);
@@ -93,8 +102,12 @@ impl Host {
                 .await
             }
             Request::ImportProject { name, paths } => {
-                let files: Vec<(String, Vec<u8>)> = paths.into_iter().zip(payloads).collect();
                 self.change(&format!("Importing {name}"), async |engine| {
+                    let mut files = Vec::new();
+                    for (path, payload) in paths.into_iter().zip(&payloads) {
+                        let bytes = payload.read().await.map_err(|message| Error::Project { file: path.clone(), message })?;
+                        files.push((path, bytes));
+                    }
                     let files = match files.as_slice() {
                         [(path, bytes)] if path.ends_with(".zip") => import::from_zip(path, bytes),
                         _ => import::from_files(&name, files),

@@ -29,7 +29,6 @@ pub fn start() {
     };
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         let Some((json, payloads)) = wire::decode(&event.data()) else { return };
-        let payloads: Vec<Vec<u8>> = payloads.iter().map(js_sys::Uint8Array::to_vec).collect();
         match Message::from_json(&json) {
             Ok(Message::Cancel) => host.cancel(),
             Ok(Message::Call { id, request }) => {
@@ -50,7 +49,8 @@ pub fn start() {
 
 fn post(event: Event, payloads: Vec<Vec<u8>>) {
     let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() else { return };
-    let payloads: Vec<js_sys::Uint8Array> = payloads.iter().map(|bytes| js_sys::Uint8Array::from(bytes.as_slice())).collect();
+    let payloads: Vec<wire::Payload> =
+        payloads.iter().map(|bytes| wire::Payload::Bytes(js_sys::Uint8Array::from(bytes.as_slice()))).collect();
     let wire = wire::encode(&event.to_json(), &payloads);
     if let Err(e) = scope.post_message_with_transfer(&wire.message, &wire.transfer) {
         web_sys::console::error_1(&e);

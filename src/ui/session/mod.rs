@@ -25,6 +25,7 @@ use crate::dbt::request::BuildRequest;
 use crate::error::{Error, Result};
 use crate::orchestrate::state::LoadedFile;
 use crate::view::protocol::{Answer, Message, Progress, Request, Snapshot, TablePage};
+use crate::worker::wire::Payload;
 
 mod opening;
 mod worker_link;
@@ -35,13 +36,13 @@ use worker_link::spawn_worker;
 /// stopped outright.
 const CANCEL_GRACE_MS: i32 = 2_000;
 
-type Reply = (Result<Answer>, Vec<Uint8Array>);
+type Reply = (Result<Answer>, Vec<Payload>);
 
 pub struct Session {
     worker: RefCell<Option<Worker>>,
     /// The worker sends `Ready` once it listens; messages before that would be lost.
     ready: Cell<bool>,
-    queued: RefCell<Vec<(String, Vec<Uint8Array>)>>,
+    queued: RefCell<Vec<(String, Vec<Payload>)>>,
     pending: RefCell<BTreeMap<u64, oneshot::Sender<Reply>>>,
     next_id: Cell<u64>,
     pub snapshot: RwSignal<Snapshot>,
@@ -111,10 +112,11 @@ impl Session {
         Ok(format!("{base}{fragment}"))
     }
 
-    /// Ingests one trip file (its bytes go to the worker as they are). A bad file changes nothing.
-    pub async fn load(self: &Rc<Self>, name: &str, bytes: Uint8Array, month: Option<&str>) -> Result<LoadedFile> {
+    /// Ingests one trip file (the worker reads it: the page never holds its bytes). A bad file
+    /// changes nothing.
+    pub async fn load(self: &Rc<Self>, name: &str, file: Payload, month: Option<&str>) -> Result<LoadedFile> {
         let request = Request::Load { name: name.to_string(), month: month.map(str::to_string) };
-        match self.ask_with(request, vec![bytes]).await?.0 {
+        match self.ask_with(request, vec![file]).await?.0 {
             Answer::File(file) => Ok(file),
             _ => Err(unexpected()),
         }
@@ -152,8 +154,8 @@ impl Session {
     /// Replaces the project with a dropped one: a zip archive, or a folder's files by path.
     /// A file that is not a dbt project, or a project that does not parse, changes nothing.
     pub async fn import_project(self: &Rc<Self>, name: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
-        let (paths, payloads): (Vec<String>, Vec<Uint8Array>) =
-            files.into_iter().map(|(path, bytes)| (path, Uint8Array::from(bytes.as_slice()))).unzip();
+        let (paths, payloads): (Vec<String>, Vec<Payload>) =
+            files.into_iter().map(|(path, bytes)| (path, Payload::Bytes(Uint8Array::from(bytes.as_slice())))).unzip();
         self.ask_with(Request::ImportProject { name: name.to_string(), paths }, payloads).await.map(|_| ())
     }
 
@@ -254,7 +256,10 @@ impl Session {
 
     async fn bytes(self: &Rc<Self>, request: Request) -> Result<Uint8Array> {
         match self.ask_with(request, Vec::new()).await? {
-            (Answer::Bytes, mut payloads) => payloads.pop().ok_or_else(unexpected),
+            (Answer::Bytes, mut payloads) => match payloads.pop() {
+                Some(Payload::Bytes(bytes)) => Ok(bytes),
+                _ => Err(unexpected()),
+            },
             _ => Err(unexpected()),
         }
     }
@@ -264,7 +269,7 @@ impl Session {
         self.ask_with(request, Vec::new()).await.map(|(answer, _)| answer)
     }
 
-    async fn ask_with(self: &Rc<Self>, request: Request, payloads: Vec<Uint8Array>) -> Result<(Answer, Vec<Uint8Array>)> {
+    async fn ask_with(self: &Rc<Self>, request: Request, payloads: Vec<Payload>) -> Result<(Answer, Vec<Payload>)> {
         let result = self.call(request, payloads).await;
         self.report(result)
     }

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -15,14 +14,14 @@ use web_sys::{MessageEvent, Worker};
 use super::{Session, Shared};
 use crate::error::{Error, Result};
 use crate::view::protocol::{Answer, Event, Message, Progress, Request};
-use crate::worker::wire;
+use crate::worker::wire::{self, Payload};
 
 /// The worker script (`worker.js`, beside `index.html`): it loads the engine's wasm.
 const WORKER_SCRIPT: &str = "./worker.js";
 
 impl Session {
     /// Sends `request` and waits for its reply; the reply's warning (a failed save) is shown.
-    pub(super) async fn call(self: &Rc<Self>, request: Request, payloads: Vec<Uint8Array>) -> Result<(Answer, Vec<Uint8Array>)> {
+    pub(super) async fn call(self: &Rc<Self>, request: Request, payloads: Vec<Payload>) -> Result<(Answer, Vec<Payload>)> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (sender, receiver) = oneshot::channel();
@@ -32,7 +31,7 @@ impl Session {
         result.map(|answer| (answer, payloads))
     }
 
-    pub(super) fn send(&self, message: &Message, payloads: Vec<Uint8Array>) {
+    pub(super) fn send(&self, message: &Message, payloads: Vec<Payload>) {
         let json = message.to_json();
         if !self.ready.get() {
             self.queued.borrow_mut().push((json, payloads));
@@ -41,7 +40,7 @@ impl Session {
         post(self.worker.borrow().as_ref(), &json, &payloads);
     }
 
-    fn receive(self: &Rc<Self>, event: Event, payloads: Vec<Uint8Array>) {
+    fn receive(self: &Rc<Self>, event: Event, payloads: Vec<Payload>) {
         match event {
             Event::Ready => {
                 self.ready.set(true);
@@ -138,7 +137,7 @@ pub(super) fn spawn_worker(session: &Shared) {
     *session.worker.borrow_mut() = Some(worker);
 }
 
-fn post(worker: Option<&Worker>, json: &str, payloads: &[Uint8Array]) {
+fn post(worker: Option<&Worker>, json: &str, payloads: &[Payload]) {
     let Some(worker) = worker else { return };
     let wire = wire::encode(json, payloads);
     let _ = worker.post_message_with_transfer(&wire.message, &wire.transfer);

@@ -7,6 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::SessionRef;
 use crate::orchestrate::state::LoadedFile;
+use crate::worker::wire::Payload;
 
 /// One file being read and ingested.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,9 +134,10 @@ fn size(bytes: f64) -> String {
     if bytes >= 1e6 { format!("{:.1} MB", bytes / 1e6) } else { format!("{:.0} kB", bytes / 1e3) }
 }
 
-/// The file's bytes, reading its stream chunk by chunk to report progress. The chunks stay JS
-/// buffers (joined by a Blob), never copied into the page's wasm memory.
-async fn read_with_progress(file: &web_sys::File, progress: impl Fn(f64)) -> Result<js_sys::Uint8Array, String> {
+/// The file as read now, its stream chunk by chunk to report progress. The chunks stay JS
+/// buffers joined by a Blob that the worker reads: never copied into the page's wasm memory,
+/// nor made one buffer on the main thread.
+async fn read_with_progress(file: &web_sys::File, progress: impl Fn(f64)) -> Result<Payload, String> {
     let fail = |_| format!("{}: the browser could not read the file", file.name());
     let reader: web_sys::ReadableStreamDefaultReader = file.stream().get_reader().unchecked_into();
     let chunks = js_sys::Array::new();
@@ -151,7 +153,5 @@ async fn read_with_progress(file: &web_sys::File, progress: impl Fn(f64)) -> Res
         chunks.push(&chunk);
         progress(read);
     }
-    let whole = web_sys::Blob::new_with_u8_array_sequence(&chunks).map_err(fail)?;
-    let buffer = JsFuture::from(whole.array_buffer()).await.map_err(fail)?;
-    Ok(js_sys::Uint8Array::new(&buffer))
+    web_sys::Blob::new_with_u8_array_sequence(&chunks).map(Payload::Blob).map_err(fail)
 }

@@ -23,8 +23,8 @@ use crate::sql::query::{cell, slice, to_csv, to_json_rows};
 use crate::sql::warehouse::Table;
 use crate::view::protocol::{Answer, Event, Progress, Request, TablePage};
 use crate::view::snapshot::snapshot;
-use crate::worker::wire::Payload;
 use crate::worker::browser_store::BrowserStore;
+use crate::worker::wire::Payload;
 
 /// The built-in sample: the same rows as `backfill gen --month 2023-03 --rows 200000 --seed 1`.
 const SAMPLE_MONTH: &str = "2023-03";

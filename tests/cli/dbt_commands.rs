@@ -247,6 +247,35 @@ fn snapshots_keep_each_version_and_close_deleted_rows() {
     assert_eq!(current, "id,team\n1,red\n2,yellow\n", "a model reads a snapshot's current rows");
 }
 
+/// With `hard_deletes: new_record` a row gone from the query gets a version saying so
+/// (`dbt_is_deleted` 'True', open), once however many runs it stays gone; back in the query,
+/// that version closes and a new one opens.
+#[test]
+fn a_new_record_snapshot_keeps_deletions_as_versions() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = |rows: &str| {
+        let csv = format!("id,team\n{rows}");
+        let snapshot = "{% snapshot teams %}\n{{ config(unique_key='id', strategy='check', check_cols='all', hard_deletes='new_record') }}\nselect * from {{ ref('people') }}\n{% endsnapshot %}\n";
+        project(dir.path(), &[("dbt_project.yml", "name: people\n"), ("seeds/people.csv", csv.as_str()), ("snapshots/teams.sql", snapshot)])
+    };
+    let snapshot = |rows: &str| {
+        let project = files(rows);
+        ok(dir.path(), &["build", "--state", "st", "--project", &project]);
+        let sql = "select id, team, dbt_is_deleted, dbt_valid_to is null as current, count(distinct dbt_scd_id) over () as ids \
+                   from teams order by id, dbt_valid_from, current";
+        ok(dir.path(), &["query", "--state", "st", "--project", &project, "--format", "csv", sql])
+    };
+    let header = "id,team,dbt_is_deleted,current,ids\n";
+    assert_eq!(snapshot("1,red\n2,blue\n"), format!("{header}1,red,False,true,2\n2,blue,False,true,2\n"));
+    let deleted = format!("{header}1,red,False,true,3\n2,blue,False,false,3\n2,blue,True,true,3\n");
+    assert_eq!(snapshot("1,red\n"), deleted);
+    assert_eq!(snapshot("1,red\n"), deleted, "a deletion is recorded once");
+    assert_eq!(
+        snapshot("1,red\n2,blue\n"),
+        format!("{header}1,red,False,true,4\n2,blue,False,false,4\n2,blue,True,false,4\n2,blue,False,true,4\n")
+    );
+}
+
 #[test]
 fn yaml_describing_a_model_without_sql_is_a_warning_as_in_dbt() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -451,6 +451,11 @@ select * from {{ ref('customers') }}
 {{ config(unique_key=['id'], strategy='check', check_cols=['tier'], hard_deletes='invalidate') }}
 select id, tier from {{ ref('customers') }}
 {% endsnapshot %}
+
+{% snapshot customer_lifecycle %}
+{{ config(unique_key='id', strategy='timestamp', updated_at='updated_at', hard_deletes='new_record') }}
+select * from {{ ref('customers') }}
+{% endsnapshot %}
 """,
     "snapshots/snapshots.yml": """snapshots:
   - name: customer_names
@@ -467,12 +472,21 @@ select id, tier from {{ ref('customers') }}
     count(*) over (partition by id) as versions, length(dbt_scd_id) as scd_id_length
 from {{ ref('customer_tiers') }}
 """,
+    # A deletion's version is timed by the clock: its times are kept only as how they order.
+    "models/marts/lifecycle.sql": """select id, name, tier, updated_at, dbt_is_deleted, dbt_valid_to is null as is_current,
+    case when dbt_is_deleted = 'False' then dbt_valid_from end as valid_from,
+    case when dbt_valid_to < timestamp '2025-01-01' then dbt_valid_to end as closed_by_row,
+    dbt_valid_to >= timestamp '2025-01-01' as closed_by_run, dbt_valid_from >= timestamp '2025-01-01' as opened_by_run,
+    count(distinct dbt_scd_id) over (partition by id) as versions
+from {{ ref('customer_lifecycle') }}
+""",
 }
 
 
 def snapshots(twin):
     """Timestamp and check snapshots, a `{% snapshot %}` block and a YAML one, a hard delete
-    invalidated, and a model reading a snapshot, over three versions of a seed."""
+    invalidated and one recorded as a new version, and models reading snapshots, over four
+    versions of a seed."""
     seed = twin.project / "seeds" / "customers.csv"
     versions = [
         CUSTOMERS,
@@ -480,11 +494,13 @@ def snapshots(twin):
         [CUSTOMERS[0], CUSTOMERS[1], "2,Bob,gold,2024-02-01 00:00:00", "4,Dee,silver,2024-02-01 00:00:00"],
         # Bob's name changes but not his updated_at: the timestamp snapshot does not see it.
         [CUSTOMERS[0], CUSTOMERS[1], "2,Robert,gold,2024-02-01 00:00:00", "4,Dee,silver,2024-02-01 00:00:00"],
+        # Cy is back and Dee gone.
+        [CUSTOMERS[0], CUSTOMERS[1], "2,Robert,gold,2024-02-01 00:00:00", "3,Cy,gold,2024-03-01 00:00:00"],
     ]
     for rows in versions:
         seed.write_text("\n".join(rows) + "\n")
         twin.build(select="customers+")
-        twin.compare(["customers_history", "customer_names", "tier_changes"])
+        twin.compare(["customers_history", "customer_names", "tier_changes", "lifecycle"])
 
 
 EPHEMERAL_MODELS = {

@@ -142,6 +142,9 @@ pub enum HardDeletes {
     Ignore,
     /// Its current version is closed (`dbt_valid_to` set to the run's time).
     Invalidate,
+    /// Its current version is closed and a version marking the deletion added: every version
+    /// has `dbt_is_deleted` ('True' or 'False'), and a row back in the query is a new version.
+    NewRecord,
 }
 
 /// dbt's `merge_update_columns` / `merge_exclude_columns` (one or neither).
@@ -327,7 +330,7 @@ impl SnapshotConfig {
             (Some(mode), None) => match mode.as_str() {
                 "ignore" => HardDeletes::Ignore,
                 "invalidate" => HardDeletes::Invalidate,
-                "new_record" => return Err("hard_deletes new_record is not supported by Backfill yet; use ignore or invalidate".into()),
+                "new_record" => HardDeletes::NewRecord,
                 other => return Err(format!("hard_deletes `{other}` is not one of ignore, invalidate, new_record")),
             },
         };

@@ -1,8 +1,9 @@
 //! Snapshots (`{% snapshot %}`): a query's rows kept as type-2 history, as dbt's snapshot
 //! materialization and dbt-duckdb's merge write it. The first run stores every row with
 //! `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from` and an open `dbt_valid_to`; a later run
-//! closes the current version of each changed row (and, with `hard_deletes: invalidate`, of
-//! each row gone from the query) and adds the new versions. The staging SQL is dbt's
+//! closes the current version of each changed row (and, with `hard_deletes: invalidate` or
+//! `new_record`, of each row gone from the query) and adds the new versions; `new_record` also
+//! adds a version marking each deletion (`dbt_is_deleted`). The staging SQL is dbt's
 //! (`snapshot_staging_table`), so change detection, nulls and keys behave as in dbt.
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use crate::sql::warehouse::{RelationName, Table, Warehouse, collect};
 
 /// The columns dbt adds, in the order it adds them.
 const META: [&str; 4] = ["dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"];
+/// The column `hard_deletes: new_record` adds after them: 'True' on a version marking a deletion.
+const IS_DELETED: &str = "dbt_is_deleted";
 
 /// Runs snapshot `compiled`, whose query has `columns`, into `warehouse` at `now` (the run's
 /// time, one value for the whole run as DuckDB's `now()` is within a transaction).
@@ -37,16 +40,17 @@ pub async fn snapshot(
         warehouse.put_table(relation, table.clone());
         return Ok(Changes { inserted: rows, rows_after: rows, written: Some(table), ..Changes::default() });
     };
-    if let Some(missing) = META.iter().find(|c| target.schema.column_with_name(c).is_none()) {
+    let needed = META.iter().chain((config.hard_deletes == HardDeletes::NewRecord).then_some(&IS_DELETED));
+    if let Some(missing) = needed.into_iter().find(|c| target.schema.column_with_name(c).is_none()) {
         return Err(SqlFailure::from(format!(
             "{relation} is not a snapshot table (it has no {missing} column); drop it or rename the snapshot"
         )));
     }
     let target_columns: Vec<String> = target.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let changed = sql.row_changed(columns, &target_columns);
+    let changed = sql.changed(columns, &target_columns);
     let staging = sql.staging(&compiled.sql, &changed);
     let closed = query(ctx, &format!("{staging} {}", sql.closed_target(&target_columns))).await?;
-    let inserted = query(ctx, &format!("{staging} {}", sql.insertions(columns, &changed))).await?;
+    let inserted = query(ctx, &format!("{staging} {}", sql.insertions(columns, &target_columns, &changed))).await?;
     // New columns of the query go after the target's, as dbt's `alter table … add column`.
     let mut fields: Vec<Field> = target.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     for field in inserted.schema.fields() {
@@ -146,13 +150,53 @@ impl<'a> Sql<'a> {
         }
     }
 
+    fn new_record(&self) -> bool {
+        self.config.hard_deletes == HardDeletes::NewRecord
+    }
+
+    /// `, 'False' AS dbt_is_deleted` on a version that is not a deletion, with `new_record`.
+    fn not_deleted(&self) -> String {
+        if self.new_record() { format!(", 'False' AS {IS_DELETED}") } else { String::new() }
+    }
+
     fn first_run(&self, sql: &str) -> String {
         format!(
-            "SELECT *, {scd} AS dbt_scd_id, {u} AS dbt_updated_at, {u} AS dbt_valid_from, {open} AS dbt_valid_to FROM ({sql}\n) AS sbq",
+            "SELECT *, {scd} AS dbt_scd_id, {u} AS dbt_updated_at, {u} AS dbt_valid_from, {open} AS dbt_valid_to{deleted} FROM ({sql}\n) AS sbq",
             scd = self.scd_id(),
             u = self.updated_at,
             open = self.open_valid_to(),
+            deleted = self.not_deleted(),
         )
+    }
+
+    /// What makes a current version close and a new one start: the strategy's `row_changed`,
+    /// or with `new_record`, a current version that marks a deletion (the row is back).
+    fn changed(&self, columns: &[String], target_columns: &[String]) -> String {
+        let changed = self.row_changed(columns, target_columns);
+        if self.new_record() { format!("({changed} OR snapshotted_data.{IS_DELETED} = 'True')") } else { changed }
+    }
+
+    /// With `new_record`: `snapshotted_data` is a deletion that is still the latest version,
+    /// so the row's absence was already recorded (dbt's test reads `dbt_valid_to_current`
+    /// alone when one is set, not null as well).
+    fn deletion_recorded(&self) -> String {
+        let latest = match &self.config.valid_to_current {
+            Some(current) => format!("snapshotted_data.dbt_valid_to = {current}"),
+            None => "snapshotted_data.dbt_valid_to IS NULL".to_string(),
+        };
+        format!("(snapshotted_data.{IS_DELETED} = 'True' AND {latest})")
+    }
+
+    /// dbt's `snapshot_hash_arguments([dbt_scd_id, snapshot_get_time()])` for a deletion's version.
+    fn deletion_scd_id(&self) -> String {
+        format!("md5(coalesce(CAST(snapshotted_data.dbt_scd_id AS VARCHAR), '') || '|' || coalesce(CAST({} AS VARCHAR), ''))", self.now)
+    }
+
+    /// Current versions whose key is gone from the query.
+    fn gone(&self) -> String {
+        let source_key = self.key_names().first().map(|k| format!("source_data.{k}")).unwrap_or_default();
+        let recorded = if self.new_record() { format!(" AND NOT {}", self.deletion_recorded()) } else { String::new() };
+        format!("FROM snapshotted_data LEFT JOIN deletes_source_data AS source_data ON {} WHERE {source_key} IS NULL{recorded}", self.join())
     }
 
     /// dbt's `row_changed`: a later `updated_at`, or a checked column that differs (null and a
@@ -181,15 +225,11 @@ impl<'a> Sql<'a> {
     fn staging(&self, sql: &str, changed: &str) -> String {
         let keys = self.key_fields();
         let u = &self.updated_at;
-        let source_key = self.key_names().first().map(|k| format!("source_data.{k}")).unwrap_or_default();
         let deletes = match self.config.hard_deletes {
             HardDeletes::Ignore => String::new(),
-            HardDeletes::Invalidate => format!(
-                " UNION ALL SELECT snapshotted_data.dbt_scd_id, {now} AS backfill_valid_to \
-                 FROM snapshotted_data LEFT JOIN deletes_source_data AS source_data ON {join} WHERE {source_key} IS NULL",
-                now = self.now,
-                join = self.join(),
-            ),
+            HardDeletes::Invalidate | HardDeletes::NewRecord => {
+                format!(" UNION ALL SELECT snapshotted_data.dbt_scd_id, {now} AS backfill_valid_to {gone}", now = self.now, gone = self.gone())
+            }
         };
         format!(
             "WITH snapshot_query AS ({sql}\n), \
@@ -228,16 +268,36 @@ impl<'a> Sql<'a> {
         )
     }
 
-    /// New rows and the new versions of changed ones.
-    fn insertions(&self, columns: &[String], changed: &str) -> String {
+    /// New rows and the new versions of changed ones; with `new_record`, a version marking
+    /// each deletion, its columns the target's version's (the query's new ones null).
+    fn insertions(&self, columns: &[String], target_columns: &[String], changed: &str) -> String {
         let select: Vec<String> =
             columns.iter().map(|c| quote(c)).chain(META.iter().map(|c| c.to_string())).map(|c| format!("source_data.{c}")).collect();
         let snapshotted_key = self.key_names().first().map(|k| format!("snapshotted_data.{k}")).unwrap_or_default();
-        format!(
-            "SELECT {} FROM insertions_source_data AS source_data LEFT OUTER JOIN snapshotted_data ON {join} \
+        let insertions = format!(
+            "SELECT {}{deleted} FROM insertions_source_data AS source_data LEFT OUTER JOIN snapshotted_data ON {join} \
              WHERE {snapshotted_key} IS NULL OR ({snapshotted_key} IS NOT NULL AND {changed})",
             select.join(", "),
+            deleted = self.not_deleted(),
             join = self.join(),
+        );
+        if !self.new_record() {
+            return insertions;
+        }
+        let kept: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let table = if target_columns.contains(c) { "snapshotted_data" } else { "source_data" };
+                format!("{table}.{}", quote(c))
+            })
+            .collect();
+        format!(
+            "{insertions} UNION ALL SELECT {kept}, {scd} AS dbt_scd_id, {now} AS dbt_updated_at, {now} AS dbt_valid_from, \
+             snapshotted_data.dbt_valid_to AS dbt_valid_to, 'True' AS {IS_DELETED} {gone}",
+            kept = kept.join(", "),
+            scd = self.deletion_scd_id(),
+            now = self.now,
+            gone = self.gone(),
         )
     }
 }

@@ -1,9 +1,11 @@
 //! Compiling a model or a data test: its SQL + Jinja rendered with dbt's context (`config`,
 //! `ref`, `source`, `this`, `is_incremental`, `var`, `env_var`, `target`, `log`, and
 //! [`dbt_context`]: the project's, its packages' and dbt's macros, the `dbt` namespace,
-//! `adapter.dispatch`, `return`, `exceptions`; [`introspection`]: what it asks the warehouse)
-//! into plain SQL plus what the rendering revealed: config, refs, sources.
+//! `adapter.dispatch`, `return`, `exceptions`; [`introspection`]: what it asks the warehouse;
+//! [`datetime`]: `modules.datetime`) into plain SQL plus what the rendering revealed: config,
+//! refs, sources.
 
+mod datetime;
 mod dbt_context;
 mod introspection;
 mod python;
@@ -214,6 +216,8 @@ struct Node<'a> {
     name: &'a str,
     path: &'a str,
     sql: &'a str,
+    /// The package it comes from: its macros answer its bare calls first, its vars its `var()`.
+    package: Option<&'a str>,
 }
 
 /// What a rendering wrote and what its template functions saw.
@@ -243,9 +247,11 @@ fn render(
         minijinja::escape_formatter(out, state, value)
     });
     // Macros first: the template functions below win over a macro of the same name.
-    let prelude = dbt_context::add(&mut env, project, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
+    let prelude =
+        dbt_context::add(&mut env, project, node.package, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
     introspection::add(&mut env, &recorder, ctx.introspection.clone());
     python::add(&mut env);
+    env.add_global("modules", datetime::modules());
 
     let r = Arc::clone(&recorder);
     env.add_function("config", move |kwargs: Kwargs| {
@@ -308,7 +314,12 @@ fn render(
     let is_incremental = ctx.is_incremental;
     env.add_function("is_incremental", move || is_incremental);
 
-    let vars = ctx.vars.clone();
+    let mut vars = ctx.vars.clone();
+    if let Some(package) = project.packages.iter().find(|p| Some(p.name.as_str()) == node.package) {
+        for (name, value) in &package.vars {
+            vars.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+    }
     let described = format!("{} {}", node.kind, node.name);
     env.add_function("var", move |name: String, default: Option<Value>| {
         match (vars.get(&name), default) {
@@ -381,7 +392,7 @@ fn compile_body(project: &Project, model_name: &str, ctx: &CompileContext) -> Re
     let model = project.model(model_name).ok_or_else(|| {
         Error::project(model_name, format!("there is no model named `{model_name}`"))
     })?;
-    let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql };
+    let node = Node { kind: "model", name: model_name, path: &model.path, sql: &model.sql, package: model.package.as_deref() };
     let this = vec![("this", Value::from_object(Relation::plain(RelationName::main(model_name))))];
     let (Rendered { sql, recorded }, ctes) = render_inlining(project, &node, ctx, this)?;
     let mut values = model.config.clone();
@@ -557,7 +568,7 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
                     relation
                 }
             };
-            let call = test_call(project, &generic.test, generic.column.is_some(), &generic.args).map_err(fail)?;
+            let call = test_call(project, test.package.as_deref(), &generic.test, generic.column.is_some(), &generic.args).map_err(fail)?;
             let model = Value::from_object(Relation::filtered(relation, written.where_clause.as_ref()));
             let globals = vec![
                 ("__model", model),
@@ -567,7 +578,7 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
             (call, globals, Some(generic.test.clone()))
         }
     };
-    let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source };
+    let node = Node { kind: "test", name: &test.name, path: &test.path, sql: &source, package: test.package.as_deref() };
     let (Rendered { sql, recorded }, ctes) = render_inlining(project, &node, ctx, globals)?;
     let sql = with_ctes(&sql, &ctes);
     let mut values = test.config.clone();
@@ -580,7 +591,13 @@ pub fn compile_test(project: &Project, test: &DataTest, ctx: &CompileContext) ->
 
 /// The Jinja that calls a generic test's macro. An argument written as `ref(...)` or
 /// `source(...)` is an expression, as dbt renders it; any other value is passed as data.
-fn test_call(project: &Project, test: &str, has_column: bool, args: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<String, String> {
+fn test_call(
+    project: &Project,
+    local: Option<&str>,
+    test: &str,
+    has_column: bool,
+    args: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<String, String> {
     let (package, test) = match test.split_once('.') {
         Some((package, test)) => (Some(package), test),
         None => (None, test),
@@ -590,7 +607,11 @@ fn test_call(project: &Project, test: &str, has_column: bool, args: &serde_json:
         Some(package) => dbt_context::package_macro_names(project, package).ok_or_else(|| {
             format!("package `{package}` is not installed (add it under dbt_packages/, as `dbt deps` does; dbt_utils is built in)")
         })?,
-        None => dbt_context::macro_names_of(project),
+        None => {
+            let mut known = dbt_context::macro_names_of(project);
+            known.extend(local.and_then(|package| dbt_context::package_macro_names(project, package)).unwrap_or_default());
+            known
+        }
     };
     if !known.contains(&macro_name) {
         let tests: Vec<&str> = known.iter().filter_map(|n| n.strip_prefix("test_")).collect();
@@ -744,6 +765,8 @@ mod tests {
         assert_eq!(compiled.sql, "select TEXT, a || b, ((x * 2) * 2), \n    string_split(s, ',')[ 2 ]\n, 2, 'duckdb'");
         let error = render("select {{ exceptions.raise_compiler_error('no way') }}", &CompileContext::default()).err().map(|e| e.to_string());
         assert_eq!(error.as_deref(), Some("models/m.sql:1:21: no way (model m)"));
+        let day = render("select '{{ modules.datetime.date(2023, 3, 4).strftime('%Y%m%d') }}'", &CompileContext::default());
+        assert_eq!(day.map(|c| c.sql).ok().as_deref(), Some("select '20230304'"));
     }
 
     #[test]

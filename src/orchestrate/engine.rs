@@ -471,7 +471,7 @@ impl Engine {
     /// project's refs, sources, macros and vars.
     pub async fn compile_inline(&self, sql: &str) -> Result<String> {
         let mut project = self.project.clone();
-        let model = Model { name: INLINE.into(), path: format!("{INLINE}.sql"), sql: sql.into(), description: None, config: Default::default() };
+        let model = Model { name: INLINE.into(), path: format!("{INLINE}.sql"), sql: sql.into(), description: None, config: Default::default(), package: None };
         project.models.insert(INLINE.into(), model);
         Ok(compile_live(&project, INLINE, &self.compile_context(), &self.state.warehouse).await?.sql)
     }

@@ -675,11 +675,14 @@ def import_a_project(ctx):
     (folder / "analytics" / "models" / "marts" / "busiest_zones.sql").write_text(busiest)
     # dbt's tests: a relationships test, a warning (no zone has 0 trips), a project's singular test.
     (folder / "analytics" / "models" / "marts" / "busiest_zones.yml").write_text(
-        "version: 2\nmodels:\n  - name: busiest_zones\n    columns:\n      - name: pickup_zone_id\n"
+        "version: 2\nmodels:\n  - name: busiest_zones\n    description: '{{ doc(\"busiest\") }}'\n    columns:\n      - name: pickup_zone_id\n"
         "        data_tests:\n          - relationships:\n              arguments: {to: ref('stg_zones'), field: zone_id}\n"
         "      - name: trips\n        data_tests:\n          - accepted_values:\n              arguments: {values: [0]}\n"
         "              config: {severity: warn}\n"
         "  - name: retired_zones\n    description: no SQL any more, so dbt warns and leaves it out\n")
+    # Its description is a docs block, as dbt docs reads it.
+    (folder / "analytics" / "models" / "marts" / "docs.md").write_text(
+        "{% docs busiest %}\nThe five pickup zones with the most trips.\n{% enddocs %}\n")
     (folder / "analytics" / "tests").mkdir(exist_ok=True)
     (folder / "analytics" / "tests" / "busiest_zones_have_trips.sql").write_text(
         "select * from {{ ref('busiest_zones') }} where trips < 1\n")
@@ -713,6 +716,11 @@ def import_a_project(ctx):
     warned = b.text(b.find("project-warnings"))
     check(warned == "Warning: models/marts/busiest_zones.yml: describes model `retired_zones`, which has no .sql file; left out, as dbt does",
           f"the project's warnings: {warned!r}")
+    open_model(b, "busiest_zones")
+    described = b.wait("busiest_zones' description", lambda: b.find_all("model-description") and b.text(b.find("model-description")))
+    check(described == "The five pickup zones with the most trips.", f"busiest_zones is described as {described!r}")
+    b.js("document.querySelector('[data-testid=\"model-description\"]').scrollIntoView({block: 'center'});")
+    b.screenshot(ctx["shots"] / "model-description.png")
     snapshot_edge = ("model:busiest_zones", "model:busiest_history")
     check(drawn_edges(b) == written_edges(folder / "analytics" / "models") | {snapshot_edge},
           f"the imported project's arrows {sorted(drawn_edges(b))}")

@@ -110,3 +110,38 @@ fn a_package_nobody_installed_is_named() {
          and add the project with its dbt_packages/ folder (dbt_utils is built in)\n"
     );
 }
+
+/// A package's models, seeds and tests build with the project's, as dbt builds them: its model
+/// calls the package's own macro by its bare name and reads the package's var, the project's
+/// dbt_project.yml configures it over the package's own config, and `ls` names its nodes by
+/// the package.
+#[test]
+fn a_packages_models_seeds_and_tests_are_built() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        ("dbt_project.yml", "name: shop\nmodels:\n  kit:\n    +materialized: table\n"),
+        ("dbt_packages/kit/dbt_project.yml", "name: kit\nvars:\n  floor: 2\nmodels:\n  kit:\n    +materialized: view\n"),
+        ("dbt_packages/kit/macros/twice.sql", "{% macro twice(x) %}({{ x }} * 2){% endmacro %}\n"),
+        ("dbt_packages/kit/seeds/numbers.csv", "n\n1\n2\n3\n"),
+        ("dbt_packages/kit/models/big.sql", "select {{ twice('n') }} as n from {{ ref('numbers') }} where n >= {{ var('floor') }}"),
+        ("dbt_packages/kit/models/big.yml", "models:\n  - name: big\n    columns:\n      - name: n\n        data_tests: [unique]\n"),
+        ("models/total.sql", "select sum(n) as total from {{ ref('kit', 'big') }}"),
+    ];
+    let project = project(dir.path(), &files);
+    let out = backfill(dir.path(), &["build", "--state", "st", "--project", &project]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("  big table: ") && stdout.contains("  test unique_big_n: pass"), "{stdout}");
+    assert_eq!(csv(dir.path(), &project, "select * from total"), "total\n10\n");
+    let ls = ok(dir.path(), &["ls", "--project", &project, "--output", "path"]);
+    assert_eq!(ls, "models/big.sql\nmodels/total.sql\nseeds/numbers.csv\nmodels/big.yml\n");
+    let ls = ok(dir.path(), &["ls", "--project", &project, "--select", "package:kit"]);
+    assert_eq!(ls, "kit.big\nkit.numbers\nkit.unique_big_n\n");
+    let clash = [files[0], files[1], files[3], ("seeds/numbers.csv", "n\n1\n")];
+    let project = super::dbt_commands::project(&dir.path().join("clash"), &clash);
+    let out = backfill(dir.path(), &["ls", "--project", &project]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: dbt_packages/kit/seeds/numbers.csv: seed `numbers` is defined twice (also in seeds/numbers.csv)\n"
+    );
+}

@@ -791,6 +791,53 @@ def ls_as_dbt_ls(twin):
             raise AssertionError(f"ls {' '.join(selection)}:\ndbt:      {theirs}\nbackfill: {ours}")
 
 
+PACKAGE_FILES = {
+    # A package as `dbt deps` installs it: a model calling the package's own macro by its bare
+    # name and reading the package's var and a root model, a seed, a data test.
+    "dbt_packages/zone_kit/dbt_project.yml": "name: zone_kit\nversion: '1.0.0'\nvars:\n  airport_word: Airport\n"
+                                             "models:\n  zone_kit:\n    +materialized: view\n",
+    "dbt_packages/zone_kit/macros/kit.sql": "{% macro shout(column) %}upper({{ column }}){% endmacro %}\n",
+    "dbt_packages/zone_kit/models/marts/airports.sql":
+        "select zone_id, {{ shout('zone_name') }} as loud_name\nfrom {{ ref('stg_zones') }}\n"
+        "where zone_name like '%{{ var('airport_word') }}%'\n",
+    "dbt_packages/zone_kit/models/marts/airports.yml":
+        "version: 2\nmodels:\n  - name: airports\n    columns:\n      - name: zone_id\n        data_tests: [not_null, unique]\n",
+    "dbt_packages/zone_kit/seeds/zone_flags.csv": "zone_id,flag\n1,newark\n132,jfk\n138,laguardia\n",
+    "models/marts/airport_flags.sql":
+        "select a.zone_id, a.loud_name, f.flag\nfrom {{ ref('zone_kit', 'airports') }} a\n"
+        "left join {{ ref('zone_flags') }} f using (zone_id)\n",
+}
+PACKAGE_LS = [
+    [],
+    ["--select", "package:zone_kit"],
+    ["--resource-type", "model", "seed", "--output", "path"],
+    ["--select", "airports+", "--output", "name"],
+]
+
+
+def a_packages_models_and_seeds(twin):
+    """A package's models, seeds and tests build with the project as dbt builds them: the
+    project's dbt_project.yml configures the package's models over the package's own config."""
+    # Written after the twin's `dbt deps`, which empties dbt_packages/ first.
+    for path, text in PACKAGE_FILES.items():
+        (twin.project / path).parent.mkdir(parents=True, exist_ok=True)
+        (twin.project / path).write_text(text)
+    project_file = twin.project / "dbt_project.yml"
+    project_file.write_text(project_file.read_text().replace("\nmodels:\n", "\nmodels:\n  zone_kit:\n    +materialized: table\n"))
+    twin.load(gen(twin, "2023-03", rows=3000), "2023-03")
+    twin.dbt("build")
+    ours = our_results(twin.bf("build", "--state", str(twin.state), "--project", str(twin.project)).stdout)
+    theirs = run_results(twin)
+    if ours != theirs or not any(name.startswith("unique_airports") for name in theirs):
+        raise AssertionError(f"dbt's tests: {sorted(theirs.items())}\nbackfill's: {sorted(ours.items())}")
+    twin.compare(["airports", "zone_flags", "airport_flags"])
+    for selection in PACKAGE_LS:
+        theirs = twin.dbt("-q", "ls", *selection).split()
+        ours = twin.bf("ls", "--project", str(twin.project), *selection).stdout.split()
+        if theirs != ours:
+            raise AssertionError(f"ls {' '.join(selection)}:\ndbt:      {theirs}\nbackfill: {ours}")
+
+
 def file_schemas_2024_2025(twin):
     twin.load(gen(twin, "2024-01", schema="2024"), "2024-01")
     twin.load(gen(twin, "2025-01", schema="2025"), "2025-01")
@@ -840,6 +887,7 @@ SCENARIOS = [
     ("data tests and cross-database macros", data_tests, {"extra_files": TEST_FILES, "extra_models": {"cross_db": CROSS_DB_MODEL}}),
     ("dbt_utils and introspection", dbt_utils_and_introspection, {"extra_files": UTILS_FILES, "extra_models": UTILS_MODELS}),
     ("ls as dbt ls", ls_as_dbt_ls, {"extra_files": {**TEST_FILES, **SNAPSHOT_FILES}}),
+    ("a package's models, seeds and tests", a_packages_models_and_seeds, {}),
 ]
 
 

@@ -17,6 +17,8 @@ pub struct DataTest {
     pub kind: TestKind,
     /// `config:` and dbt's config arguments beside the test (`severity`, `where`, …).
     pub config: ConfigValues,
+    /// The package it comes from (`None`: the project's own).
+    pub package: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,7 @@ pub fn singular(path: &str, sql: &str) -> DataTest {
         path: path.to_string(),
         kind: TestKind::Singular { sql: sql.to_string() },
         config: ConfigValues::new(),
+        package: None,
     }
 }
 
@@ -145,7 +148,7 @@ fn generic(path: &str, on: &Tested, column: Option<&str>, entry: &Value) -> Resu
     }
     let column = args.remove("column_name").and_then(|c| c.as_str().map(str::to_string));
     let generic = GenericTest { test, on: on.clone(), column, args };
-    Ok(DataTest { name: name.unwrap_or_else(|| generic.dbt_name()), path: path.to_string(), kind: TestKind::Generic(generic), config })
+    Ok(DataTest { name: name.unwrap_or_else(|| generic.dbt_name()), path: path.to_string(), kind: TestKind::Generic(generic), config, package: None })
 }
 
 impl Tested {

@@ -1,5 +1,6 @@
 //! Reading a dbt project from its files: `dbt_project.yml`, `models/**/*.sql`,
-//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`, `snapshots/**/*.sql`.
+//! `models/**/*.yml`, `macros/**/*.sql`, `seeds/**/*.csv`, `snapshots/**/*.sql`, and the
+//! `{% docs %}` blocks of `.md` files that descriptions read with `doc()`.
 
 use std::collections::BTreeMap;
 
@@ -24,10 +25,11 @@ impl ProjectFiles {
     }
 
     /// Whether a file at `relative` (to the project root, `/`-separated) is one a project reads:
-    /// SQL, YAML or CSV below the root, outside skipped folders. Every way files arrive (a zip, a
-    /// folder, a share link, the CLI's project folder) goes through this filter, so a path that
-    /// would leave the project where it is exported (`..`, absolute, a drive, a backslash) never
-    /// gets in.
+    /// SQL, YAML or CSV below the root, outside skipped folders; Markdown (docs blocks) in a
+    /// folder of the project or a package, not beside its dbt_project.yml (a README). Every way
+    /// files arrive (a zip, a folder, a share link, the CLI's project folder) goes through this
+    /// filter, so a path that would leave the project where it is exported (`..`, absolute, a
+    /// drive, a backslash) never gets in.
     pub fn wants(relative: &str) -> bool {
         let safe = |part: &str| {
             !part.is_empty() && !part.starts_with('.') && !part.contains(['\\', ':']) && !part.contains(char::is_control)
@@ -40,7 +42,8 @@ impl ProjectFiles {
                 folder = if folder.is_empty() { f.to_string() } else { format!("{folder}/{f}") };
                 safe(f) && !Self::skips_folder(&folder)
             });
-        safe(name) && folders_wanted && ["sql", "yml", "yaml", "csv"].contains(&extension)
+        let a_root = folders.is_empty() || folders.rsplit_once('/').is_some_and(|(parent, _)| parent == packages::INSTALLED);
+        safe(name) && folders_wanted && (["sql", "yml", "yaml", "csv"].contains(&extension) || (extension == "md" && !a_root))
     }
 
     /// Folders never part of a project's sources, so never walked, by their `/`-separated path
@@ -78,7 +81,7 @@ impl ProjectFiles {
             return Err(Error::project(
                 path.as_str(),
                 "not a file a dbt project reads (only .sql, .yml, .yaml and .csv files inside the project, \
-                 outside hidden and build folders)",
+                 and .md files in its folders, outside hidden and build folders)",
             ));
         }
         let bytes = self.0.iter().map(|(path, text)| (path.len() + text.len()) as u64).sum();
@@ -136,6 +139,7 @@ impl ProjectFiles {
     pub fn parse_with_vars(&self, cli_vars: &serde_json::Map<String, Value>) -> Result<Project> {
         let mut project = self.read_project(cli_vars)?;
         project.packages = packages::resolve(self, cli_vars)?;
+        adopt_packages(&mut project)?;
         Ok(project)
     }
 
@@ -168,6 +172,15 @@ impl ProjectFiles {
         let seed_paths = paths("seed-paths", "seeds");
         let test_paths = paths("test-paths", "tests");
         let snapshot_paths = paths("snapshot-paths", "snapshots");
+        // dbt looks for docs blocks in every resource folder unless `docs-paths` says where.
+        let docs_paths = match root.get("docs-paths") {
+            Some(_) => paths("docs-paths", ""),
+            None => [&model_paths, &seed_paths, &macro_paths, &snapshot_paths, &paths("analysis-paths", "analyses")]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+        };
         let vars = root
             .get("vars")
             .and_then(Value::as_object)
@@ -188,7 +201,7 @@ impl ProjectFiles {
         let seed_configs = project_tree(root.get("seeds"), &name);
         let mut property_vars = vars.clone();
         property_vars.extend(cli_vars.clone());
-        let properties = Properties::new(&name, &property_vars);
+        let mut properties = Properties::new(&name, &property_vars);
 
         let under = |path: &str, roots: &[String]| -> Option<String> {
             roots.iter().find_map(|r| {
@@ -197,6 +210,16 @@ impl ProjectFiles {
                     .map(str::to_string)
             })
         };
+        let mut docs: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for (path, text) in self.0.iter().filter(|(path, _)| path.ends_with(".md") && under(path, &docs_paths).is_some()) {
+            for (doc_name, body) in named_blocks(path, text, "docs")? {
+                if let Some((previous, _)) = docs.get(&doc_name) {
+                    return Err(Error::project(path.as_str(), format!("docs block `{doc_name}` is defined twice (also in {previous})")));
+                }
+                docs.insert(doc_name, (path.clone(), body));
+            }
+        }
+        properties.add_docs(&name, docs.into_iter().map(|(doc_name, (_, body))| (doc_name, body)).collect());
 
         let mut models = BTreeMap::new();
         let mut sources = Vec::new();
@@ -229,6 +252,7 @@ impl ProjectFiles {
                             sql: text.clone(),
                             description: None,
                             config,
+                            package: None,
                         },
                     );
                 } else if relative.ends_with(".yml") || relative.ends_with(".yaml") {
@@ -255,7 +279,7 @@ impl ProjectFiles {
                 // A snapshot is a model materialized as `snapshot`: refs, selection and the DAG
                 // treat it as one.
                 let folders: Vec<&str> = relative.split('/').collect();
-                for (snapshot_name, sql) in snapshot_blocks(path, text)? {
+                for (snapshot_name, sql) in named_blocks(path, text, "snapshot")? {
                     add_snapshot(&mut models, snapshot_configs.as_ref(), &folders[..folders.len() - 1], path, snapshot_name, sql)?;
                 }
             } else if under(path, &test_paths).is_some_and(|r| r.ends_with(".sql") && !r.starts_with("generic/")) {
@@ -284,6 +308,7 @@ impl ProjectFiles {
                     path: path.clone(),
                     csv: text.clone(),
                     column_types: column_types(config.get("column_types")),
+                    package: None,
                 });
             }
         }
@@ -314,7 +339,7 @@ impl ProjectFiles {
                 described_only.push(model_name.to_string());
                 continue;
             };
-            model.description = doc.get("description").and_then(Value::as_str).map(str::to_string);
+            model.description = doc.get("description").and_then(Value::as_str).map(|d| properties.text(&path, d)).transpose()?;
             if let Some(config) = doc.get("config").and_then(Value::as_object) {
                 model.config.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
@@ -359,6 +384,43 @@ impl ProjectFiles {
             files: self.clone(),
         })
     }
+}
+
+/// The packages' models, seeds, sources and data tests join the project's, as dbt builds every
+/// package's: a model or seed whose name the project (or another package) has is an error, as
+/// both would be written to the same relation; dbt_project.yml's configs for a package's models
+/// (`models: <package>: …`, and its top-level `+key`s) go over the package's own.
+fn adopt_packages(project: &mut Project) -> Result<()> {
+    let root = yaml::parse("dbt_project.yml", project.files.0.get("dbt_project.yml").map(String::as_str).unwrap_or_default())?;
+    let taken = |project: &Project, name: &str| {
+        project.models.get(name).map(|m| m.path.clone()).or_else(|| project.seeds.iter().find(|s| s.name == name).map(|s| s.path.clone()))
+    };
+    for package in project.packages.clone() {
+        let configs = project_tree(root.get("models"), &package.name);
+        for mut model in package.models {
+            if let Some(previous) = taken(project, &model.name) {
+                return Err(Error::project(model.path.as_str(), format!("model `{}` is defined twice (also in {previous})", model.name)));
+            }
+            if let Some(tree) = &configs {
+                // The folders below the package's model path, as in the package's own dbt_project.yml.
+                let inside = model.path.strip_prefix(&format!("{}/", package.root)).unwrap_or(&model.path);
+                let folders: Vec<&str> = inside.split('/').skip(1).collect();
+                let mut over = ConfigValues::new();
+                apply_folder_configs(tree, &folders[..folders.len().saturating_sub(1)], &mut over);
+                model.config.extend(over);
+            }
+            project.models.insert(model.name.clone(), model);
+        }
+        for seed in package.seeds {
+            if let Some(previous) = taken(project, &seed.name) {
+                return Err(Error::project(seed.path.as_str(), format!("seed `{}` is defined twice (also in {previous})", seed.name)));
+            }
+            project.seeds.push(seed);
+        }
+        project.sources.extend(package.sources);
+        project.tests.extend(package.tests);
+    }
+    Ok(())
 }
 
 /// `dispatch:` in dbt_project.yml: the packages `adapter.dispatch(name, macro_namespace)`
@@ -433,7 +495,7 @@ fn add_snapshot(
         apply_folder_configs(tree, folders, &mut config);
     }
     config.insert("materialized".into(), Value::String("snapshot".into()));
-    models.insert(name.clone(), Model { name, path: path.to_string(), sql, description: None, config });
+    models.insert(name.clone(), Model { name, path: path.to_string(), sql, description: None, config, package: None });
     Ok(())
 }
 
@@ -443,9 +505,9 @@ fn column_types(config: Option<&Value>) -> BTreeMap<String, String> {
     types.iter().filter_map(|(column, t)| Some((column.clone(), t.as_str()?.to_string()))).collect()
 }
 
-/// The `{% snapshot name %} … {% endsnapshot %}` blocks of a snapshot file, as (name, body);
+/// The `{% kind name %} … {% endkind %}` blocks of a file (`snapshot`, `docs`), as (name, body);
 /// text outside them is not part of the project, as in dbt.
-fn snapshot_blocks(path: &str, text: &str) -> Result<Vec<(String, String)>> {
+fn named_blocks(path: &str, text: &str, kind: &str) -> Result<Vec<(String, String)>> {
     // Each `{% … %}` tag: where it starts, where it ends, and its words.
     let mut tags = Vec::new();
     let mut at = 0;
@@ -458,14 +520,15 @@ fn snapshot_blocks(path: &str, text: &str) -> Result<Vec<(String, String)>> {
     let mut blocks = Vec::new();
     let mut tags = tags.into_iter();
     while let Some((_, body_start, inside)) = tags.next() {
-        let Some(name) = inside.strip_prefix("snapshot").filter(|n| n.starts_with(char::is_whitespace)).map(str::trim) else {
+        let Some(name) = inside.strip_prefix(kind).filter(|n| n.starts_with(char::is_whitespace)).map(str::trim) else {
             continue;
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::project(path, format!("`{{% snapshot {name} %}}`: a snapshot's name is letters, digits and _")));
+            return Err(Error::project(path, format!("`{{% {kind} {name} %}}`: a {kind} block's name is letters, digits and _")));
         }
-        let Some((body_end, _, _)) = tags.by_ref().find(|(_, _, t)| *t == "endsnapshot") else {
-            return Err(Error::project(path, format!("`{{% snapshot {name} %}}` has no `{{% endsnapshot %}}`")));
+        let end = format!("end{kind}");
+        let Some((body_end, _, _)) = tags.by_ref().find(|(_, _, t)| *t == end) else {
+            return Err(Error::project(path, format!("`{{% {kind} {name} %}}` has no `{{% {end} %}}`")));
         };
         blocks.push((name.to_string(), text[body_start..body_end].to_string()));
     }
@@ -664,6 +727,31 @@ mod tests {
         assert_eq!(parsed.models.get("c").and_then(|m| m.config.get("strategy")), Some(&Value::String("timestamp".into())));
         let open = project(&[("dbt_project.yml", "name: p"), ("snapshots/x.sql", "{% snapshot x %}select 1")]);
         assert_eq!(open.err().map(|e| e.to_string()).as_deref(), Some("snapshots/x.sql: `{% snapshot x %}` has no `{% endsnapshot %}`"));
+    }
+
+    /// A description reads `{% docs %}` blocks of .md files in the resource folders with
+    /// `doc()`; a README beside dbt_project.yml is not a project file.
+    #[test]
+    fn descriptions_read_docs_blocks() {
+        let docs = "{% docs orders %}\nOne row per **order**.\n{% enddocs %}\n\n{%- docs unused -%}x{%- enddocs -%}";
+        let with_description = |description: &str| {
+            project(&[
+                ("dbt_project.yml", "name: shop"),
+                ("models/orders.sql", "select 1 as id"),
+                ("models/docs.md", docs),
+                ("models/orders.yml", &format!("models:\n  - name: orders\n    description: '{description}'\n")),
+            ])
+        };
+        let described = |description: &str| with_description(description).unwrap_or_else(|e| panic!("{e}")).models["orders"].description.clone();
+        assert_eq!(described("{{ doc(\"orders\") }}").as_deref(), Some("\nOne row per **order**.\n"));
+        assert_eq!(described("Orders. {{ doc(\"shop\", \"unused\") }}").as_deref(), Some("Orders. x"));
+        let missing = with_description("{{ doc(\"order\") }}").err().map(|e| e.to_string());
+        assert_eq!(
+            missing.as_deref(),
+            Some("models/orders.yml: `{{ doc(\"order\") }}`: no docs block `order` in project `shop` (a `{% docs order %}` block in a .md file)")
+        );
+        assert!(ProjectFiles::wants("models/docs.md") && ProjectFiles::wants("dbt_packages/utils/docs/macros.md"));
+        assert!(!ProjectFiles::wants("README.md") && !ProjectFiles::wants("dbt_packages/utils/README.md"));
     }
 
     #[test]

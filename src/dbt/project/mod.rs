@@ -32,7 +32,8 @@ pub struct Project {
     pub models: BTreeMap<String, Model>,
     pub sources: Vec<Source>,
     pub macros: Vec<MacroFile>,
-    /// Its packages (`dbt_utils` at least), for their macros and generic tests.
+    /// Its packages (`dbt_utils` at least): their macros and generic tests; their models,
+    /// seeds, sources and data tests are the project's too, each model and seed saying whose.
     pub packages: Vec<Package>,
     /// `dispatch:` from dbt_project.yml: a macro namespace → the packages searched for its
     /// macros, in order.
@@ -56,6 +57,8 @@ pub struct Model {
     pub description: Option<String>,
     /// Config from dbt_project.yml and schema files; the model's own `config()` goes on top.
     pub config: ConfigValues,
+    /// The package it comes from (`None`: the project's own).
+    pub package: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +93,8 @@ pub struct Seed {
     pub csv: String,
     /// dbt's `column_types` config: column → the SQL type it is cast to, instead of inferred.
     pub column_types: BTreeMap<String, String>,
+    /// The package it comes from (`None`: the project's own).
+    pub package: Option<String>,
 }
 
 impl Project {

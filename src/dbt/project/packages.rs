@@ -1,15 +1,16 @@
-//! A project's packages, for their macros and generic tests: those `dbt deps` installed under
-//! `dbt_packages/` (dropped with the project), `local:` ones in the project's own files, and
-//! Backfill's own `dbt_utils` (the dbt hub cannot be reached from a browser), which every project
-//! has unless it brings its own. Each is read as a project is. A package that `packages.yml` or
-//! `dependencies.yml` names and none of these holds is an error naming it. Packages' models and
-//! seeds are not built.
+//! A project's packages: those `dbt deps` installed under `dbt_packages/` (dropped with the
+//! project), `local:` ones in the project's own files, and Backfill's own `dbt_utils` (the dbt
+//! hub cannot be reached from a browser), which every project has unless it brings its own.
+//! Each is read as a project is: its macros and generic tests are called by its name, and its
+//! models, seeds, sources and data tests join the project's (`adopt`), as dbt builds them. A
+//! package that `packages.yml` or `dependencies.yml` names and none of these holds is an error
+//! naming it.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{MacroFile, ProjectFiles, yaml};
+use super::{DataTest, MacroFile, Model, ProjectFiles, Seed, Source, yaml};
 use crate::error::{Error, Result};
 
 /// Where `dbt deps` installs packages, relative to the project root.
@@ -30,13 +31,21 @@ const DBT_UTILS: [(&str, &str); 11] = [
     ("macros/unpivot.sql", include_str!("dbt_utils/macros/unpivot.sql")),
 ];
 
-/// One package: its name (its `dbt_project.yml`'s) and its macro files, their paths from the
+/// One package: its name (its `dbt_project.yml`'s) and what it defines, every path from the
 /// root project's folder (`dbt_packages/dbt_utils/macros/star.sql`), or `dbt_utils/…` for the
 /// built-in one.
 #[derive(Debug, Clone)]
 pub struct Package {
     pub name: String,
+    /// Its folder: `dbt_packages/x`, a `local:` path, or `dbt_utils` for the built-in one.
+    pub root: String,
     pub macros: Vec<MacroFile>,
+    pub models: Vec<Model>,
+    pub seeds: Vec<Seed>,
+    pub sources: Vec<Source>,
+    pub tests: Vec<DataTest>,
+    /// Its dbt_project.yml's `vars:`, which its own models read under the project's.
+    pub vars: serde_json::Map<String, Value>,
 }
 
 /// Backfill's dbt_utils as the files of a dbt package, for exports to ship.
@@ -158,8 +167,14 @@ fn parsed(files: &ProjectFiles, place: &str, vars: &serde_json::Map<String, Valu
     if !callable {
         return Err(Error::project(format!("{place}/dbt_project.yml"), format!("package name `{}` is not a name its macros can be called by", project.name)));
     }
-    let macros = project.macros.into_iter().map(|m| MacroFile { path: format!("{place}/{}", m.path), ..m }).collect();
-    Ok(Package { name: project.name, macros })
+    let placed = |path: &str| format!("{place}/{path}");
+    let macros = project.macros.into_iter().map(|m| MacroFile { path: placed(&m.path), ..m }).collect();
+    let name = project.name;
+    let models = project.models.into_values().map(|m| Model { path: placed(&m.path), package: Some(name.clone()), ..m }).collect();
+    let seeds = project.seeds.into_iter().map(|s| Seed { path: placed(&s.path), package: Some(name.clone()), ..s }).collect();
+    let sources = project.sources.into_iter().map(|s| Source { path: placed(&s.path), ..s }).collect();
+    let tests = project.tests.into_iter().map(|t| DataTest { path: placed(&t.path), package: Some(name.clone()), ..t }).collect();
+    Ok(Package { name, root: place.to_string(), macros, models, seeds, sources, tests, vars: project.vars })
 }
 
 #[cfg(test)]

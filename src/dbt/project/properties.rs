@@ -3,7 +3,10 @@
 //! `identifier: "{{ var('seed_name', 'base') }}"`). They see `target`, the project's `vars`
 //! (with an invocation's `--vars` over them: `Project::with_vars`) and `env_var` with its
 //! default (a project is read before any environment is known: in the browser there is none).
-//! Values without `{{` or `{%` are left as they are.
+//! Values without `{{` or `{%` are left as they are. Descriptions are rendered too, and can
+//! also read `doc()`.
+
+use std::collections::BTreeMap;
 
 use minijinja::{Environment, ErrorKind, Value};
 
@@ -44,6 +47,25 @@ impl Properties<'_> {
             })
         });
         Properties { env }
+    }
+
+    /// dbt's `doc(name)` (or `doc(project, name)`): the text of the project's `{% docs name %}`
+    /// block, as written.
+    pub fn add_docs(&mut self, project_name: &str, docs: BTreeMap<String, String>) {
+        let project_name = project_name.to_string();
+        self.env.add_function("doc", move |first: String, second: Option<String>| {
+            let (project, name) = match second {
+                Some(name) => (first, name),
+                None => (project_name.clone(), first),
+            };
+            match docs.get(&name) {
+                Some(text) if project == project_name => Ok(text.clone()),
+                _ => Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("no docs block `{name}` in project `{project}` (a `{{% docs {name} %}}` block in a .md file)"),
+                )),
+            }
+        });
     }
 
     /// `text` rendered, when it holds Jinja; `path` is the file it was read from.

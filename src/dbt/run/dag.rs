@@ -23,6 +23,8 @@ pub struct Dag {
     pub(super) tests: BTreeMap<String, CompiledTest>,
     /// Test → what it reads, as selection nodes: models, seeds and `source:name.table`.
     pub(super) test_parents: BTreeMap<String, BTreeSet<String>>,
+    /// Model, seed or test → the project or package it comes from.
+    pub(super) owners: BTreeMap<String, String>,
 }
 
 impl Dag {
@@ -68,7 +70,12 @@ impl Dag {
                 }
             }
         }
-        Ok(Dag { parents, order, parsed, paths, sources, tests, test_parents })
+        let owner = |package: &Option<String>| package.clone().unwrap_or_else(|| project.name.clone());
+        let owners = project.models.values().map(|m| (m.name.clone(), owner(&m.package)))
+            .chain(project.seeds.iter().map(|s| (s.name.clone(), owner(&s.package))))
+            .chain(project.tests.iter().map(|t| (t.name.clone(), owner(&t.package))))
+            .collect();
+        Ok(Dag { parents, order, parsed, paths, sources, tests, test_parents, owners })
     }
 
     /// A model compiled with `is_incremental()` false, as it was to build the graph; `None`

@@ -45,9 +45,20 @@ impl Dag {
             return Err(Error::Usage(format!("--resource-type `{unknown}` is not one of {}, all", RESOURCE_TYPES.join(", "))));
         }
         let wanted = |kind: &str| resource_types.is_empty() || resource_types.iter().any(|t| t == kind || t == "all");
-        let fqn = |path: &str, name: &str| {
+        // A package's node is named and placed from its package's folder, as dbt lists it: its
+        // owner and its path there.
+        let placed = |name: &str, path: &str| -> (String, String) {
+            let package = project.models.get(name).and_then(|m| m.package.as_deref());
+            let package = package.or_else(|| project.seeds.iter().find(|s| s.name == name).and_then(|s| s.package.as_deref()));
+            let package = package.or_else(|| project.tests.iter().find(|t| t.name == name).and_then(|t| t.package.as_deref()));
+            match package.and_then(|package| project.packages.iter().find(|p| p.name == package)) {
+                Some(package) => (package.name.clone(), path.strip_prefix(&format!("{}/", package.root)).unwrap_or(path).to_string()),
+                None => (project.name.clone(), path.to_string()),
+            }
+        };
+        let fqn = |owner: &str, path: &str, name: &str| {
             let folders = path.split('/').skip(1).collect::<Vec<_>>();
-            let mut fqn = vec![project.name.clone()];
+            let mut fqn = vec![owner.to_string()];
             fqn.extend(folders[..folders.len().saturating_sub(1)].iter().map(|f| f.to_string()));
             fqn.push(name.to_string());
             fqn
@@ -55,9 +66,9 @@ impl Dag {
         let mut listed = Vec::new();
         for name in self.select(select, exclude)? {
             let resource_type = self.resource_type(&name);
-            let path = self.paths.get(&name).cloned().unwrap_or_default();
+            let (owner, path) = placed(&name, self.paths.get(&name).map(String::as_str).unwrap_or_default());
             let depends_on = self.parents(&name).cloned().collect();
-            let mut fqn = fqn(&path, &name);
+            let mut fqn = fqn(&owner, &path, &name);
             // A `{% snapshot %}`'s file is part of its name (a YAML snapshot's is not).
             if let (Some(stem), "snapshot") = (path.strip_suffix(".sql").and_then(|p| p.rsplit('/').next()), resource_type) {
                 fqn.insert(fqn.len() - 1, stem.to_string());
@@ -72,21 +83,28 @@ impl Dag {
                 if chosen.as_ref().is_some_and(|c| !c.contains(&key)) || excluded.contains(&key) {
                     continue;
                 }
+                // A package's source is declared in one of its files.
+                let package = project.packages.iter().find(|p| source.path.starts_with(&format!("{}/", p.root)));
+                let (owner, path) = match package {
+                    Some(package) => (package.name.clone(), source.path[package.root.len() + 1..].to_string()),
+                    None => (project.name.clone(), source.path.clone()),
+                };
                 listed.push(Listed {
                     resource_type: "source",
                     name: format!("{}.{}", source.name, table.name),
-                    original_file_path: source.path.clone(),
-                    fqn: vec![project.name.clone(), source.name.clone(), table.name.clone()],
+                    original_file_path: path,
+                    fqn: vec![owner, source.name.clone(), table.name.clone()],
                     depends_on: Vec::new(),
                 });
             }
         }
         for test in self.select_tests(select, exclude)? {
+            let (owner, path) = placed(&test.name, &test.path);
             listed.push(Listed {
                 resource_type: "test",
                 name: test.name.clone(),
-                original_file_path: test.path.clone(),
-                fqn: fqn(&test.path, &test.name),
+                fqn: fqn(&owner, &path, &test.name),
+                original_file_path: path,
                 depends_on: self.parents(&test.name).cloned().collect(),
             });
         }

@@ -111,7 +111,7 @@ mod tests {
 
     async fn typed(csv: &str, column_types: &[(&str, &str)]) -> Result<Table, String> {
         let column_types = column_types.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect();
-        let seed = Seed { name: "s".into(), path: "seeds/s.csv".into(), csv: csv.into(), column_types };
+        let seed = Seed { name: "s".into(), path: "seeds/s.csv".into(), csv: csv.into(), column_types, package: None };
         table(&seed, SqlDialect::Duckdb).await
     }
 

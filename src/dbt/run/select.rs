@@ -122,6 +122,7 @@ impl Dag {
                 })
                 .map(|t| t.name.clone())
                 .collect(),
+            "package" => nodes().filter(|n| self.owners.get(*n).is_some_and(|o| o == value)).cloned().collect(),
             "test_name" => self.tests().filter(|t| t.test_name.as_deref() == Some(value)).map(|t| t.name.clone()).collect(),
             config if config.starts_with("config.") => {
                 let key = &config["config.".len()..];

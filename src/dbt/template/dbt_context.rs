@@ -41,6 +41,9 @@ pub(super) struct Macros {
     owners: BTreeMap<String, BTreeMap<String, Value>>,
     /// The project's name.
     root: String,
+    /// The package of the node rendered, whose macros its bare calls find first (as dbt's
+    /// local namespace).
+    local: Option<String>,
     /// dbt_project.yml's `dispatch:` search orders.
     search_orders: BTreeMap<String, Vec<String>>,
     /// One slot per macro call in progress: what its `return()` handed back.
@@ -72,7 +75,8 @@ impl Macros {
 
     /// A bare name: the project's macro, else dbt's (dispatched).
     fn resolve(&self, name: &str) -> Option<Value> {
-        self.owned(&self.root, name).or_else(|| self.dispatch(name, None))
+        let local = self.local.as_deref().and_then(|package| self.owned(package, name));
+        local.or_else(|| self.owned(&self.root, name)).or_else(|| self.dispatch(name, None))
     }
 
     /// `owner.name`: that package's macro `name`.
@@ -149,6 +153,7 @@ pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
 pub(super) fn add(
     env: &mut Environment<'_>,
     project: &Project,
+    local: Option<&str>,
     recorder: &Shared,
     known: Option<Arc<Introspection>>,
 ) -> Result<String, minijinja::Error> {
@@ -161,9 +166,9 @@ pub(super) fn add(
         env.add_template_owned(file.path.clone(), jinja)?;
         prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
         modules.push(format!("[{owner:?}, __module{index}]"));
-        // Only the project's and dbt's macros are callable by their bare name; a package's
-        // are called as `package.name`.
-        if owner == project.name || owner == DBT {
+        // Only the project's, dbt's and a package node's own package's macros are callable by
+        // their bare name; a package's are otherwise called as `package.name`.
+        if owner == project.name || owner == DBT || Some(owner) == local {
             for name in &file.names {
                 env.add_global(name.clone(), Value::from_object(Call::Bare(name.clone(), Arc::clone(recorder))));
             }
@@ -175,7 +180,7 @@ pub(super) fn add(
     }
 
     let r = Arc::clone(recorder);
-    let (root, search_orders) = (project.name.clone(), project.dispatch.clone());
+    let (root, search_orders, local) = (project.name.clone(), project.dispatch.clone(), local.map(str::to_string));
     env.add_function("__bind", move |modules: Vec<Vec<Value>>| {
         let mut owners: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for pair in modules {
@@ -188,7 +193,7 @@ pub(super) fn add(
                 }
             }
         }
-        let macros = Macros { owners, root: root.clone(), search_orders: search_orders.clone(), returns: Vec::new() };
+        let macros = Macros { owners, root: root.clone(), local: local.clone(), search_orders: search_orders.clone(), returns: Vec::new() };
         record(&r, |rec| rec.macros = macros);
         Ok::<_, minijinja::Error>(Value::from(""))
     });

@@ -63,6 +63,12 @@ pub fn ProjectView(session: SessionRef) -> impl IntoView {
         <div class="editor-pair">
             <div class="editor">
                 <h3>{move || format!("models: {}", selected.get())}</h3>
+                {move || {
+                    let description = project.with(|p| p.as_ref().and_then(|p| p.model(&selected.get())).and_then(|m| m.description.clone()));
+                    description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).map(|d| view! {
+                        <p class="model-description" data-testid="model-description">{d}</p>
+                    })
+                }}
                 <CodeEditor text=Signal::derive(source) testid="model-editor"
                     label=Signal::derive(move || format!("SQL of {}", selected.get()))
                     error_at=Signal::derive(move || {

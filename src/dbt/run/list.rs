@@ -48,10 +48,7 @@ impl Dag {
         // A package's node is named and placed from its package's folder, as dbt lists it: its
         // owner and its path there.
         let placed = |name: &str, path: &str| -> (String, String) {
-            let package = project.models.get(name).and_then(|m| m.package.as_deref());
-            let package = package.or_else(|| project.seeds.iter().find(|s| s.name == name).and_then(|s| s.package.as_deref()));
-            let package = package.or_else(|| project.tests.iter().find(|t| t.name == name).and_then(|t| t.package.as_deref()));
-            match package.and_then(|package| project.packages.iter().find(|p| p.name == package)) {
+            match self.owners.get(name).and_then(|owner| project.packages.iter().find(|p| p.name == *owner)) {
                 Some(package) => (package.name.clone(), path.strip_prefix(&format!("{}/", package.root)).unwrap_or(path).to_string()),
                 None => (project.name.clone(), path.to_string()),
             }

@@ -107,9 +107,10 @@ impl Object for Constructor {
                     + part("milliseconds")? * 1e3
                     + part("microseconds")?;
                 kwargs.assert_all_used()?;
-                // Python's own bound: |days| < 1,000,000,000.
-                if !micros.is_finite() || micros.abs() >= 86_400e6 * 999_999_999.0 {
-                    return Err(invalid("timedelta(): out of range"));
+                // Python allows |days| < 1,000,000,000, but a span held in i64 microseconds ends at
+                // about 106,751,991 days: beyond it the cast would saturate to a wrong value.
+                if !micros.is_finite() || micros.abs() >= i64::MAX as f64 {
+                    return Err(invalid("timedelta(): out of range (|days| must be under 106,751,991)"));
                 }
                 Ok(Value::from_object(TimeDelta(Duration::microseconds(micros.round() as i64))))
             }
@@ -392,6 +393,8 @@ mod tests {
         let parsed = rendered("{{ modules.datetime.datetime.strptime('March', '%Y') }}");
         assert!(parsed.is_err_and(|e| e.contains("strptime(`March`, `%Y`)")));
         assert!(rendered("{{ modules.datetime.timedelta(days=1e12) }}").is_err_and(|e| e.contains("timedelta(): out of range")));
+        // Within Python's bound but past what i64 microseconds hold: an error, not a saturated span.
+        assert!(rendered("{{ modules.datetime.timedelta(days=200000000) }}").is_err_and(|e| e.contains("timedelta(): out of range")));
         assert!(rendered("{{ modules.datetime.datetime(2023, 1, 1).strftime('%Q') }}").is_err_and(|e| e.contains("is not a format")));
     }
 }

@@ -165,7 +165,7 @@ fn lesson_engine() -> Engine {
 
 fn load_trip_file(name: &str, data: &[u8]) {
     let mut engine = lesson_engine();
-    if engine.load_trips(name, data, None).is_ok() {
+    if engine.load_trips(name, data.to_vec(), None).is_ok() {
         let _ = engine.partitions();
     }
 }

@@ -99,7 +99,7 @@ async fn run(command: Command) -> Result<()> {
             }
             for file in &files {
                 let name = file.display().to_string();
-                let loaded = engine.load_trips(&name, &read(file)?, month.as_deref())?;
+                let loaded = engine.load_trips(&name, read(file)?, month.as_deref())?;
                 let s = &loaded.stats;
                 println!(
                     "{}: month {}, {} rows, pickups {} to {}, {} outside the month, {} negative amounts",

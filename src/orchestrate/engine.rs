@@ -97,7 +97,7 @@ impl Engine {
 
     /// Ingests a TLC trip file as its month's slice of the raw trips table (that month's old
     /// rows are replaced), adding the built-in zones if there are none yet.
-    pub fn load_trips(&mut self, name: &str, bytes: &[u8], month: Option<&str>) -> Result<LoadedFile> {
+    pub fn load_trips(&mut self, name: &str, bytes: Vec<u8>, month: Option<&str>) -> Result<LoadedFile> {
         let file = ingest::read_trips(name, bytes, month)?;
         let loaded = self.put_trips(name, file)?;
         self.record(Action::File { name: name.to_string(), month: loaded.month.clone() });
@@ -107,7 +107,7 @@ impl Engine {
     /// Generates a sample month and ingests its batches directly (no Parquet round trip).
     pub fn load_sample(&mut self, spec: &SampleSpec) -> Result<LoadedFile> {
         let batches = sample::generate(spec)?;
-        let file = ingest::trips_from_batches(&spec.file_name(), &batches, &spec.month)?;
+        let file = ingest::trips_from_batches(&spec.file_name(), batches, &spec.month)?;
         let loaded = self.put_trips(&spec.file_name(), file)?;
         self.record(Action::Sample { spec: spec.clone() });
         Ok(loaded)

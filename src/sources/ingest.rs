@@ -7,12 +7,13 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::{CastOptions, SortOptions, cast_with_options, concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{CastOptions, SortOptions, cast_with_options, concat, interleave, sort_to_indices};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::arrow::util::display::FormatOptions;
+use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use datafusion::parquet::errors::ParquetError;
 
@@ -104,14 +105,15 @@ pub fn parse_month(month: &str) -> std::result::Result<chrono::NaiveDate, String
 
 /// Reads a yellow-taxi trip file. `month` overrides the month in the file name. A file is
 /// untrusted input: over [`Limit::TripFileBytes`] it is refused unread, and a decoder that
-/// panics on it natively is reported as the file's error.
-pub fn read_trips(name: &str, bytes: &[u8], month: Option<&str>) -> Result<TripFile> {
+/// panics on it natively is reported as the file's error. The bytes are taken, not lent: the
+/// Parquet reader needs them owned, and a month is too big to copy.
+pub fn read_trips(name: &str, bytes: Vec<u8>, month: Option<&str>) -> Result<TripFile> {
     Limit::TripFileBytes.check(bytes.len() as u64, name)?;
     contained(|| read_trips_unbounded(name, bytes, month))
         .unwrap_or_else(|panic| Err(Error::ingest(name, format!("unreadable file: its decoder failed on it ({panic})"))))
 }
 
-fn read_trips_unbounded(name: &str, bytes: &[u8], month: Option<&str>) -> Result<TripFile> {
+fn read_trips_unbounded(name: &str, bytes: Vec<u8>, month: Option<&str>) -> Result<TripFile> {
     let month = match month {
         Some(m) => {
             parse_month(m).map_err(|e| Error::ingest(name, e))?;
@@ -121,28 +123,30 @@ fn read_trips_unbounded(name: &str, bytes: &[u8], month: Option<&str>) -> Result
             Error::ingest(name, "no month (YYYY-MM) in the file name: name it after its month, as yellow_tripdata_2023-03.parquet")
         })?,
     };
+    let is_parquet = bytes.starts_with(b"PAR1");
     let batches = if bytes.is_empty() {
         return Err(Error::ingest(name, "the file is empty"));
-    } else if bytes.starts_with(b"PAR1") {
+    } else if is_parquet {
         read_parquet(name, bytes)?
     } else if name.to_ascii_lowercase().ends_with(".parquet") {
-        return Err(Error::ingest(name, not_parquet(bytes)));
+        return Err(Error::ingest(name, not_parquet(&bytes)));
     } else {
-        read_csv(name, bytes)?
+        read_csv(name, &bytes)?
     };
-    normalise(name, &batches, &month, !bytes.starts_with(b"PAR1"))
+    normalise(name, batches, &month, !is_parquet)
 }
 
 /// Trips already decoded into Arrow batches in a TLC layout (e.g. the sample generator's),
 /// normalised like a file's.
-pub fn trips_from_batches(name: &str, batches: &[RecordBatch], month: &str) -> Result<TripFile> {
+pub fn trips_from_batches(name: &str, batches: Vec<RecordBatch>, month: &str) -> Result<TripFile> {
     parse_month(month).map_err(|e| Error::ingest(name, e))?;
     normalise(name, batches, month, false)
 }
 
 /// TLC columns renamed and typed as the raw trips table; a bad value is reported by its CSV
-/// line or row number.
-fn normalise(name: &str, batches: &[RecordBatch], month: &str, is_csv: bool) -> Result<TripFile> {
+/// line or row number. Each batch is dropped once converted, so the file's columns and the
+/// table's are never all in memory at once.
+fn normalise(name: &str, batches: Vec<RecordBatch>, month: &str, is_csv: bool) -> Result<TripFile> {
     let month = month.to_string();
     let source_schema = batches
         .first()
@@ -180,21 +184,45 @@ const CLUSTER_ROWS: usize = 8192;
 
 /// The month's rows sorted by pickup time, in batches of [`CLUSTER_ROWS`]: a scan for one
 /// day then skips the batches of other days (the warehouse keeps each batch's time range),
-/// and every model built from trips inherits the order.
+/// and every model built from trips inherits the order. Sorted a column at a time, each
+/// unsorted column dropped once its sorted copy is made: the month is in memory about once,
+/// not twice. Each batch owns its buffers: slices of one sorted array would each report (and
+/// keep) the whole month's memory, which overflows 32-bit size sums in wasm.
 fn clustered_by_pickup(batches: Vec<RecordBatch>) -> std::result::Result<Vec<RecordBatch>, ArrowError> {
-    let all = concat_batches(&trips_schema(), &batches)?;
-    drop(batches);
-    let pickup = all.column(trips_schema().index_of(EVENT_TIME)?);
-    let order = sort_to_indices(pickup, Some(SortOptions { descending: false, nulls_first: false }), None)?;
-    // Each batch owns its buffers: slices of one sorted batch would each report (and keep) the
-    // whole month's memory, which overflows 32-bit size sums in wasm.
-    (0..order.len())
-        .step_by(CLUSTER_ROWS)
-        .map(|start| take_record_batch(&all, &order.slice(start, CLUSTER_ROWS.min(order.len() - start))))
-        .collect()
+    let schema = trips_schema();
+    let time = schema.index_of(EVENT_TIME)?;
+    let pickups = concat(&batches.iter().map(|b| b.column(time).as_ref()).collect::<Vec<_>>())?;
+    let order = sort_to_indices(&pickups, Some(SortOptions { descending: false, nulls_first: false }), None)?;
+    drop(pickups);
+    // Where each row of the sorted order is: (its batch, its row in that batch).
+    let starts: Vec<usize> = batches.iter().scan(0, |start, b| Some(std::mem::replace(start, *start + b.num_rows()))).collect();
+    let positions: Vec<(usize, usize)> = order
+        .values()
+        .iter()
+        .map(|&row| {
+            let batch = starts.partition_point(|&start| start <= row as usize) - 1;
+            (batch, row as usize - starts[batch])
+        })
+        .collect();
+    drop(order);
+    let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(batches.len()); schema.fields().len()];
+    for batch in batches {
+        for (column, array) in columns.iter_mut().zip(batch.into_parts().1) {
+            column.push(array);
+        }
+    }
+    let mut sorted: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(columns.len()); positions.len().div_ceil(CLUSTER_ROWS)];
+    for column in columns {
+        let arrays: Vec<&dyn Array> = column.iter().map(|a| a.as_ref()).collect();
+        for (chunk, positions) in sorted.iter_mut().zip(positions.chunks(CLUSTER_ROWS)) {
+            chunk.push(interleave(&arrays, positions)?);
+        }
+    }
+    sorted.into_iter().map(|columns| RecordBatch::try_new(Arc::clone(&schema), columns)).collect()
 }
 
-fn read_parquet(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+/// Only the columns the trips table takes are decoded (a TLC file has about twice as many).
+fn read_parquet(name: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>> {
     if bytes.len() < 12 || !bytes.ends_with(b"PAR1") {
         return Err(Error::ingest(name, "truncated Parquet file: its footer is missing"));
     }
@@ -202,9 +230,12 @@ fn read_parquet(name: &str, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     // IPC decoder is one more parser of untrusted bytes: the Parquet types are enough.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let unreadable = |e: ParquetError| Error::ingest(name, format!("unreadable Parquet file: {e}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::copy_from_slice(bytes), options).map_err(unreadable)?;
-    page_headers::check(bytes, builder.metadata()).map_err(|e| Error::ingest(name, format!("damaged Parquet file: {e}")))?;
-    let reader = builder.with_batch_size(64 * 1024).build().map_err(unreadable)?;
+    let bytes = Bytes::from(bytes);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options).map_err(unreadable)?;
+    page_headers::check(&bytes, builder.metadata()).map_err(|e| Error::ingest(name, format!("damaged Parquet file: {e}")))?;
+    let columns = locate_columns(name, builder.schema())?;
+    let projection = ProjectionMask::roots(builder.parquet_schema(), columns);
+    let reader = builder.with_projection(projection).with_batch_size(64 * 1024).build().map_err(unreadable)?;
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::ingest(name, format!("unreadable Parquet data: {e}")))
@@ -401,7 +432,7 @@ mod tests {
         let csv = "VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,trip_distance,RatecodeID,PULocationID,DOLocationID,payment_type,total_amount\n\
                    1,2023-03-01 00:06:43,2023-03-01 00:16:43,1,1.5,1,161,237,1,12.5\n\
                    2,not a time,2023-03-01 00:16:43,1,1.5,1,161,237,1,12.5\n";
-        let err = read_trips("trips_2023-03.csv", csv.as_bytes(), None).err().map(|e| e.to_string());
+        let err = read_trips("trips_2023-03.csv", csv.as_bytes().to_vec(), None).err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("trips_2023-03.csv: line 3: column tpep_pickup_datetime: cannot read `not a time` as a timestamp (pickup_datetime)")
@@ -411,12 +442,12 @@ mod tests {
     #[test]
     fn other_files_are_named() {
         let jpeg = [0xff, 0xd8, 0xff, 0xe0, 0, 0];
-        let err = read_trips("yellow_tripdata_2023-03.parquet", &jpeg, None).err().map(|e| e.to_string());
+        let err = read_trips("yellow_tripdata_2023-03.parquet", jpeg.to_vec(), None).err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("yellow_tripdata_2023-03.parquet: not a Parquet file (no PAR1 header): it is a JPEG image"));
-        let err = read_trips("yellow_tripdata_2023-03.parquet", b"", None).err().map(|e| e.to_string());
+        let err = read_trips("yellow_tripdata_2023-03.parquet", Vec::new(), None).err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("yellow_tripdata_2023-03.parquet: the file is empty"));
         let green = "VendorID,lpep_pickup_datetime,lpep_dropoff_datetime\n2,2023-03-01 00:00:00,2023-03-01 00:10:00\n";
-        let err = read_trips("green_tripdata_2023-03.csv", green.as_bytes(), None).err().map(|e| e.to_string());
+        let err = read_trips("green_tripdata_2023-03.csv", green.as_bytes().to_vec(), None).err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("green_tripdata_2023-03.csv: a green taxi file (lpep_pickup_datetime); Backfill ingests yellow taxi trips (tpep_pickup_datetime)"));
     }
 
@@ -425,9 +456,46 @@ mod tests {
         // Found by fuzzing: a list of 2^31 doubles in a page header made the crate skip for seconds
         // natively, minutes in the tab.
         let forged = include_bytes!("../../fuzz/regressions/trip_parquet/hang-page_header_list_of_doubles_past_the_chunk_end");
-        let err = read_trips("yellow_tripdata_2023-03.parquet", forged, None).err().map(|e| e.to_string());
+        let err = read_trips("yellow_tripdata_2023-03.parquet", forged.to_vec(), None).err().map(|e| e.to_string());
         let expected = "yellow_tripdata_2023-03.parquet: damaged Parquet file: column \"extra\": the page header at byte 1046 declares more values than its column chunk holds";
         assert_eq!(err.as_deref(), Some(expected));
+    }
+
+    #[test]
+    fn a_month_is_clustered_by_pickup_time_in_batches_of_its_own() {
+        use crate::sources::sample::{FileSchema, SampleSpec, generate};
+        // Each row as (pickup, dropoff, fare), sorted: the same rows before and after, whatever
+        // their order, only if every column moved with its row.
+        let rows = |batches: &[RecordBatch], [pickup, dropoff, fare]: [&str; 3]| {
+            let micros = |b: &RecordBatch, name: &str| -> Vec<Option<i64>> {
+                let column = b.column_by_name(name).map(|c| cast_with_options(c, &DataType::Timestamp(TimeUnit::Microsecond, None), &CastOptions::default()));
+                column.and_then(|c| c.ok()).map(|c| c.as_primitive::<TimestampMicrosecondType>().iter().collect()).unwrap_or_default()
+            };
+            let mut rows: Vec<(Option<i64>, Option<i64>, Option<u64>)> = Vec::new();
+            for b in batches {
+                let fares: Vec<Option<u64>> = b.column_by_name(fare).map(|c| c.as_primitive::<Float64Type>().iter().map(|f| f.map(f64::to_bits)).collect()).unwrap_or_default();
+                rows.extend(micros(b, pickup).into_iter().zip(micros(b, dropoff)).zip(fares).map(|((p, d), f)| (p, d, f)));
+            }
+            rows.sort();
+            rows
+        };
+        let spec = SampleSpec { month: "2023-03".into(), rows: 20_000, seed: 3, schema: FileSchema::Y2023 };
+        let mut batches = generate(&spec).unwrap_or_else(|e| panic!("{e}"));
+        // Later rows first, so the order cannot survive by accident.
+        batches.reverse();
+        let before = rows(&batches, ["tpep_pickup_datetime", "tpep_dropoff_datetime", "total_amount"]);
+        let file = trips_from_batches("yellow_tripdata_2023-03.parquet", batches, "2023-03").unwrap_or_else(|e| panic!("{e}"));
+        let sizes: Vec<usize> = file.table.batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [8192, 8192, 3616]);
+        let pickups: Vec<Option<i64>> = file
+            .table
+            .batches
+            .iter()
+            .flat_map(|b| b.column_by_name(EVENT_TIME).map(|c| c.as_primitive::<TimestampMicrosecondType>().iter().collect::<Vec<_>>()).unwrap_or_default())
+            .collect();
+        assert_eq!(pickups.len(), 20_000);
+        assert!(pickups.windows(2).all(|w| w[1].is_none() || w[0].is_some() && w[0] <= w[1]), "sorted, nulls last");
+        assert_eq!(rows(&file.table.batches, ["pickup_datetime", "dropoff_datetime", "total_amount"]), before);
     }
 
     #[test]

@@ -442,7 +442,7 @@ mod tests {
             for compression in [FileCompression::Snappy, FileCompression::Zstd, FileCompression::Gzip, FileCompression::None] {
                 let batches = generate(&spec(20_000, schema)).unwrap_or_default();
                 let bytes = write_parquet(&batches, compression).unwrap_or_default();
-                let file = read_trips("yellow_tripdata_2023-03.parquet", &bytes, None)
+                let file = read_trips("yellow_tripdata_2023-03.parquet", bytes, None)
                     .unwrap_or_else(|e| panic!("{schema:?} {compression:?}: {e}"));
                 assert_eq!(file.stats.rows, 20_000);
                 // The dirt is there, in plausible amounts.

@@ -22,7 +22,7 @@ pub fn with_late_trips(trips: &Table, day: NaiveDate, rows: usize, seed: u64) ->
     if !has_month(trips, &month)? {
         return Err(Error::ingest(&name, format!("no trips of {month} are loaded: late trips join a month already there")));
     }
-    let late = ingest::trips_from_batches(&name, &sample::day_trips(day, rows, seed)?, &month)?;
+    let late = ingest::trips_from_batches(&name, sample::day_trips(day, rows, seed)?, &month)?;
     let mut batches: Vec<RecordBatch> = trips.batches.iter().cloned().collect();
     batches.extend(late.table.batches.iter().cloned());
     Ok(Table::new(ingest::trips_schema(), batches))
@@ -82,7 +82,7 @@ mod tests {
     fn march() -> Table {
         let spec = sample::SampleSpec { month: "2023-03".into(), rows: 3_000, seed: 1, schema: sample::FileSchema::Y2023 };
         let batches = sample::generate(&spec).expect("sample");
-        ingest::trips_from_batches("march", &batches, "2023-03").expect("ingest").table
+        ingest::trips_from_batches("march", batches, "2023-03").expect("ingest").table
     }
 
     fn day(text: &str) -> NaiveDate {

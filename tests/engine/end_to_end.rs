@@ -20,7 +20,7 @@ fn month_file(rows: usize, seed: u64) -> Vec<u8> {
 async fn lesson_engine(project: &str) -> Engine {
     let mut engine = Engine::new(builtin(project).unwrap_or_else(|e| panic!("{e}")), State::default(), builtin);
     engine
-        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 1), None)
+        .load_trips("yellow_tripdata_2023-03.parquet", month_file(20_000, 1), None)
         .unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
     engine
@@ -107,7 +107,7 @@ async fn corrected_rows_make_partitions_stale_until_rerun() {
     let mut engine = lesson_engine(LESSON).await;
     engine.materialize("2023-03-01..2023-03-31", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     engine
-        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(20_000, 7), None)
+        .load_trips("yellow_tripdata_2023-03.parquet", month_file(20_000, 7), None)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(engine.partitions().iter().all(|p| p.status.name() == "stale"));
     engine
@@ -130,7 +130,7 @@ async fn the_max_filter_never_sees_late_trips() {
     let before = csv(&engine, DAILY).await;
     // A corrected March arrives; the first version's filter only looks past the max day.
     engine
-        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(25_000, 1), None)
+        .load_trips("yellow_tripdata_2023-03.parquet", month_file(25_000, 1), None)
         .unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(csv(&engine, DAILY).await, before);
@@ -255,7 +255,7 @@ async fn the_snapshot_follows_the_months_each_version_of_stg_trips_holds() {
 async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     let mut engine = lesson_engine(LESSON).await;
     engine
-        .load_trips("yellow_tripdata_2023-03.parquet", &month_file(10_000, 7), None)
+        .load_trips("yellow_tripdata_2023-03.parquet", month_file(10_000, 7), None)
         .unwrap_or_else(|e| panic!("{e}"));
     engine.build(&BuildRequest { select: "stg_trips".into(), ..Default::default() }).await.unwrap_or_else(|e| panic!("{e}"));
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));

@@ -296,7 +296,7 @@ fn mutated_parquet_trip_files_never_panic_and_failures_change_nothing() {
             mutant[at] ^= flip;
             let mut engine = Engine::new(project.clone(), base.clone(), builtin);
             let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                engine.load_trips("yellow_tripdata_2023-03.parquet", &mutant, None).map(|_| ())
+                engine.load_trips("yellow_tripdata_2023-03.parquet", mutant, None).map(|_| ())
             }));
             match loaded {
                 Err(_) => panic!("byte {at} ^ {flip:#x} of a {compression:?} file panicked past ingest"),
@@ -319,7 +319,7 @@ fn a_trip_file_over_the_size_limit_is_refused_unread() {
     let before = state_of(&engine);
     let size = Limit::TripFileBytes.max() as usize + 1;
     let huge = vec![0u8; size];
-    let error = engine.load_trips("yellow_tripdata_2023-05.parquet", &huge, None).expect_err("too big");
+    let error = engine.load_trips("yellow_tripdata_2023-05.parquet", huge, None).expect_err("too big");
     assert_eq!(limit_of(&error), Some(Limit::TripFileBytes), "{error}");
     assert_eq!(state_of(&engine), before);
 }

@@ -28,8 +28,10 @@ const FORMAT_VERSION: u32 = 1;
 /// Key-value storage for state files.
 pub trait Store {
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Replaces `key` whole: readers see the old bytes or the new, never a mix.
-    fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Replaces `key` whole: readers see the old bytes or the new, never a mix. The bytes are
+    /// given, not lent: a table's Parquet is the largest thing a save makes, and a store that
+    /// keeps it (until it is flushed) should not need a copy.
+    fn write(&mut self, key: &str, bytes: Vec<u8>) -> Result<()>;
     fn remove(&mut self, key: &str) -> Result<()>;
     fn list(&self) -> Result<Vec<String>>;
 }
@@ -126,7 +128,7 @@ impl State {
                         Some((saved_id, file)) if *saved_id == id => file.clone(),
                         _ => {
                             let file = format!("tables/{}.{}.{}.parquet", name.schema, name.name, unique_suffix());
-                            store.write(&file, &write_table(&file, table)?)?;
+                            store.write(&file, write_table(&file, table)?)?;
                             file
                         }
                     };
@@ -152,7 +154,7 @@ impl State {
             kept: self.kept.clone(),
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::state(MANIFEST, e))?;
-        store.write(MANIFEST, &json)?;
+        store.write(MANIFEST, json)?;
         let live: Vec<&String> = saved.values().map(|(_, f)| f).collect();
         for key in store.list()? {
             if key.starts_with("tables/") && !live.contains(&&key) {
@@ -205,8 +207,8 @@ impl Store for MemoryStore {
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.0.get(key).cloned())
     }
-    fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
-        self.0.insert(key.to_string(), bytes.to_vec());
+    fn write(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.0.insert(key.to_string(), bytes);
         Ok(())
     }
     fn remove(&mut self, key: &str) -> Result<()> {
@@ -275,7 +277,7 @@ impl Store for DirStore {
 
     /// The bytes reach the disk before the rename publishes them, and the rename before the
     /// next file: a crash leaves the manifest naming only tables that were written whole.
-    fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+    fn write(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
         use std::io::Write;
         let path = self.root.join(key);
         let fail = |e: std::io::Error| Error::state(path.display().to_string(), e);
@@ -283,7 +285,7 @@ impl Store for DirStore {
         std::fs::create_dir_all(folder).map_err(fail)?;
         let temporary = path.with_extension("partial");
         let mut file = std::fs::File::create(&temporary).map_err(fail)?;
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(fail)?;
+        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(fail)?;
         std::fs::rename(&temporary, &path).map_err(fail)?;
         sync_folder(folder).map_err(fail)
     }

@@ -82,8 +82,8 @@ mod tests {
         fn read(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
             Ok(self.0.get(&name_of(key)).cloned())
         }
-        fn write(&mut self, key: &str, bytes: &[u8]) -> crate::error::Result<()> {
-            self.0.insert(name_of(key), bytes.to_vec());
+        fn write(&mut self, key: &str, bytes: Vec<u8>) -> crate::error::Result<()> {
+            self.0.insert(name_of(key), bytes);
             Ok(())
         }
         fn remove(&mut self, key: &str) -> crate::error::Result<()> {

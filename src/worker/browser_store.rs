@@ -1,9 +1,11 @@
 //! State in the browser: the Origin Private File System (OPFS). [`State`](crate::orchestrate::state::State)
 //! saves through the synchronous [`Store`] interface into memory; [`BrowserStore::flush`] then
-//! writes what changed to OPFS. Table files are immutable (a new name per version), so a flush
-//! writes new tables, then the manifest, then removes tables no manifest names — the same order
-//! as the folder store, so an interrupted flush leaves the previous state readable. Keys are
-//! stored under names from [`store_names`](crate::orchestrate::store_names), one name per key.
+//! writes what changed to OPFS and drops it from memory (the engine holds the tables; their
+//! Parquet bytes are only needed on the way to disk, and a month's are tens of megabytes). Table
+//! files are immutable (a new name per version), so a flush writes new tables, then the
+//! manifest, then removes tables no manifest names — the same order as the folder store, so an
+//! interrupted flush leaves the previous state readable. Keys are stored under names from
+//! [`store_names`](crate::orchestrate::store_names), one name per key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,33 +17,30 @@ use web_sys::{
 };
 
 use crate::error::{Error, Result};
-use crate::orchestrate::state::{MemoryStore, Store};
+use crate::orchestrate::state::{MemoryStore, State, Store};
 use crate::orchestrate::store_names::{key_of, name_of};
 
 const FOLDER: &str = "backfill-state";
 const MANIFEST: &str = "manifest.json";
 
+#[derive(Default)]
 pub struct BrowserStore {
-    memory: MemoryStore,
+    /// Written since the last flush: all the store keeps in memory.
+    pending: BTreeMap<String, Vec<u8>>,
     /// Keys in OPFS after the last flush, with the name each is stored under (an older
     /// session's names differ from today's).
     flushed: BTreeMap<String, String>,
+    /// Flushed keys removed since: they leave OPFS at the next flush, after the manifest.
+    removed: BTreeSet<String>,
 }
 
 impl BrowserStore {
-    /// Reads everything the last session flushed (nothing on a first visit). Files under
-    /// names Backfill does not write are left alone.
+    /// Lists what the last session flushed (nothing on a first visit); [`BrowserStore::restore`]
+    /// reads it. Files under names Backfill does not write are left alone.
     pub async fn open() -> Result<BrowserStore> {
         let folder = folder().await?;
-        let mut memory = MemoryStore::default();
-        let mut flushed = BTreeMap::new();
-        for name in file_names(&folder).await? {
-            let Some(key) = key_of(&name) else { continue };
-            let bytes = read(&folder, &name).await?;
-            memory.0.insert(key.clone(), bytes);
-            flushed.insert(key, name);
-        }
-        Ok(BrowserStore { memory, flushed })
+        let flushed = file_names(&folder).await?.into_iter().filter_map(|name| Some((key_of(&name)?, name))).collect();
+        Ok(BrowserStore { flushed, ..BrowserStore::default() })
     }
 
     /// Removes everything saved in this browser, whatever it is: a saved session that cannot
@@ -55,46 +54,76 @@ impl BrowserStore {
     }
 
     pub fn has_state(&self) -> bool {
-        self.memory.0.contains_key(MANIFEST)
+        self.pending.contains_key(MANIFEST) || (self.flushed.contains_key(MANIFEST) && !self.removed.contains(MANIFEST))
     }
 
-    /// Writes new keys and the manifest, then removes keys that are gone.
+    /// The state the last session flushed, read from OPFS once; its files' bytes are dropped
+    /// as soon as the tables are decoded.
+    pub async fn restore(&self) -> Result<Option<State>> {
+        if !self.has_state() {
+            return Ok(None);
+        }
+        let folder = folder().await?;
+        let mut files = MemoryStore::default();
+        for (key, name) in &self.flushed {
+            files.0.insert(key.clone(), read(&folder, name).await?);
+        }
+        files.0.extend(self.pending.iter().map(|(key, bytes)| (key.clone(), bytes.clone())));
+        State::load(&files).map(Some)
+    }
+
+    /// Writes new keys and the manifest, then removes keys that are gone. What is written
+    /// leaves memory; what fails stays pending for the next flush.
     pub async fn flush(&mut self) -> Result<()> {
         let folder = folder().await?;
-        let current: BTreeSet<String> = self.memory.0.keys().cloned().collect();
-        let mut writes: Vec<String> =
-            current.iter().filter(|k| !self.flushed.contains_key(*k) && k.as_str() != MANIFEST).cloned().collect();
-        if current.contains(MANIFEST) {
+        let mut writes: Vec<String> = self.pending.keys().filter(|k| k.as_str() != MANIFEST).cloned().collect();
+        if self.pending.contains_key(MANIFEST) {
             writes.push(MANIFEST.to_string());
         }
         for key in writes {
-            let bytes = self.memory.0.get(&key).map(Vec::as_slice).unwrap_or_default();
             let name = self.flushed.get(&key).cloned().unwrap_or_else(|| name_of(&key));
-            write(&folder, &name, bytes).await?;
+            write(&folder, &name, self.pending.get(&key).map(Vec::as_slice).unwrap_or_default()).await?;
+            self.pending.remove(&key);
             self.flushed.insert(key, name);
         }
-        let gone: Vec<(String, String)> =
-            self.flushed.iter().filter(|(key, _)| !current.contains(*key)).map(|(k, n)| (k.clone(), n.clone())).collect();
-        for (key, name) in gone {
-            await_promise(folder.remove_entry(&name), &name).await?;
+        for key in self.removed.clone() {
+            if let Some(name) = self.flushed.get(&key) {
+                await_promise(folder.remove_entry(name), name).await?;
+            }
             self.flushed.remove(&key);
+            self.removed.remove(&key);
         }
         Ok(())
     }
 }
 
+/// Saving only writes: a flushed key's bytes are in OPFS alone, read by [`BrowserStore::restore`].
 impl Store for BrowserStore {
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.memory.read(key)
+        match self.pending.get(key) {
+            Some(bytes) => Ok(Some(bytes.clone())),
+            None if self.flushed.contains_key(key) && !self.removed.contains(key) => {
+                Err(Error::State { path: format!("browser storage {key}"), message: "is read only when a session is restored".into() })
+            }
+            None => Ok(None),
+        }
     }
-    fn write(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
-        self.memory.write(key, bytes)
+    fn write(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.removed.remove(key);
+        self.pending.insert(key.to_string(), bytes);
+        Ok(())
     }
     fn remove(&mut self, key: &str) -> Result<()> {
-        self.memory.remove(key)
+        self.pending.remove(key);
+        if self.flushed.contains_key(key) {
+            self.removed.insert(key.to_string());
+        }
+        Ok(())
     }
     fn list(&self) -> Result<Vec<String>> {
-        self.memory.list()
+        let flushed = self.flushed.keys().filter(|key| !self.removed.contains(*key));
+        let keys: BTreeSet<&String> = flushed.chain(self.pending.keys()).collect();
+        Ok(keys.into_iter().cloned().collect())
     }
 }
 

@@ -81,7 +81,7 @@ impl Host {
                         Some(file) => file.read().await.map_err(|message| Error::Ingest { file: name.clone(), message })?,
                         None => Vec::new(),
                     };
-                    engine.load_trips(&name, &file, month.as_deref()).map(Answer::File)
+                    engine.load_trips(&name, file, month.as_deref()).map(Answer::File)
                 })
                 .await
             }
@@ -200,8 +200,14 @@ impl Host {
             return self.open_shared(&fragment).await;
         }
         let mut engine = self.engine.lock().await;
-        let restored = self.store.borrow().as_ref().filter(|s| s.has_state()).map(|s| State::load(s)).transpose()?;
-        match restored {
+        // Taken out while it reads, so no RefCell borrow lives across an await.
+        let store = self.store.borrow_mut().take();
+        let restored = match &store {
+            Some(store) => store.restore().await,
+            None => Ok(None),
+        };
+        *self.store.borrow_mut() = store;
+        match restored? {
             Some(state) => {
                 let base = builtin(LESSON)?;
                 let mut restored = Engine::new(base.clone(), state, builtin);

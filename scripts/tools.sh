@@ -31,8 +31,10 @@ install_build_tools() {
   local trunk_version bindgen_version
   trunk_version=$(sed -n 's/^# trunk \([0-9.]*\)$/\1/p' Trunk.toml)
   if ! trunk --version 2>/dev/null | grep -q "$trunk_version"; then
-    echo "installing trunk $trunk_version (cargo install, ~5 min)"
-    install_tool --locked trunk --version "$trunk_version"
+    # Without its default features: no TLS stack (ring, rustls) nor crates.io update check, which
+    # an offline build (Trunk.toml) and a localhost server never use.
+    echo "installing trunk $trunk_version (cargo install, ~7 min)"
+    install_tool --locked trunk --version "$trunk_version" --no-default-features
   fi
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
   if ! wasm-bindgen --version 2>/dev/null | grep -q "$bindgen_version"; then

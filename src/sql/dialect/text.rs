@@ -2,9 +2,10 @@
 //! differently (`2023-03-01T00:05:12`, `1`), and the surrogate key hashes these strings, so
 //! every `trip_id` depends on getting them byte-for-byte right.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
-use chrono::DateTime;
+use chrono::{DateTime, Datelike, Timelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
@@ -17,15 +18,45 @@ use datafusion::logical_expr::{
 
 /// `2023-03-01 00:05:12`, with a fraction only when there is one, trailing zeros dropped.
 pub fn timestamp_text(micros: i64) -> Option<String> {
-    let at = DateTime::from_timestamp_micros(micros)?.naive_utc();
-    let fraction = micros.rem_euclid(1_000_000);
-    let mut text = at.format("%Y-%m-%d %H:%M:%S").to_string();
-    if fraction != 0 {
-        let digits = format!("{fraction:06}");
-        text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
+    let mut text = String::with_capacity(26);
+    push_timestamp(&mut text, micros).then_some(text)
+}
+
+/// Appends `micros` as [`timestamp_text`] writes it; false, with nothing appended, for a
+/// timestamp chrono cannot represent. The digits are written by hand: chrono's `format` parses
+/// its pattern on every call, and a surrogate key renders two timestamps a row.
+fn push_timestamp(text: &mut String, micros: i64) -> bool {
+    let Some(at) = DateTime::from_timestamp_micros(micros) else { return false };
+    let at = at.naive_utc();
+    match u32::try_from(at.year()) {
+        Ok(year) if year <= 9999 => {
+            push_digits(text, year, 4);
+            for (separator, value) in [('-', at.month()), ('-', at.day()), (' ', at.hour()), (':', at.minute()), (':', at.second())] {
+                text.push(separator);
+                push_digits(text, value, 2);
+            }
+        }
+        // Years chrono writes with a sign.
+        _ => {
+            let _ = write!(text, "{}", at.format("%Y-%m-%d %H:%M:%S"));
+        }
     }
-    Some(text)
+    let fraction = micros.rem_euclid(1_000_000);
+    if fraction != 0 {
+        text.push('.');
+        push_digits(text, fraction as u32, 6);
+        while text.ends_with('0') {
+            text.pop();
+        }
+    }
+    true
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+    }
 }
 
 /// Shortest round-trip digits, positional between 1e-5 and 1e16, else scientific with a
@@ -104,9 +135,15 @@ impl ScalarUDFImpl for DuckdbText {
                     return exec_err!("duckdb_text: timestamps did not cast to microseconds");
                 };
                 let offset = if zone.is_some() { "+00" } else { "" };
+                let mut text = String::with_capacity(32);
                 for i in 0..micros.len() {
-                    let text = (!micros.is_null(i)).then(|| timestamp_text(micros.value(i))).flatten();
-                    out.append_option(text.map(|t| t + offset));
+                    text.clear();
+                    if !micros.is_null(i) && push_timestamp(&mut text, micros.value(i)) {
+                        text.push_str(offset);
+                        out.append_value(&text);
+                    } else {
+                        out.append_null();
+                    }
                 }
             }
             DataType::Float64 | DataType::Float32 => {
@@ -159,5 +196,33 @@ mod tests {
         assert_eq!(timestamp_text(at("2023-03-01 00:05:12.5")).as_deref(), Some("2023-03-01 00:05:12.5"));
         assert_eq!(timestamp_text(at("2023-03-01 00:05:12.120")).as_deref(), Some("2023-03-01 00:05:12.12"));
         assert_eq!(timestamp_text(at("1969-12-31 23:59:59.5")).as_deref(), Some("1969-12-31 23:59:59.5"));
+    }
+
+    /// The hand-written digits say what chrono's format says, for every year it can hold.
+    #[test]
+    fn timestamps_render_as_chrono_formats_them() {
+        let chrono_text = |micros: i64| {
+            let at = DateTime::from_timestamp_micros(micros)?.naive_utc();
+            let mut text = at.format("%Y-%m-%d %H:%M:%S").to_string();
+            let fraction = micros.rem_euclid(1_000_000);
+            if fraction != 0 {
+                text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+            }
+            Some(text)
+        };
+        // Every i64 in steps of ~8 years, then 1970 to 2070 in steps of ~2 hours (odd
+        // microseconds, so fractions of every length come up).
+        let year = 365 * 86_400 * 1_000_000_i64;
+        let coarse = std::iter::successors(Some(i64::MIN), |m| m.checked_add(7_919 * year / 1_000 + 123_457));
+        let fine = (0..400_000_i64).map(|i| i * 7_919_000_017);
+        let mut checked = 0;
+        for micros in coarse.chain(fine) {
+            assert_eq!(timestamp_text(micros), chrono_text(micros), "{micros}");
+            checked += 1;
+        }
+        assert!(checked > 470_000, "{checked}");
+        for exact in [0, -1, 1, 253_402_300_799_999_999, 253_402_300_800_000_000, -62_167_219_200_000_000, -62_167_219_200_000_001] {
+            assert_eq!(timestamp_text(exact), chrono_text(exact), "{exact}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! the native tests share it; on the wire each message is JSON plus its byte payloads
 //! (files, zips), which travel beside the JSON instead of inside it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -115,28 +115,38 @@ pub enum Message {
     Cancel,
 }
 
-/// What the views render; rebuilt by the worker after every operation.
+/// What the views render; rebuilt by the worker after every operation. The page keeps each
+/// part in a signal of its own, so a view re-renders only when its part changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub partitions: Vec<PartitionCell>,
-    /// Every day of the partitions definition, in order (the chart's x axis).
-    #[serde(with = "crate::serde_dates::days")]
-    pub days: Vec<NaiveDate>,
-    pub daily: Vec<DailyPoint>,
-    /// Days of `daily_metrics` outside the partitions definition (dirty pickups): not charted.
-    pub daily_outside: usize,
+    pub daily: Daily,
     pub runs: Vec<RunRecord>,
     pub files: Vec<LoadedFile>,
-    pub tables: Vec<String>,
+    /// Every relation by name, with a stamp that changes whenever its rows may have (a view's
+    /// whenever its SQL or any table does): what shows a relation reads it again only then.
+    pub tables: BTreeMap<String, u64>,
     /// The project's files; the page parses them for the editor and lineage.
     pub project: ProjectFiles,
     pub lineage: Lineage,
     /// Loaded months that stg_trips has not been rebuilt with yet.
     pub unbuilt_months: Vec<String>,
-    /// `daily_metrics` by day, for time travel (`None` if it is missing or not one row a day).
-    pub daily_rows: Option<KeyedRows>,
     pub lesson: Vec<StepOutcome>,
     pub actions: Vec<Action>,
+}
+
+/// `daily_metrics` as the chart reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Daily {
+    /// Every day of the partitions definition, in order (the chart's x axis).
+    #[serde(with = "crate::serde_dates::days")]
+    pub days: Vec<NaiveDate>,
+    /// The table's rows on those days.
+    pub points: Vec<DailyPoint>,
+    /// Days of the table outside the partitions definition (dirty pickups): not charted.
+    pub outside: usize,
+    /// The table by day, for time travel (`None` if it is missing or not one row a day).
+    pub rows: Option<KeyedRows>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,9 +227,9 @@ mod tests {
         assert_eq!(Event::from_json(&failed.to_json()).map(|e| e.to_json()), Ok(failed.to_json()));
         let day = NaiveDate::from_ymd_opt(2023, 3, 4).unwrap_or_default();
         let snapshot = Snapshot {
-            days: vec![day],
+            daily: Daily { days: vec![day], ..Daily::default() },
             partitions: vec![PartitionCell { day, status: "missing".into(), detail: "not materialized yet".into() }],
-            tables: vec!["main.trips".into()],
+            tables: BTreeMap::from([("main.trips".into(), 3)]),
             ..Snapshot::default()
         };
         let event = Event::Snapshot(Box::new(snapshot));
@@ -229,12 +239,12 @@ mod tests {
     #[test]
     fn a_missing_average_survives_the_trip() {
         let point = DailyPoint { date: NaiveDate::default(), trip_count: 3, average_duration: f64::NAN, average_amount: 1.5, pct_over_30_min: 0.0 };
-        let snapshot = Snapshot { daily: vec![point], ..Snapshot::default() };
+        let snapshot = Snapshot { daily: Daily { points: vec![point], ..Daily::default() }, ..Snapshot::default() };
         let Ok(Event::Snapshot(back)) = Event::from_json(&Event::Snapshot(Box::new(snapshot)).to_json()) else {
             panic!("the snapshot did not come back")
         };
-        assert!(back.daily[0].average_duration.is_nan());
-        assert_eq!(back.daily[0].average_amount, 1.5);
+        assert!(back.daily.points[0].average_duration.is_nan());
+        assert_eq!(back.daily.points[0].average_amount, 1.5);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! browser, by the worker; natively, by tests).
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::rc::Rc;
 
 use chrono::NaiveDate;
@@ -12,9 +13,9 @@ use crate::dbt::table_diff::KeyedRows;
 use crate::orchestrate::engine::Engine;
 use crate::orchestrate::partitions::PartitionStatus;
 use crate::sql::query::cell;
-use crate::sql::warehouse::{RelationName, Table};
+use crate::sql::warehouse::{Relation, RelationName, Table, Warehouse};
 use crate::view::chart::{self, DailyPoint};
-use crate::view::protocol::{PartitionCell, Snapshot};
+use crate::view::protocol::{Daily, PartitionCell, Snapshot};
 
 pub async fn snapshot(engine: &Engine) -> Snapshot {
     let days: Vec<NaiveDate> = engine
@@ -34,28 +35,43 @@ pub async fn snapshot(engine: &Engine) -> Snapshot {
             PartitionCell { day: p.day, status: p.status.name().to_string(), detail }
         })
         .collect();
-    let daily_rows = daily_rows(engine).await;
-    let all_daily = daily_rows.as_ref().map(chart::daily_points).unwrap_or_default();
+    let rows = daily_rows(engine).await;
+    let all_points = rows.as_ref().map(chart::daily_points).unwrap_or_default();
     let unbuilt_months = unbuilt_months(engine).await;
-    let (daily, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
-        all_daily.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
-    let tables = engine.state.warehouse.relations().map(|(name, _)| name.to_string()).collect();
+    let (points, outside): (Vec<DailyPoint>, Vec<DailyPoint>) =
+        all_points.into_iter().partition(|p| days.first().is_some_and(|f| p.date >= *f) && days.last().is_some_and(|l| p.date <= *l));
     Snapshot {
         partitions,
-        days,
-        daily,
-        daily_outside: outside.len(),
+        daily: Daily { days, points, outside: outside.len(), rows },
         runs: engine.state.runs.clone(),
         files: engine.state.files.clone(),
-        tables,
+        tables: stamps(&engine.state.warehouse),
         project: engine.project.files.clone(),
         lineage: engine.lineage(),
         unbuilt_months,
-        daily_rows,
         // A saved session whose outcomes no longer read shows no steps done: step 1 starts over.
         lesson: lesson::outcomes(&engine.state).unwrap_or_default(),
         actions: engine.state.actions.clone(),
     }
+}
+
+/// Each relation's stamp: a table's version (a new table is a new version), a view's a hash of
+/// its SQL and the newest table version, since a view may read any table.
+fn stamps(warehouse: &Warehouse) -> BTreeMap<String, u64> {
+    let newest = warehouse.relations().filter_map(|(_, r)| match r {
+        Relation::Table(table) => Some(table.version),
+        Relation::View { .. } => None,
+    });
+    let newest = newest.max().unwrap_or_default();
+    let stamp = |relation: &Relation| match relation {
+        Relation::Table(table) => table.version,
+        Relation::View { sql } => {
+            let mut hasher = DefaultHasher::new();
+            (sql, newest).hash(&mut hasher);
+            hasher.finish()
+        }
+    };
+    warehouse.relations().map(|(name, relation)| (name.to_string(), stamp(relation))).collect()
 }
 
 async fn daily_rows(engine: &Engine) -> Option<KeyedRows> {
@@ -86,4 +102,36 @@ async fn built_months(engine: &Engine, table: &Table) -> Rc<BTreeSet<String>> {
         Rc::new(rows.batches.iter().flat_map(|b| (0..b.num_rows()).filter_map(move |r| cell(b, 0, r))).collect());
     READ.with_borrow_mut(|read| *read = Some((table.version, Rc::clone(&months))));
     months
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::Schema;
+
+    use super::*;
+
+    #[test]
+    fn a_views_stamp_moves_with_its_sql_and_with_any_table() {
+        let table = || Table::new(Arc::new(Schema::empty()), Vec::new());
+        let mut warehouse = Warehouse::default();
+        warehouse.put_table(RelationName::main("trips"), table());
+        warehouse.put_table(RelationName::main("zones"), table());
+        warehouse.put_view(RelationName::main("busy"), "select 1".into());
+        let first = stamps(&warehouse);
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["main.busy", "main.trips", "main.zones"]);
+        assert_eq!(stamps(&warehouse), first, "nothing changed");
+
+        warehouse.put_table(RelationName::main("trips"), table());
+        let second = stamps(&warehouse);
+        assert_ne!(second["main.trips"], first["main.trips"]);
+        assert_eq!(second["main.zones"], first["main.zones"]);
+        assert_ne!(second["main.busy"], first["main.busy"], "the view may read trips");
+
+        warehouse.put_view(RelationName::main("busy"), "select 2".into());
+        let third = stamps(&warehouse);
+        assert_ne!(third["main.busy"], second["main.busy"]);
+        assert_eq!(third["main.trips"], second["main.trips"]);
+    }
 }

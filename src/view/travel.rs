@@ -11,7 +11,7 @@ use crate::course::time_travel;
 use crate::dbt::history::RunRecord;
 use crate::dbt::table_diff::KeyedRows;
 use crate::view::chart::{self, DailyPoint};
-use crate::view::protocol::Snapshot;
+use crate::view::protocol::Daily;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Travel {
@@ -27,19 +27,17 @@ pub struct Travel {
 }
 
 impl Travel {
-    /// The chart of `snapshot` with the slider on the run `chosen` (`None`, or a run that is no
-    /// longer a stop: now).
-    pub fn of(snapshot: &Snapshot, chosen: Option<u64>) -> Travel {
-        let stops: Vec<RunRecord> = time_travel::stops(&snapshot.runs, MODEL).into_iter().cloned().collect();
+    /// The chart of `daily` after `runs`, with the slider on the run `chosen` (`None`, or a run
+    /// that is no longer a stop: now).
+    pub fn of(daily: &Daily, runs: &[RunRecord], chosen: Option<u64>) -> Travel {
+        let stops: Vec<RunRecord> = time_travel::stops(runs, MODEL).into_iter().cloned().collect();
         let last = stops.len().saturating_sub(1);
         let index = chosen.and_then(|id| stops.iter().position(|r| r.id == id)).unwrap_or(last);
-        let rows = stops
-            .get(index)
-            .filter(|_| index < last)
-            .and_then(|run| time_travel::rows_after(snapshot.daily_rows.as_ref()?, &snapshot.runs, MODEL, run.id));
+        let rows =
+            stops.get(index).filter(|_| index < last).and_then(|run| time_travel::rows_after(daily.rows.as_ref()?, runs, MODEL, run.id));
         let points = match &rows {
-            Some(rows) => chart::daily_points(rows).into_iter().filter(|p| snapshot.days.contains(&p.date)).collect(),
-            None => snapshot.daily.clone(),
+            Some(rows) => chart::daily_points(rows).into_iter().filter(|p| daily.days.contains(&p.date)).collect(),
+            None => daily.points.clone(),
         };
         let touched = stops
             .get(index)

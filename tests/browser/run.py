@@ -116,11 +116,19 @@ def the_page_runs_only_its_own_code(ctx):
 def materialize_a_partition(ctx):
     b, cli = ctx["browser"], ctx["cli"]
     runs_before = len(b.find_all("run-entry"))
+    # A run the reader opened stays open while new runs arrive above it.
+    b.click(b.find("run-command"))
+    opened = b.attr(b.find("run-entry"), "data-run-id")
+    is_open = f"return document.querySelector('[data-testid=\"run-entry\"][data-run-id=\"{opened}\"] details').open;"
+    check(b.js(is_open), f"run {opened} did not open")
     b.click(b.find("partition-2023-03-04"))
     b.click(b.find("materialize-button"))
     b.wait("2023-03-04 materialized", lambda: status_of(b, "2023-03-04") == "materialized")
     check(status_of(b, "2023-03-05") == "missing", "only the selected day is a materialized partition")
     b.wait("a new run entry", lambda: len(b.find_all("run-entry")) == runs_before + 1)
+    check(b.attr(b.find("run-entry"), "data-run-id") != opened, "the new run is not listed first")
+    check(b.js(is_open), f"run {opened}, opened before the partition run, closed when the new run arrived")
+    b.js(is_open.replace("return ", "").replace(".open;", ".open = false;"))
     command = b.text(b.find("run-command"))
     expected = """dbt build --select daily_metrics --vars '{"min_date": "2023-03-04", "max_date": "2023-03-05"}'"""
     check(command == expected, f"run command {command!r}")

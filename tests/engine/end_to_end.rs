@@ -217,18 +217,27 @@ async fn queries_speak_duckdb() {
 #[tokio::test]
 async fn the_snapshot_shows_the_partitions_chart_and_project() {
     let mut engine = lesson_engine(LESSON).await;
+    let built = backfill::snapshot(&engine).await;
     engine.materialize("2023-03-04", false).await.and_then(|b| b.into_result()).unwrap_or_else(|e| panic!("{e}"));
     let snapshot = backfill::snapshot(&engine).await;
-    assert_eq!(snapshot.days.len(), 31);
+    assert_eq!(snapshot.daily.days.len(), 31);
     let statuses: Vec<&str> = snapshot.partitions.iter().map(|p| p.status.as_str()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "materialized").count(), 1, "{statuses:?}");
     assert_eq!(statuses[3], "materialized");
-    assert_eq!(snapshot.daily.len(), 31, "one chart point per day of March");
-    let counted: i64 = snapshot.daily.iter().map(|p| p.trip_count).sum();
+    assert_eq!(snapshot.daily.points.len(), 31, "one chart point per day of March");
+    let counted: i64 = snapshot.daily.points.iter().map(|p| p.trip_count).sum();
     let in_march = csv(&engine, "select sum(trip_count) as n from daily_metrics where date_of_business >= '2023-03-01' and date_of_business < '2023-04-01'").await;
     assert_eq!(format!("n\n{counted}\n"), in_march);
     assert_eq!(snapshot.project, engine.project.files);
     assert!(snapshot.unbuilt_months.is_empty());
+    // A view shows a relation again only when its stamp moved: the partition run rewrote
+    // daily_metrics alone.
+    let (before, after) = (&built.tables, &snapshot.tables);
+    assert_ne!(before.get("main.daily_metrics"), after.get("main.daily_metrics"));
+    for unchanged in ["main.trips", "main.stg_trips", "main.location_metrics"] {
+        assert!(after.contains_key(unchanged), "{unchanged} is in {after:?}");
+        assert_eq!(before.get(unchanged), after.get(unchanged), "{unchanged}");
+    }
     let event = backfill::Event::Snapshot(Box::new(snapshot.clone()));
     let back = backfill::Event::from_json(&event.to_json()).unwrap_or_else(|e| panic!("{e}"));
     let backfill::Event::Snapshot(back) = back else { panic!("not a snapshot") };
@@ -263,15 +272,15 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2023, 3, d).unwrap_or_default();
     let count_on = |travel: &Travel, d: u32| travel.points.iter().find(|p| p.date == day(d)).map(|p| p.trip_count);
 
-    let now = Travel::of(&snapshot, None);
+    let now = Travel::of(&snapshot.daily, &snapshot.runs, None);
     assert_eq!(now.stops.len(), 2, "the build and the partition run changed daily_metrics");
     assert!(!now.travelling() && now.rows.is_none());
-    assert_eq!(now.points, snapshot.daily);
+    assert_eq!(now.points, snapshot.daily.points);
     assert_eq!(now.touched, [day(4), day(5)].into(), "a partition run rewrites its day and the next");
     assert!(now.label().starts_with(&format!("Now: after run {}", now.stops[1].id)), "{}", now.label());
 
     let first = now.stops[0].id;
-    let then = Travel::of(&snapshot, now.choice(0));
+    let then = Travel::of(&snapshot.daily, &snapshot.runs, now.choice(0));
     assert_eq!(now.choice(0), Some(first));
     assert_eq!(now.choice(1), None, "the last stop is now, and follows new runs");
     assert!(then.travelling());
@@ -279,7 +288,7 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     assert!((1..=31).all(|d| then.touched.contains(&day(d))), "the first build wrote every day of March");
     let built = lesson_engine(LESSON).await;
     let built = backfill::snapshot(&built).await;
-    assert_eq!(count_on(&then, 4), built.daily.iter().find(|p| p.date == day(4)).map(|p| p.trip_count));
+    assert_eq!(count_on(&then, 4), built.daily.points.iter().find(|p| p.date == day(4)).map(|p| p.trip_count));
     assert_ne!(count_on(&then, 4), count_on(&now, 4));
     assert_eq!(count_on(&then, 10), count_on(&now, 10), "a day no later run touched is as it is now");
 }

@@ -1,6 +1,6 @@
 //! The page's side of the engine: the engine runs in a Web Worker (`crate::worker`); every
 //! operation (from a view or the page API) is a [`Request`] to it, answered by a Promise-like
-//! future. The worker's events feed the signals the views read: the snapshot, progress, the
+//! future. The worker's events feed the signals the views read: the snapshot's parts, progress, the
 //! days being materialized. A worker that dies (a panic, out of memory) or does not stop when
 //! cancelled is replaced by a new one, started on the last saved state, and the page says so.
 
@@ -20,15 +20,17 @@ use crate::course::compare::Comparison;
 use crate::course::lesson::StepOutcome;
 use crate::course::share::View;
 use crate::dbt::history::RunRecord;
-use crate::dbt::project::Project;
 use crate::dbt::request::BuildRequest;
 use crate::error::{Error, Result};
 use crate::orchestrate::state::LoadedFile;
-use crate::view::protocol::{Answer, Message, Progress, Request, Snapshot, TablePage};
+use crate::view::protocol::{Answer, Message, Progress, Request, TablePage};
 use crate::worker::wire::Payload;
 
 mod opening;
+mod published;
 mod worker_link;
+
+pub use published::Published;
 
 use worker_link::spawn_worker;
 
@@ -45,9 +47,8 @@ pub struct Session {
     queued: RefCell<Vec<(String, Vec<Payload>)>>,
     pending: RefCell<BTreeMap<u64, oneshot::Sender<Reply>>>,
     next_id: Cell<u64>,
-    pub snapshot: RwSignal<Snapshot>,
-    /// The snapshot's project, parsed for the editor and lineage.
-    pub project: RwSignal<Option<Project>>,
+    /// What the worker last published, a signal per part.
+    pub published: Published,
     pub progress: RwSignal<Option<Progress>>,
     pub error: RwSignal<Option<String>>,
     /// What to paste into a bug report when the engine crashed (shown with the error).
@@ -70,8 +71,7 @@ impl Session {
             queued: RefCell::new(Vec::new()),
             pending: RefCell::new(BTreeMap::new()),
             next_id: Cell::new(1),
-            snapshot: RwSignal::new(Snapshot::default()),
-            project: RwSignal::new(None),
+            published: Published::new(),
             progress: RwSignal::new(None),
             error: RwSignal::new(None),
             crash_details: RwSignal::new(None),

@@ -57,12 +57,7 @@ impl Session {
                     self.error.set(warning);
                 }
             }
-            Event::Snapshot(snapshot) => {
-                if self.snapshot.with_untracked(|s| s.project != snapshot.project) || self.project.with_untracked(Option::is_none) {
-                    self.project.set(snapshot.project.parse().ok());
-                }
-                self.snapshot.set(*snapshot);
-            }
+            Event::Snapshot(snapshot) => self.published.publish(*snapshot),
             Event::Progress(progress) => self.progress.set(progress),
             Event::Running { days } => self.running.set(days),
             Event::Fatal(why) => self.restart(why, true),

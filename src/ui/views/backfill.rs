@@ -21,10 +21,10 @@ pub fn BackfillDialog(
     selection: Signal<Option<String>>,
     launch: impl Fn(String) + Copy + 'static,
 ) -> impl IntoView {
-    let (snapshot, view_state) = session.with_value(|s| (s.snapshot, s.view));
+    let (published, view_state) = session.with_value(|s| (s.published, s.view));
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     let target = RwSignal::new(String::new());
-    let cells = move || snapshot.with(|s| s.partitions.clone());
+    let cells = move || published.partitions.get();
     // Opening starts from the calendar's selection, or every missing day without one.
     Effect::new(move |_| {
         let Some(dialog) = dialog.get() else { return };
@@ -41,7 +41,7 @@ pub fn BackfillDialog(
     let single_run = Signal::derive(move || view_state.with(|v| v.single_run));
     let days = Memo::new(move |_| {
         let text = target.get();
-        match snapshot.with(|s| definition_of(&s.partitions)) {
+        match published.partitions.with(|p| definition_of(p)) {
             None => Err("there are no partitions yet: load a trip file first".to_string()),
             Some(_) if text.trim().is_empty() => Err("no partitions selected".to_string()),
             Some(definition) => definition.select(&text).map_err(|e| e.to_string()),
@@ -106,7 +106,7 @@ pub fn BackfillDialog(
                     Err(problem) => view! { <p class="range-problem">{problem}</p> }.into_any(),
                     Ok(days) => {
                         let runs = runs.get();
-                        let models = snapshot.with(|s| s.lineage.incremental_models());
+                        let models = published.lineage.with(|l| l.incremental_models());
                         let more = runs.len().saturating_sub(PREVIEW_COMMANDS);
                         view! {
                             <p class="summary" data-testid="backfill-summary">{format!("{} → {}", plural(days.len(), "partition"), plural(runs.len(), "run"))}</p>

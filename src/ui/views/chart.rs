@@ -21,16 +21,17 @@ const STRIP: f64 = 8.0;
 
 #[component]
 pub fn DailyChart(session: SessionRef) -> impl IntoView {
-    let (snapshot, view_state) = session.with_value(|s| (s.snapshot, s.view));
+    let (published, view_state) = session.with_value(|s| (s.published, s.view));
+    let (daily, runs, partitions) = (published.daily, published.runs, published.partitions);
     let hovered = RwSignal::new(None::<NaiveDate>);
-    let travel = Memo::new(move |_| snapshot.with(|s| view_state.with(|v| Travel::of(s, v.run))));
+    let travel = Memo::new(move |_| daily.with(|d| runs.with(|r| view_state.with(|v| Travel::of(d, r, v.run)))));
     let travelling = Memo::new(move |_| travel.with(Travel::travelling));
     let narrow = RwSignal::new(is_narrow());
     let resized = window_event_listener(leptos::ev::resize, move |_| narrow.set(is_narrow()));
     on_cleanup(move || resized.remove());
     let geometry = Memo::new(move |_| {
         let (width, height) = if narrow.get() { NARROW } else { WIDE };
-        snapshot.with(|s| travel.with(|t| chart::daily(&s.days, &t.points, width, height)))
+        daily.with(|d| travel.with(|t| chart::daily(&d.days, &t.points, width, height)))
     });
     let line_class = |name: &str| format!("line {}", name.replace('_', "-"));
     view! {
@@ -115,9 +116,10 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 }).collect_view())}
                 {move || {
                     let g = geometry.get();
-                    snapshot.with(|s| {
-                        let slot = (g.width - g.left - 12.0) / s.days.len().max(1) as f64;
-                        s.partitions.iter().enumerate().map(|(i, p)| view! {
+                    let days = daily.with(|d| d.days.len());
+                    partitions.with(|partitions| {
+                        let slot = (g.width - g.left - 12.0) / days.max(1) as f64;
+                        partitions.iter().enumerate().map(|(i, p)| view! {
                             <rect class=format!("strip {}", p.status) x=g.left + slot * i as f64 y=g.height + 2.0
                                 width=slot.max(1.0) - 1.0 height=STRIP>
                                 <title>{format!("{}: {}", day_text(p.day), p.status)}</title>
@@ -130,11 +132,11 @@ pub fn DailyChart(session: SessionRef) -> impl IntoView {
                 travel.with(|t| t.points.iter().find(|p| p.date == date).cloned())
             }).map(|p| view! { <Tooltip point=p /> })}
         </div>
-        {move || snapshot.with(|s| {
-            if s.daily.is_empty() {
+        {move || daily.with(|d| {
+            if d.points.is_empty() {
                 Some("No daily_metrics rows yet: build the project or materialize a partition.".to_string())
-            } else if s.daily_outside > 0 {
-                Some(format!("{} day(s) of daily_metrics fall outside the loaded months (pickups with wrong clocks) and are not charted.", s.daily_outside))
+            } else if d.outside > 0 {
+                Some(format!("{} day(s) of daily_metrics fall outside the loaded months (pickups with wrong clocks) and are not charted.", d.outside))
             } else {
                 None
             }

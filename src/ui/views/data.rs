@@ -21,7 +21,7 @@ struct Upload {
 
 #[component]
 pub fn Data(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let files = session.with_value(|s| s.published.files);
     let uploads = RwSignal::new(Vec::<Upload>::new());
     let over = RwSignal::new(false);
     let take_files = move |files: web_sys::FileList| {
@@ -104,7 +104,7 @@ pub fn Data(session: SessionRef) -> impl IntoView {
             <button data-testid="generate-button" on:click=generate>"Generate"</button>
         </div>
         <div class="files">
-            {move || snapshot.with(|s| s.files.iter().cloned().map(|f| view! { <FileCard file=f /> }).collect_view())}
+            {move || files.with(|files| files.iter().cloned().map(|f| view! { <FileCard file=f /> }).collect_view())}
         </div>
     }
 }

@@ -14,19 +14,19 @@ use crate::view::line_diff::{self, Line};
 
 #[component]
 pub fn Lesson(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let published = session.with_value(|s| s.published);
     let steps = lesson::steps();
     let titles: Vec<&'static str> = steps.iter().map(|s| s.title).collect();
     let texts: Vec<&'static str> = steps.iter().map(|s| s.text).collect();
     let count = titles.len();
-    let done = Memo::new(move |_| snapshot.with(|s| s.lesson.len()));
+    let done = Memo::new(move |_| published.lesson.with(Vec::len));
     // The step shown: the one chosen, else the latest done.
     let chosen = RwSignal::new(None::<usize>);
     let shown = Memo::new(move |_| chosen.get().filter(|n| *n <= done.get()).or(Some(done.get())).filter(|n| *n > 0));
     let run = move |number: usize| {
         // Starting the lesson replaces the session's data: ask first if there is work of the
         // user's own in it (more than the first visit's sample and build).
-        let own_work = snapshot.with(|s| s.lesson.is_empty() && s.actions.len() > 2);
+        let own_work = published.lesson.with_untracked(Vec::is_empty) && published.actions.with_untracked(|a| a.len() > 2);
         let message = "The lesson replaces this session's files, tables and runs with its own data. \
                        Share or export first if you want to keep them. Start the lesson?";
         if number == 1 && own_work && !web_sys::window().and_then(|w| w.confirm_with_message(message).ok()).unwrap_or(false) {
@@ -77,7 +77,7 @@ pub fn Lesson(session: SessionRef) -> impl IntoView {
                 </p>
             }.into_any(),
             Some(number) => {
-                let (outcome, previous) = snapshot.with(|s| (s.lesson.get(number - 1).cloned(), number.checked_sub(2).and_then(|i| s.lesson.get(i).cloned())));
+                let (outcome, previous) = published.lesson.with(|l| (l.get(number - 1).cloned(), number.checked_sub(2).and_then(|i| l.get(i).cloned())));
                 match outcome {
                     Some(outcome) => view! { <StepView outcome=outcome previous=previous text=texts[number - 1] /> }.into_any(),
                     None => ().into_any(),

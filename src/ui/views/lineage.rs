@@ -12,9 +12,9 @@ const NAME_CHARS: usize = 25;
 
 #[component]
 pub fn LineageGraph(session: SessionRef, selected: RwSignal<String>) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let lineage = session.with_value(|s| s.published.lineage);
     let graph = Memo::new(move |_| {
-        let lineage: Lineage = snapshot.with(|s| s.lineage.clone());
+        let lineage: Lineage = lineage.get();
         let layout = layout(&lineage);
         (lineage, layout)
     });

@@ -4,6 +4,8 @@
 //! and selects with Enter or Space; the range can also be typed. "Materialize selected" runs
 //! the selection, "Backfill…" opens Dagster's dialog, "Full refresh" rebuilds everything.
 
+use std::collections::BTreeMap;
+
 use chrono::{Datelike, Days, Months, NaiveDate};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -19,7 +21,7 @@ const STATUSES: [(&str, &str); 5] = [("missing", ""), ("materialized", "✓"), (
 
 #[component]
 pub fn Partitions(session: SessionRef) -> impl IntoView {
-    let (snapshot, running, progress, view_state) = session.with_value(|s| (s.snapshot, s.running, s.progress, s.view));
+    let (published, running, progress, view_state) = session.with_value(|s| (s.published, s.running, s.progress, s.view));
     // (anchor, other end) of the selection, kept in the page's view so share links carry it.
     let selection = Signal::derive(move || view_state.with(|v| v.selection.as_deref().and_then(|r| parse_range(r).ok())));
     let select = move |value: Option<(NaiveDate, NaiveDate)>| {
@@ -27,7 +29,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
     };
     // Shift's extension: from the selection's anchor (`from` without a selection) to `to`.
     let extend = move |from: NaiveDate, to: NaiveDate| select(Some((selection.get_untracked().map_or(from, |(a, _)| a), to)));
-    let definition = Memo::new(move |_| snapshot.with(|s| definition_of(&s.partitions)));
+    let definition = Memo::new(move |_| published.partitions.with(|p| definition_of(p)));
     let dragging = RwSignal::new(false);
     // A touch range: the first tap's day, until the second tap.
     let tap_anchor = RwSignal::new(None::<NaiveDate>);
@@ -46,7 +48,7 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
         let single = single_run.get_untracked();
         super::start(async move { s.materialize(&days, single).await });
     };
-    let failed_days = Memo::new(move |_| snapshot.with(|s| days_with(&s.partitions, "failed")));
+    let failed_days = Memo::new(move |_| published.partitions.with(|p| days_with(p, "failed")));
     let full_refresh = move |_| {
         let s = session.get_value();
         super::start(async move { s.build(&BuildRequest { full_refresh: true, ..BuildRequest::default() }).await });
@@ -68,14 +70,17 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
         keyboard_day.set(Some(target));
         focus_day(target);
     };
-    let months = Memo::new(move |_| snapshot.with(|s| by_month(&s.partitions)));
+    // The grid changes only with the days; a run changes the statuses its cells read.
+    let months = Memo::new(move |_| published.partitions.with(|p| by_month(p)));
+    let cells = Memo::new(move |_| {
+        published.partitions.with(|p| p.iter().map(|c| (c.day, (c.status.clone(), c.detail.clone()))).collect::<BTreeMap<_, _>>())
+    });
     view! {
         <h2>"Partitions"</h2>
         <p class="hint" id="calendar-hint">
             "Daily partitions of daily_metrics. Click a day, shift-click or drag for a range; on a touch screen tap the first day, then the last. Keyboard: arrows move, Shift extends, Enter selects."
         </p>
-        {move || snapshot.with(|s| s.unbuilt_months.clone()).first().map(|_| {
-            let months = snapshot.with(|s| s.unbuilt_months.join(", "));
+        {move || published.unbuilt_months.with(|months| (!months.is_empty()).then(|| months.join(", "))).map(|months| {
             view! {
                 <p class="warning" data-testid="unbuilt-warning">
                     {format!("stg_trips does not have {months} yet: its partitions would read no trips. Run a full refresh first (the orchestrator builds stg_trips as its own asset).")}
@@ -92,16 +97,17 @@ pub fn Partitions(session: SessionRef) -> impl IntoView {
                     <div class="days">
                         {weeks.into_iter().map(|cell| match cell {
                             None => view! { <span class="blank"></span> }.into_any(),
-                            Some(p) => {
-                                let day = p.day;
-                                let saved = p.status.clone();
-                                let status = Signal::derive(move || if running.with(|r| r.contains(&day)) { "running".to_string() } else { saved.clone() });
+                            Some(day) => {
+                                // Memos: a run updates only the cells whose status it changed.
+                                let saved = move || cells.with(|c| c.get(&day).map(|(status, _)| status.clone()).unwrap_or_default());
+                                let status = Memo::new(move |_| if running.with(|r| r.contains(&day)) { "running".to_string() } else { saved() });
+                                let detail = Memo::new(move |_| cells.with(|c| c.get(&day).map(|(_, detail)| detail.clone()).unwrap_or_default()));
                                 view! {
                                     <button
                                         class=move || format!("day {}{}", status.get(), if selected(day) { " selected" } else { "" })
                                         data-testid=format!("partition-{}", day_text(day))
                                         data-status=status
-                                        title=format!("{}: {}", day_text(day), p.detail)
+                                        title=move || format!("{}: {}", day_text(day), detail.get())
                                         aria-label=move || format!("{}, {}", day.format("%-d %B %Y"), status.get())
                                         aria-pressed=move || selected(day).to_string()
                                         aria-describedby="calendar-hint"
@@ -256,9 +262,9 @@ pub fn days_with(cells: &[PartitionCell], status: &str) -> Vec<NaiveDate> {
     cells.iter().filter(|c| c.status == status).map(|c| c.day).collect()
 }
 
-/// Partitions grouped by month, each as calendar cells (Monday first, blanks before day 1).
-fn by_month(cells: &[PartitionCell]) -> Vec<(String, Vec<Option<PartitionCell>>)> {
-    let mut months: Vec<(String, Vec<Option<PartitionCell>>)> = Vec::new();
+/// Partitions' days grouped by month, as calendar cells (Monday first, blanks before day 1).
+fn by_month(cells: &[PartitionCell]) -> Vec<(String, Vec<Option<NaiveDate>>)> {
+    let mut months: Vec<(String, Vec<Option<NaiveDate>>)> = Vec::new();
     for cell in cells {
         let title = cell.day.format("%B %Y").to_string();
         if months.last().is_none_or(|(t, _)| *t != title) {
@@ -266,7 +272,7 @@ fn by_month(cells: &[PartitionCell]) -> Vec<(String, Vec<Option<PartitionCell>>)
             months.push((title, vec![None; lead]));
         }
         if let Some((_, days)) = months.last_mut() {
-            days.push(Some(cell.clone()));
+            days.push(Some(cell.day));
         }
     }
     months

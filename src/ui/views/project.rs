@@ -12,7 +12,7 @@ use crate::view::compile_preview::{self, Preview};
 
 #[component]
 pub fn ProjectView(session: SessionRef) -> impl IntoView {
-    let project = session.with_value(|s| s.project);
+    let project = session.with_value(|s| s.published.project);
     let selected = RwSignal::new("daily_metrics".to_string());
     let edits = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let incremental = RwSignal::new(true);

@@ -8,13 +8,23 @@ use crate::dbt::history::{ModelRun, RunRecord, RunStatus};
 
 #[component]
 pub fn Runs(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let runs = session.with_value(|s| s.published.runs);
     view! {
         <h2>"Runs"</h2>
         <ol class="runs">
-            {move || snapshot.with(|s| s.runs.iter().rev().cloned().map(|run| view! { <RunEntry run=run /> }).collect_view())}
+            // Keyed: a new run adds its entry, the others stay as they are.
+            <For each=move || runs.get().into_iter().rev() key=run_key let:run>
+                <RunEntry run />
+            </For>
         </ol>
     }
+}
+
+/// A run is never changed once recorded. Ids start again with a new session, so a run also
+/// differs from an earlier session's of the same id by when it started, its command and its
+/// length.
+fn run_key(run: &RunRecord) -> (u64, String, String, u64) {
+    (run.id, run.started_at.clone(), run.command.clone(), run.duration_ms)
 }
 
 #[component]

@@ -10,7 +10,7 @@ use crate::orchestrate::actions::Action;
 
 #[component]
 pub fn Share(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let actions = session.with_value(|s| s.published.actions);
     let link = RwSignal::new(None::<String>);
     let copied = RwSignal::new(false);
     let make = move |_| {
@@ -30,8 +30,8 @@ pub fn Share(session: SessionRef) -> impl IntoView {
         }
     };
     let missing = Memo::new(move |_| {
-        snapshot.with(|s| {
-            s.actions
+        actions.with(|actions| {
+            actions
                 .iter()
                 .filter_map(|a| match a {
                     Action::File { name, .. } => Some(name.clone()),

@@ -10,14 +10,17 @@ const PAGE: usize = 25;
 
 #[component]
 pub fn Tables(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let tables = session.with_value(|s| s.published.tables);
     let table = RwSignal::new("main.location_metrics".to_string());
+    // Read again when the table's rows may have changed, not after every run.
+    let stamp = Memo::new(move |_| table.with(|name| tables.with(|t| t.get(name).copied())));
+    let names = Memo::new(move |_| tables.with(|t| t.keys().cloned().collect::<Vec<_>>()));
     let sort = RwSignal::new(None::<(String, bool)>);
     let page = RwSignal::new(0usize);
     let data = RwSignal::new(None::<Result<TablePage, String>>);
     Effect::new(move |_| {
         let (name, order, offset) = (table.get(), sort.get(), page.get() * PAGE);
-        snapshot.track();
+        stamp.track();
         let s = session.get_value();
         leptos::task::spawn_local(async move {
             let result = s.table_page(&name, order, offset, PAGE).await.map_err(|e| e.to_string());
@@ -38,7 +41,7 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
         <h2>"Tables"</h2>
         <div class="table-bar">
             <select aria-label="Table" on:change=move |ev| { table.set(event_target_value(&ev)); sort.set(None); page.set(0); }>
-                {move || snapshot.with(|s| s.tables.clone()).into_iter().map(|t| {
+                {move || names.get().into_iter().map(|t| {
                     let selected = t == table.get_untracked();
                     view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
                 }).collect_view()}
@@ -58,10 +61,11 @@ pub fn Tables(session: SessionRef) -> impl IntoView {
 /// The busiest pickup zones in location_metrics, as horizontal bars.
 #[component]
 fn LocationChart(session: SessionRef) -> impl IntoView {
-    let snapshot = session.with_value(|s| s.snapshot);
+    let tables = session.with_value(|s| s.published.tables);
+    let stamp = Memo::new(move |_| tables.with(|t| t.get("main.location_metrics").copied()));
     let zones = RwSignal::new(Vec::<(String, f64)>::new());
     Effect::new(move |_| {
-        snapshot.track();
+        stamp.track();
         let s = session.get_value();
         leptos::task::spawn_local(async move {
             let sql = "select coalesce(zone, 'Unknown') as zone, sum(trips) as trips from location_metrics group by all order by trips desc, zone limit 12";

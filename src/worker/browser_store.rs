@@ -32,6 +32,8 @@ pub struct BrowserStore {
     flushed: BTreeMap<String, String>,
     /// Flushed keys removed since: they leave OPFS at the next flush, after the manifest.
     removed: BTreeSet<String>,
+    /// Removals under way (OPFS promises run whether or not they are awaited).
+    removing: Vec<Promise>,
 }
 
 impl BrowserStore {
@@ -72,8 +74,9 @@ impl BrowserStore {
         State::load(&files).map(Some)
     }
 
-    /// Writes new keys and the manifest, then removes keys that are gone. What is written
-    /// leaves memory; what fails stays pending for the next flush.
+    /// Writes new keys and the manifest, then starts removing keys that are gone
+    /// ([`BrowserStore::removals`] waits for them). What is written leaves memory; what fails
+    /// stays pending for the next flush.
     pub async fn flush(&mut self) -> Result<()> {
         let folder = folder().await?;
         let mut writes: Vec<String> = self.pending.keys().filter(|k| k.as_str() != MANIFEST).cloned().collect();
@@ -86,14 +89,25 @@ impl BrowserStore {
             self.pending.remove(&key);
             self.flushed.insert(key, name);
         }
-        for key in self.removed.clone() {
-            if let Some(name) = self.flushed.get(&key) {
-                await_promise(folder.remove_entry(name), name).await?;
+        // The manifest no longer names these, so the state on disk is whole already: a
+        // backfill's next run need not wait for their removal (a round of OPFS each).
+        for key in std::mem::take(&mut self.removed) {
+            if let Some(name) = self.flushed.remove(&key) {
+                self.removing.push(folder.remove_entry(&name));
             }
-            self.flushed.remove(&key);
-            self.removed.remove(&key);
         }
         Ok(())
+    }
+
+    /// Waits for the removals the flushes started. One that failed leaves a file no manifest
+    /// names, which a later session's first save removes.
+    pub fn removals(&mut self) -> impl Future<Output = ()> + use<> {
+        let removing = std::mem::take(&mut self.removing);
+        async move {
+            for removal in removing {
+                let _ = JsFuture::from(removal).await;
+            }
+        }
     }
 }
 

@@ -172,6 +172,11 @@ impl Host {
             }
             Request::Reset => self.reset().await,
         };
+        // The reply follows what the request saved, stale files' removal included.
+        let removals = self.store.borrow_mut().as_mut().map(BrowserStore::removals);
+        if let Some(removals) = removals {
+            removals.await;
+        }
         self.post(Event::Progress(None));
         Outcome { result, payloads: bytes, warning: self.save_warning.take() }
     }

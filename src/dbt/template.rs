@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Object, Value};
-use minijinja::{Environment, ErrorKind};
+use minijinja::ErrorKind;
 
 use crate::dbt::project::{ConfigValues, DataTest, Materialization, ModelConfig, Project, TestConfig, TestKind, Tested};
 use crate::dbt::request::{BatchWindow, Vars};
@@ -235,20 +235,16 @@ fn render(
     ephemeral: &BTreeSet<String>,
 ) -> Result<Rendered> {
     let recorder: Shared = Arc::default();
-    let mut env = Environment::new();
-    env.set_debug(true);
+    // Macros first: the template functions below win over a macro of the same name.
+    let (mut env, prelude) =
+        dbt_context::environment(project, node.package, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
     env.set_fuel(Some(Limit::TemplateFuel.max()));
-    // SQL is never escaped, whatever the file is called (minijinja escapes a .yml one as JSON).
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     let r = Arc::clone(&recorder);
     env.set_formatter(move |out, state, value| {
         let bytes = value.as_str().map_or_else(|| value.to_string().len(), str::len);
         record(&r, |rec| rec.write(bytes))?;
         minijinja::escape_formatter(out, state, value)
     });
-    // Macros first: the template functions below win over a macro of the same name.
-    let prelude =
-        dbt_context::add(&mut env, project, node.package, &recorder, ctx.introspection.clone()).map_err(|e| template_error(project, node, e, 0))?;
     introspection::add(&mut env, &recorder, ctx.introspection.clone());
     python::add(&mut env);
     env.add_global("modules", datetime::modules());
@@ -708,6 +704,22 @@ mod tests {
         assert_eq!(compiled.config.materialized, Materialization::Incremental);
         assert_eq!(compiled.config.unique_key, vec!["a", "b"]);
         assert_eq!(compiled.refs, vec!["base"]);
+    }
+
+    #[test]
+    fn a_changed_macro_is_compiled_again() {
+        let model = ("models/m.sql", "select {{ double('id') }}");
+        let sql = |macro_text: &str| {
+            let project = parsed(&[model, ("macros/util.sql", macro_text)]);
+            compile(&project, "m", &CompileContext::default()).map(|c| c.sql).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let first = "{% macro double(x) %}({{ x }} * 2){% endmacro %}";
+        assert_eq!(sql(first), "select (id * 2)");
+        assert_eq!(sql("{% macro double(x) %}({{ x }} + {{ x }}){% endmacro %}"), "select (id + id)");
+        assert_eq!(sql(first), "select (id * 2)", "compiled again, or kept: the same text, the same macro");
+        let broken = parsed(&[model, ("macros/util.sql", "{% macro double(x) %}{{ x }")]);
+        assert!(compile(&broken, "m", &CompileContext::default()).is_err(), "a macro that does not parse is no one's cache");
+        assert_eq!(sql(first), "select (id * 2)");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! order then hold for every call.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, ErrorKind, State};
@@ -148,33 +148,81 @@ pub(super) fn source_of(project: &Project, path: &str) -> Option<String> {
     own.or_else(|| dbt_files().iter().find(|(file, _)| file.path == path).map(|(_, jinja)| jinja.clone()))
 }
 
-/// Registers every macro file and the dbt context on `env`; returns the template text that
-/// must open each rendering (imports, then the binding, on one line).
-pub(super) fn add(
-    env: &mut Environment<'_>,
+/// The macro files of a project, compiled: what every rendering imports. Parsing them was most
+/// of a rendering's time, and a partition run renders every model of the project (its graph),
+/// so they are compiled once per set of files and each rendering starts from a clone (the
+/// compiled templates are shared, not copied).
+struct Compiled {
+    env: Environment<'static>,
+    /// Imports every file as `__module<index>`, then binds them: opens each rendering.
+    prelude: String,
+    /// Each file's owner and the names of its macros, in import order.
+    files: Vec<(String, Vec<String>)>,
+}
+
+/// The projects whose macros were compiled last: a comparison renders a few projects in turn.
+const KEEP_COMPILED: usize = 4;
+
+/// Each macro file's owner, path and text: what a compiled set is kept under.
+type MacroTexts = Vec<(String, String, String)>;
+
+fn compiled(project: &Project) -> Result<Arc<Compiled>, minijinja::Error> {
+    static CACHE: Mutex<Vec<(MacroTexts, Arc<Compiled>)>> = Mutex::new(Vec::new());
+    let own = project.macros.iter().map(|f| (project.name.as_str(), f));
+    let packaged = project.packages.iter().flat_map(|p| p.macros.iter().map(|f| (p.name.as_str(), f)));
+    let files: Vec<(&str, &MacroFile)> = own.chain(packaged).collect();
+    let same = |texts: &MacroTexts| {
+        texts.len() == files.len() && texts.iter().zip(&files).all(|((o, p, s), (owner, f))| o == owner && *p == f.path && *s == f.source)
+    };
+    // A poisoned lock only means a rendering panicked while it held it; the cache is whole.
+    let found = CACHE.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(texts, _)| same(texts)).map(|(_, c)| Arc::clone(c));
+    if let Some(compiled) = found {
+        return Ok(compiled);
+    }
+    let texts: MacroTexts = files.iter().map(|(owner, f)| (owner.to_string(), f.path.clone(), f.source.clone())).collect();
+    let mut env = Environment::new();
+    env.set_debug(true);
+    // SQL is never escaped, whatever the file is called (minijinja escapes a .yml one as JSON).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let mut prelude = String::new();
+    let mut modules = Vec::new();
+    let mut owners = Vec::new();
+    let dbt = dbt_files().iter().map(|(f, jinja)| (DBT, f, jinja.clone()));
+    for (index, (owner, file, jinja)) in files.into_iter().map(|(owner, f)| (owner, f, jinja_source(&f.source))).chain(dbt).enumerate() {
+        env.add_template_owned(file.path.clone(), jinja)?;
+        prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
+        modules.push(format!("[{owner:?}, __module{index}]"));
+        owners.push((owner.to_string(), file.names.clone()));
+    }
+    prelude.push_str(&format!("{{{{ __bind([{}]) }}}}", modules.join(", ")));
+    let compiled = Arc::new(Compiled { env, prelude, files: owners });
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() == KEEP_COMPILED {
+        cache.remove(0);
+    }
+    cache.push((texts, Arc::clone(&compiled)));
+    Ok(compiled)
+}
+
+/// An environment with every macro file and the dbt context; returns it with the template
+/// text that must open each rendering (imports, then the binding, on one line).
+pub(super) fn environment(
     project: &Project,
     local: Option<&str>,
     recorder: &Shared,
     known: Option<Arc<Introspection>>,
-) -> Result<String, minijinja::Error> {
-    let mut prelude = String::new();
-    let mut modules = Vec::new();
-    let own = project.macros.iter().map(|f| (project.name.as_str(), f, jinja_source(&f.source)));
-    let packaged = project.packages.iter().flat_map(|p| p.macros.iter().map(|f| (p.name.as_str(), f, jinja_source(&f.source))));
-    let dbt = dbt_files().iter().map(|(f, jinja)| (DBT, f, jinja.clone()));
-    for (index, (owner, file, jinja)) in own.chain(packaged).chain(dbt).enumerate() {
-        env.add_template_owned(file.path.clone(), jinja)?;
-        prelude.push_str(&format!("{{% import {:?} as __module{index} %}}", file.path));
-        modules.push(format!("[{owner:?}, __module{index}]"));
+) -> Result<(Environment<'static>, String), minijinja::Error> {
+    let compiled = compiled(project)?;
+    let mut env = compiled.env.clone();
+    for (owner, names) in &compiled.files {
         // Only the project's, dbt's and a package node's own package's macros are callable by
         // their bare name; a package's are otherwise called as `package.name`.
-        if owner == project.name || owner == DBT || Some(owner) == local {
-            for name in &file.names {
+        if *owner == project.name || owner == DBT || Some(owner.as_str()) == local {
+            for name in names {
                 env.add_global(name.clone(), Value::from_object(Call::Bare(name.clone(), Arc::clone(recorder))));
             }
         }
     }
-    prelude.push_str(&format!("{{{{ __bind([{}]) }}}}", modules.join(", ")));
     for owner in project.packages.iter().map(|p| &p.name).chain([&project.name]) {
         env.add_global(owner.clone(), Value::from_object(Namespace::Package(owner.clone(), Arc::clone(recorder))));
     }
@@ -225,7 +273,7 @@ pub(super) fn add(
     env.add_global("adapter", Value::from_object(Adapter(Arc::clone(recorder), known)));
     env.add_global("exceptions", Value::from_object(Exceptions(Arc::clone(recorder))));
     env.add_global("api", minijinja::context! { Column => Value::from_object(ColumnTypes), Relation => Value::from_object(Relations) });
-    Ok(prelude)
+    Ok((env, compiled.prelude.clone()))
 }
 
 /// A macro called by name: a bare name resolves as a global does in dbt, a dispatched one is

@@ -23,8 +23,9 @@ use crate::orchestrate::store_names::{key_of, name_of};
 const FOLDER: &str = "backfill-state";
 const MANIFEST: &str = "manifest.json";
 
-#[derive(Default)]
 pub struct BrowserStore {
+    /// The state's OPFS folder, looked up once: two rounds of OPFS a flush otherwise.
+    folder: FileSystemDirectoryHandle,
     /// Written since the last flush: all the store keeps in memory.
     pending: BTreeMap<String, Vec<u8>>,
     /// Keys in OPFS after the last flush, with the name each is stored under (an older
@@ -42,7 +43,7 @@ impl BrowserStore {
     pub async fn open() -> Result<BrowserStore> {
         let folder = folder().await?;
         let flushed = file_names(&folder).await?.into_iter().filter_map(|name| Some((key_of(&name)?, name))).collect();
-        Ok(BrowserStore { flushed, ..BrowserStore::default() })
+        Ok(BrowserStore { folder, pending: BTreeMap::new(), flushed, removed: BTreeSet::new(), removing: Vec::new() })
     }
 
     /// Removes everything saved in this browser, whatever it is: a saved session that cannot
@@ -65,10 +66,9 @@ impl BrowserStore {
         if !self.has_state() {
             return Ok(None);
         }
-        let folder = folder().await?;
         let mut files = MemoryStore::default();
         for (key, name) in &self.flushed {
-            files.0.insert(key.clone(), read(&folder, name).await?);
+            files.0.insert(key.clone(), read(&self.folder, name).await?);
         }
         files.0.extend(self.pending.iter().map(|(key, bytes)| (key.clone(), bytes.clone())));
         State::load(&files).map(Some)
@@ -78,14 +78,13 @@ impl BrowserStore {
     /// ([`BrowserStore::removals`] waits for them). What is written leaves memory; what fails
     /// stays pending for the next flush.
     pub async fn flush(&mut self) -> Result<()> {
-        let folder = folder().await?;
         let mut writes: Vec<String> = self.pending.keys().filter(|k| k.as_str() != MANIFEST).cloned().collect();
         if self.pending.contains_key(MANIFEST) {
             writes.push(MANIFEST.to_string());
         }
         for key in writes {
             let name = self.flushed.get(&key).cloned().unwrap_or_else(|| name_of(&key));
-            write(&folder, &name, self.pending.get(&key).map(Vec::as_slice).unwrap_or_default()).await?;
+            write(&self.folder, &name, self.pending.get(&key).map(Vec::as_slice).unwrap_or_default()).await?;
             self.pending.remove(&key);
             self.flushed.insert(key, name);
         }
@@ -93,7 +92,7 @@ impl BrowserStore {
         // backfill's next run need not wait for their removal (a round of OPFS each).
         for key in std::mem::take(&mut self.removed) {
             if let Some(name) = self.flushed.remove(&key) {
-                self.removing.push(folder.remove_entry(&name));
+                self.removing.push(self.folder.remove_entry(&name));
             }
         }
         Ok(())

@@ -121,7 +121,7 @@ pub enum Message {
 pub struct Snapshot {
     pub partitions: Vec<PartitionCell>,
     pub daily: Daily,
-    pub runs: Vec<RunRecord>,
+    pub runs: Runs,
     pub files: Vec<LoadedFile>,
     /// Every relation by name, with a stamp that changes whenever its rows may have (a view's
     /// whenever its SQL or any table does): what shows a relation reads it again only then.
@@ -133,6 +133,37 @@ pub struct Snapshot {
     pub unbuilt_months: Vec<String>,
     pub lesson: Vec<StepOutcome>,
     pub actions: Vec<Action>,
+}
+
+/// The session's runs from the `from`th on: the page keeps those before. A run is never changed
+/// once recorded, so a partition run sends its own run, not every run's SQL and plan again
+/// (the bulk of a snapshot, growing with every run of a backfill).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Runs {
+    pub from: usize,
+    pub runs: Vec<RunRecord>,
+}
+
+impl Runs {
+    pub fn all(runs: Vec<RunRecord>) -> Runs {
+        Runs { from: 0, runs }
+    }
+
+    /// `now` as sent to a page that has `sent`: from the first run that differs.
+    pub fn since(sent: &[RunRecord], now: &[RunRecord]) -> Runs {
+        let from = sent.iter().zip(now).take_while(|(a, b)| a == b).count();
+        Runs { from, runs: now[from..].to_vec() }
+    }
+
+    /// Brings `runs` up to date; whether they changed.
+    pub fn apply(self, runs: &mut Vec<RunRecord>) -> bool {
+        if self.from == runs.len() && self.runs.is_empty() {
+            return false;
+        }
+        runs.truncate(self.from);
+        runs.extend(self.runs);
+        true
+    }
 }
 
 /// `daily_metrics` as the chart reads it.
@@ -245,6 +276,38 @@ mod tests {
         };
         assert!(back.daily.points[0].average_duration.is_nan());
         assert_eq!(back.daily.points[0].average_amount, 1.5);
+    }
+
+    #[test]
+    fn runs_travel_from_the_first_the_page_does_not_have() {
+        let run = |id: u64| RunRecord {
+            id,
+            started_at: "2023-03-04 00:00:00".into(),
+            command: format!("dbt build {id}"),
+            vars: crate::dbt::request::Vars::new(),
+            partitions: Vec::new(),
+            status: crate::dbt::history::RunStatus::Success,
+            error: None,
+            models: Vec::new(),
+            tests: Vec::new(),
+            duration_ms: 1,
+        };
+        let all: Vec<RunRecord> = (1..=4).map(run).collect();
+        let sent_and_kept = |sent: &[RunRecord], now: &[RunRecord]| {
+            let change = Runs::since(sent, now);
+            let wire = Event::from_json(&Event::Snapshot(Box::new(Snapshot { runs: change.clone(), ..Snapshot::default() })).to_json());
+            assert!(matches!(wire, Ok(Event::Snapshot(s)) if s.runs == change));
+            let mut page = sent.to_vec();
+            let changed = change.clone().apply(&mut page);
+            assert_eq!(page, now);
+            (change.from, change.runs.len(), changed)
+        };
+        assert_eq!(sent_and_kept(&[], &all), (0, 4, true), "a new page gets every run");
+        assert_eq!(sent_and_kept(&all[..3], &all), (3, 1, true), "a partition run sends its own");
+        assert_eq!(sent_and_kept(&all, &all), (4, 0, false), "nothing new, nothing to show");
+        assert_eq!(sent_and_kept(&all, &all[..2]), (2, 0, true), "a cancelled operation's runs go");
+        let other: Vec<RunRecord> = [run(1), run(7)].into();
+        assert_eq!(sent_and_kept(&all, &other), (1, 1, true), "another session's runs replace them from where they differ");
     }
 
     #[test]

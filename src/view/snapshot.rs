@@ -15,7 +15,7 @@ use crate::orchestrate::partitions::PartitionStatus;
 use crate::sql::query::cell;
 use crate::sql::warehouse::{Relation, RelationName, Table, Warehouse};
 use crate::view::chart::{self, DailyPoint};
-use crate::view::protocol::{Daily, PartitionCell, Snapshot};
+use crate::view::protocol::{Daily, PartitionCell, Runs, Snapshot};
 
 pub async fn snapshot(engine: &Engine) -> Snapshot {
     let days: Vec<NaiveDate> = engine
@@ -43,7 +43,7 @@ pub async fn snapshot(engine: &Engine) -> Snapshot {
     Snapshot {
         partitions,
         daily: Daily { days, points, outside: outside.len(), rows },
-        runs: engine.state.runs.clone(),
+        runs: Runs::all(engine.state.runs.clone()),
         files: engine.state.files.clone(),
         tables: stamps(&engine.state.warehouse),
         project: engine.project.files.clone(),

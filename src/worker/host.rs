@@ -12,6 +12,7 @@ use crate::course::compare;
 use crate::course::export::BackfillPolicy;
 use crate::course::lesson;
 use crate::course::share::{self, SharedSession};
+use crate::dbt::history::RunRecord;
 use crate::dbt::import;
 use crate::error::{Error, Result};
 use crate::orchestrate::actions::Action;
@@ -21,7 +22,7 @@ use crate::orchestrate::state::State;
 use crate::sources::sample::{FileCompression, FileSchema, SampleSpec, write_parquet};
 use crate::sql::query::{cell, slice, to_csv, to_json_rows};
 use crate::sql::warehouse::Table;
-use crate::view::protocol::{Answer, Event, Progress, Request, TablePage};
+use crate::view::protocol::{Answer, Event, Progress, Request, Runs, TablePage};
 use crate::view::snapshot::snapshot;
 use crate::worker::browser_store::BrowserStore;
 use crate::worker::wire::Payload;
@@ -46,6 +47,8 @@ pub struct Host {
     post: Box<dyn Fn(Event)>,
     /// A save that failed during the current request.
     save_warning: RefCell<Option<String>>,
+    /// The runs the page has: a snapshot sends the ones after them.
+    sent_runs: RefCell<Vec<RunRecord>>,
 }
 
 impl Host {
@@ -56,6 +59,7 @@ impl Host {
             cancelled: Cell::new(false),
             post,
             save_warning: RefCell::new(None),
+            sent_runs: RefCell::new(Vec::new()),
         })
     }
 
@@ -374,7 +378,11 @@ impl Host {
     }
 
     async fn publish(&self, engine: &Engine) {
-        self.post(Event::Snapshot(Box::new(snapshot(engine).await)));
+        let mut snapshot = snapshot(engine).await;
+        let all = std::mem::take(&mut snapshot.runs.runs);
+        snapshot.runs = Runs::since(&self.sent_runs.borrow(), &all);
+        self.sent_runs.replace(all);
+        self.post(Event::Snapshot(Box::new(snapshot)));
     }
 
     fn progress(&self, label: &str) {

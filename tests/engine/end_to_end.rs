@@ -272,7 +272,7 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2023, 3, d).unwrap_or_default();
     let count_on = |travel: &Travel, d: u32| travel.points.iter().find(|p| p.date == day(d)).map(|p| p.trip_count);
 
-    let now = Travel::of(&snapshot.daily, &snapshot.runs, None);
+    let now = Travel::of(&snapshot.daily, &snapshot.runs.runs, None);
     assert_eq!(now.stops.len(), 2, "the build and the partition run changed daily_metrics");
     assert!(!now.travelling() && now.rows.is_none());
     assert_eq!(now.points, snapshot.daily.points);
@@ -280,7 +280,7 @@ async fn the_chart_travels_back_to_daily_metrics_after_an_earlier_run() {
     assert!(now.label().starts_with(&format!("Now: after run {}", now.stops[1].id)), "{}", now.label());
 
     let first = now.stops[0].id;
-    let then = Travel::of(&snapshot.daily, &snapshot.runs, now.choice(0));
+    let then = Travel::of(&snapshot.daily, &snapshot.runs.runs, now.choice(0));
     assert_eq!(now.choice(0), Some(first));
     assert_eq!(now.choice(1), None, "the last stop is now, and follows new runs");
     assert!(then.travelling());

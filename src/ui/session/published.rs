@@ -56,7 +56,8 @@ impl Published {
         }
         set_if_changed(self.partitions, partitions);
         set_if_changed(self.daily, daily);
-        set_if_changed(self.runs, runs);
+        // The runs the page has not seen yet (see `Runs`).
+        self.runs.maybe_update(|old| runs.apply(old));
         set_if_changed(self.files, files);
         set_if_changed(self.tables, tables);
         set_if_changed(self.lineage, lineage);
